@@ -1,0 +1,103 @@
+// The engine's public interface. The extension's background, the Node CLI and the bench all speak this.
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** K as a count of positions, or as a fraction of the current context length. */
+export type TopKBudget = { count: number } | { fraction: number };
+
+export type AttentionPolicy =
+  | { kind: 'full' }
+  | {
+      kind: 'recycled';
+      k: TopKBudget;
+      /** Fixed schedule: every `stride`-th decode step is full (all layers). */
+      stride: number;
+      /** Dynamic schedule: every `qc` steps, per layer, a full step if cos(query, query at last full step) < `sim`. */
+      dynamic?: { qc: number; sim: number };
+    }
+  | { kind: 'streaming'; k: TopKBudget; sinks?: number }
+  | { kind: 'snapkv'; k: TopKBudget };
+
+export interface GenerateOptions {
+  maxTokens?: number;
+  /** 0 = greedy. */
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  seed?: number;
+  signal?: AbortSignal;
+  attention?: AttentionPolicy;
+  /** Extra stop token ids besides the model's own. */
+  stopTokenIds?: number[];
+}
+
+export interface AttentionStats {
+  policy: AttentionPolicy['kind'];
+  /** Full steps per layer (index = layer). */
+  fullStepsPerLayer: number[];
+  /** Mean KV positions read per layer per step, and what full attention would have read. */
+  meanPositionsRead: number;
+  meanPositionsFull: number;
+  msPerFullStep: number;
+  msPerRecycledStep: number;
+  /** On each full step after the first: share of attention mass the previous top-K captured (mean over layers/heads). */
+  attentionMassRecall: number | null;
+}
+
+export interface GenerationStats {
+  promptTokens: number;
+  /** Tokens actually run through prefill. */
+  prefillTokens: number;
+  /** Tokens whose KV came from memory or a snapshot. */
+  restoredTokens: number;
+  generatedTokens: number;
+  prefillMs: number;
+  prefillTokensPerSec: number;
+  decodeMs: number;
+  decodeTokensPerSec: number;
+  msPerStep: number;
+  stopReason: 'stop-token' | 'max-tokens' | 'aborted' | 'context-full';
+  attention?: AttentionStats;
+}
+
+export type GenerateEvent =
+  | { type: 'prefill-progress'; done: number; total: number }
+  | { type: 'token'; tokenId: number; text: string }
+  | { type: 'done'; stats: GenerationStats };
+
+export interface LoadProgress {
+  phase: 'download' | 'cache' | 'upload' | 'compile';
+  loadedBytes: number;
+  totalBytes: number;
+  file?: string;
+}
+
+export interface ModelInfo {
+  modelId: string;
+  architecture: string;
+  quantization: string;
+  contextWindow: number;
+  vocabSize: number;
+  numLayers: number;
+}
+
+export interface LoadOptions {
+  onProgress?: (p: LoadProgress) => void;
+  contextWindow?: number;
+  signal?: AbortSignal;
+}
+
+export type GenerateInput = { messages: ChatMessage[] } | { tokenIds: number[] };
+
+export interface Engine {
+  load(source: ModelSourceSpec, opts?: LoadOptions): Promise<ModelInfo>;
+  generate(input: GenerateInput, opts?: GenerateOptions): AsyncIterable<GenerateEvent>;
+  countTokens(text: string): number;
+  unload(): Promise<void>;
+}
+
+/** Where a model's MLC folder lives. `url`: an HTTP(S) base URL ending in `/` (e.g. HF `.../resolve/main/`). */
+export type ModelSourceSpec = { kind: 'url'; baseUrl: string; modelId?: string } | { kind: 'dir'; path: string };
