@@ -1,14 +1,39 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import preact from '@preact/preset-vite';
 import { defineConfig } from 'wxt';
+
+const CATALOG_JSON = 'core/catalog/webllm-models.json';
+
+/**
+ * `@mlc-ai/web-llm` does not tree-shake (importing just `prebuiltAppConfig` bundles 6 MB), so the build extracts the
+ * supported models' records into a JSON file the extension imports. Rewritten only when the installed WebLLM differs.
+ */
+async function refreshModelCatalog(): Promise<void> {
+  const { prebuiltAppConfig } = await import('@mlc-ai/web-llm');
+  const { extractRecords } = await import('./core/catalog/catalog');
+  const version = JSON.parse(readFileSync('node_modules/@mlc-ai/web-llm/package.json', 'utf8')).version as string;
+  const next = { webllmVersion: version, model_list: extractRecords(prebuiltAppConfig.model_list) };
+  const current = readFileSync(CATALOG_JSON, 'utf8');
+  if (JSON.stringify(JSON.parse(current)) !== JSON.stringify(next))
+    writeFileSync(CATALOG_JSON, `${JSON.stringify(next, null, 2)}\n`);
+}
 
 // Chrome MV3 first, Firefox second (`wxt build -b firefox`).
 export default defineConfig({
   vite: () => ({ plugins: [preact()] }),
-  manifest: {
+  hooks: { 'build:before': refreshModelCatalog },
+  manifest: ({ browser }) => ({
     name: 'Recycled Reader',
     description: 'Ask about long pages and PDFs with a local LLM on your GPU. Nothing you read leaves your machine.',
-    permissions: ['storage', 'activeTab', 'scripting', 'sidePanel', 'unlimitedStorage'],
+    permissions: [
+      'storage',
+      'activeTab',
+      'scripting',
+      'unlimitedStorage',
+      ...(browser === 'firefox' ? [] : ['sidePanel']),
+    ],
     optional_host_permissions: ['<all_urls>'],
     action: { default_title: 'Recycled Reader' },
-  },
+    ...(browser === 'firefox' ? { browser_specific_settings: { gecko: { id: 'recycled-reader@example.org' } } } : {}),
+  }),
 });

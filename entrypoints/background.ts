@@ -1,5 +1,14 @@
-// The background service worker owns the engine. Side effects stay inside defineBackground: WXT imports this file in
-// Node at build time.
+// The background owns the engine host. Side effects stay inside defineBackground: WXT imports this file in Node at
+// build time. Chrome runs it as the MV3 service worker (WebGPU works there); Firefox as the background page.
+import { EngineHost } from '../core/host/engineHost';
+import { servePort } from '../core/host/portServer';
+import { UI_PORT_NAME } from '../core/protocol/messages';
+import { createBrowserHostEnv } from './background/hostEnv';
+
 export default defineBackground(() => {
-  console.log('Recycled Reader background started');
+  const host = new EngineHost(createBrowserHostEnv());
+  void host.init();
+  browser.runtime.onConnect.addListener((port) => {
+    if (port.name === UI_PORT_NAME) servePort(host, port);
+  });
 });

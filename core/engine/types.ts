@@ -90,7 +90,17 @@ export interface LoadOptions {
   signal?: AbortSignal;
 }
 
-export type GenerateInput = { messages: ChatMessage[] } | { tokenIds: number[] };
+/**
+ * What to generate from.
+ * - `messages`: a chat. The reusable prefix is the system prompt plus `document` (the page or PDF text), placed before
+ *   the conversation so that every question about one document shares its KV (in memory and in snapshots).
+ * - `text`: raw text, tokenized as is (with the model's BOS where its template has one).
+ * - `tokenIds`: exact ids; `prefixLength` (default: all but the last) is the part a snapshot may cover.
+ */
+export type GenerateInput =
+  | { messages: ChatMessage[]; system?: string; document?: string }
+  | { text: string }
+  | { tokenIds: number[]; prefixLength?: number };
 
 export interface Engine {
   load(source: ModelSourceSpec, opts?: LoadOptions): Promise<ModelInfo>;

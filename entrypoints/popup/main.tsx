@@ -1,7 +1,3 @@
-import { render } from 'preact';
+import { mount } from './mount';
 
-function Popup() {
-  return <main>Recycled Reader</main>;
-}
-
-render(<Popup />, document.getElementById('app')!);
+mount('popup');

@@ -1,0 +1,251 @@
+// Per-layer decode attention under an AttentionPolicy: full, Recycled (fixed/dynamic schedule), StreamingLLM, SnapKV.
+// Model-agnostic: it sees one layer's KV buffers, the decode query and the output buffer.
+//
+// ENGINE CALL SEQUENCE (one object per layer; all layers may share one scratch from createDecodeAttentionScratch):
+//
+//   const scratch = createDecodeAttentionScratch(ctx, { numHeads, capacity, headDim });
+//   const attn = layers.map((l) => createDecodeAttention(ctx, { layout, numHeads, k: l.k, v: l.v, q, out, policy,
+//                                                               scratch }));
+//   -- after prefill of a prompt of promptLen tokens (KV written for positions 0..promptLen-1):
+//   for each layer: put the LAST prompt position's query (RoPE applied, f32 [numHeads][headDim]) in a buffer
+//     (the decode `q` buffer, or pass another one as `q`), then
+//     attn[i].seedFromPrefill(pass, { kvLen: promptLen, q? })   // full attention + first top-K (writes `out`)
+//   -- submit that command buffer BEFORE the first encodeStep (the kernels' uniforms are rewritten per call).
+//   -- decode step s = 1, 2, 3, ... (the token at position kvLen-1 was just written into K/V; kvLen = promptLen + s):
+//   per layer, inside the step's compute pass, after q (RoPE'd) and the KV append, before o_proj:
+//     attn[i].encodeStep(pass, { kvLen, step: s })                // result in `out` (f32 [numHeads][headDim])
+//   -- submit once per step (one command buffer per decode step). Nothing is read back per step.
+//   -- after generation: await attn[i].readStats() per layer, then summarizeAttentionStats(policy, layerStats).
+//   -- a new generation with the same policy: attn[i].reset() (then seed again); another policy: new objects.
+//
+// Per step the GPU does: decide (flag full/recycled, dynamic cosine rule; counters) -> split-K attention over the
+// virtual key list (all positions, or top-K + appended) + combine -> [full steps of top-K policies] commit (recall
+// statistic, lastFullLen) -> aggregate/pool -> radix select. Kernels not selected by the flag exit at once.
+
+import {
+  createDecodeAttentionScratch,
+  createSplitAttention,
+  type DecodeAttentionScratch,
+} from '../../kernels/decodeAttention/decodeAttention';
+import { STATE } from '../../kernels/decodeAttention/decodeAttention.wgsl';
+import { readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpuUtil';
+import { createCommit, createDecide, type DecideArgs } from '../../kernels/recycled/schedule';
+import { createTopK } from '../../kernels/recycled/topk';
+import type { KvCacheLayout } from '../../kernels/types';
+import type { AttentionPolicy } from '../engine/types';
+import type { GpuContext } from '../gpu/context';
+import {
+  DEFAULT_SINKS,
+  isDynamicCheckStep,
+  isStrideFullStep,
+  maxK,
+  resolveK,
+  selectsTopK,
+  validateAttentionPolicy,
+} from './policy';
+
+export interface DecodeAttentionOptions {
+  layout: KvCacheLayout;
+  numHeads: number;
+  /** This layer's KV cache, [kvHeads][capacity][headDim] in layout.dtype. */
+  k: GPUBuffer;
+  v: GPUBuffer;
+  /** Decode query, f32 [numHeads][headDim], RoPE applied. */
+  q: GPUBuffer;
+  /** Attention output, f32 [numHeads][headDim]. */
+  out: GPUBuffer;
+  policy: AttentionPolicy;
+  /** Shared by all layers of a model; made here when absent. */
+  scratch?: DecodeAttentionScratch;
+}
+
+export interface LayerAttentionStats {
+  /** Decode steps encoded (seed excluded) and how many of them were full for this layer (GPU counters). */
+  steps: number;
+  fullSteps: number;
+  /** KV positions read over all steps (GPU counter), and what full attention would have read (host). */
+  positionsRead: number;
+  positionsFull: number;
+  /** Full steps that measured recall, and the summed per-step mean (over q heads) probability mass captured by the
+   * previous selection alone / by the previous selection plus the positions appended since. */
+  recallSteps: number;
+  recallTopKSum: number;
+  recallWithAppendedSum: number;
+}
+
+export interface LayerDecodeAttention {
+  readonly policy: AttentionPolicy;
+  /** u32 [kvHeads][idxStride] selected positions (top-K policies) or the sinks (streaming). */
+  readonly indices: GPUBuffer;
+  readonly idxStride: number;
+  /** u32 [16] state words (see STATE). */
+  readonly state: GPUBuffer;
+  readonly scratch: DecodeAttentionScratch;
+  /** Recycled/SnapKV: full attention of the last prompt position (writes `out`), which seeds the first top-K and
+   * the saved mean query. Full/streaming: nothing to do (encodes nothing). */
+  seedFromPrefill(pass: GPUComputePassEncoder, args: { kvLen: number; q?: GPUBuffer }): void;
+  encodeStep(pass: GPUComputePassEncoder, args: { kvLen: number; step: number }): void;
+  /** One small readback; call after generation. */
+  readStats(): Promise<LayerAttentionStats>;
+  /** Clears the state for a new generation (same policy). */
+  reset(): void;
+  destroy(): void;
+}
+
+export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions): LayerDecodeAttention {
+  const { layout, numHeads, policy } = o;
+  validateAttentionPolicy(policy);
+  const { kvHeads, headDim, capacity } = layout;
+  const scratch = o.scratch ?? createDecodeAttentionScratch(ctx, { numHeads, capacity, headDim });
+  const sinks = policy.kind === 'streaming' ? (policy.sinks ?? DEFAULT_SINKS) : 0;
+  const idxStride = selectsTopK(policy) ? maxK(policy.k, capacity) : Math.max(1, sinks);
+  const indices = storageBuffer(ctx, kvHeads * idxStride * 4, 'attn.indices');
+  const state = storageBuffer(ctx, STATE.words * 4, 'attn.state');
+  const savedQuery = storageBuffer(ctx, headDim * 4, 'attn.savedQuery');
+  const attention = createSplitAttention(ctx, { ...o, idx: indices, idxStride, state, scratch });
+  const decide = createDecide(ctx, { numHeads, headDim, q: o.q, savedQuery, state });
+  const commit = createCommit(ctx, {
+    numHeads,
+    kvHeads,
+    capacity,
+    idxStride,
+    idx: indices,
+    state,
+    scores: scratch.scores,
+    headStats: scratch.headStats,
+  });
+  const topK = createTopK(ctx, {
+    numHeads,
+    kvHeads,
+    capacity,
+    scores: scratch.scores,
+    headStats: scratch.headStats,
+    state,
+    pooled: scratch.pooled,
+    idx: indices,
+    idxStride,
+  });
+  let seeded = false;
+  let positionsFull = 0;
+
+  const kFor = (kvLen: number): number => {
+    if (policy.kind === 'full') return kvLen;
+    return resolveK(policy.k, kvLen, policy.kind === 'streaming' ? sinks + 1 : 1);
+  };
+
+  const reset = () => {
+    writeBuffer(ctx, state, new Uint32Array(STATE.words));
+    writeBuffer(ctx, savedQuery, new Float32Array(headDim));
+    if (policy.kind === 'streaming') {
+      // The sinks are the fixed part of the streaming list; the recent window is the "appended" range.
+      const sinkRows = new Uint32Array(kvHeads * idxStride);
+      for (let h = 0; h < kvHeads; h++) for (let i = 0; i < sinks; i++) sinkRows[h * idxStride + i] = i;
+      writeBuffer(ctx, indices, sinkRows);
+    }
+    seeded = false;
+    positionsFull = 0;
+  };
+  reset();
+
+  const checkKvLen = (kvLen: number) => {
+    if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > capacity) {
+      throw new Error(`decode attention: kvLen ${kvLen} outside 1..${capacity} (KV cache capacity)`);
+    }
+  };
+
+  const baseDecide = (kvLen: number): Omit<DecideArgs, 'forceFull' | 'checkDynamic' | 'countStep'> => ({
+    policy: policy.kind,
+    kvLen,
+    k: kFor(kvLen),
+    sim: policy.kind === 'recycled' && policy.dynamic ? policy.dynamic.sim : 0,
+    sinks,
+  });
+
+  return {
+    policy,
+    indices,
+    idxStride,
+    state,
+    scratch,
+    seedFromPrefill(pass, { kvLen, q }) {
+      checkKvLen(kvLen);
+      seeded = true;
+      if (!selectsTopK(policy)) return; // full and streaming keep no state from the prompt
+      const k = kFor(kvLen);
+      decide.encode(pass, { ...baseDecide(kvLen), forceFull: true, checkDynamic: false, countStep: false, q });
+      attention.encode(pass, { kvLen, q });
+      commit.encode(pass, { kvLen, k });
+      topK.encode(pass, { kvLen, k });
+    },
+    encodeStep(pass, { kvLen, step }) {
+      checkKvLen(kvLen);
+      if (!Number.isInteger(step) || step < 1) throw new Error(`decode attention: step must be >= 1 (got ${step})`);
+      const k = kFor(kvLen);
+      let forceFull = false;
+      let checkDynamic = false;
+      if (policy.kind === 'recycled') {
+        forceFull = isStrideFullStep(policy.stride, step);
+        checkDynamic = policy.dynamic !== undefined && isDynamicCheckStep(policy.dynamic.qc, step);
+      }
+      decide.encode(pass, { ...baseDecide(kvLen), forceFull, checkDynamic, countStep: true });
+      attention.encode(pass, { kvLen });
+      // Selection kernels exit on recycled steps; skip encoding them when the host already knows the answer.
+      const maybeFull = !seeded || forceFull || checkDynamic;
+      if (selectsTopK(policy) && maybeFull) {
+        commit.encode(pass, { kvLen, k });
+        topK.encode(pass, { kvLen, k });
+      }
+      positionsFull += kvLen;
+    },
+    async readStats() {
+      const words = new Uint32Array(await readBuffer(ctx, state, STATE.words * 4));
+      const floats = new Float32Array(words.buffer);
+      return {
+        steps: words[STATE.steps],
+        fullSteps: words[STATE.fullSteps],
+        positionsRead: words[STATE.positionsRead],
+        positionsFull,
+        recallSteps: words[STATE.recallCount],
+        recallTopKSum: floats[STATE.recallTopKSum],
+        recallWithAppendedSum: floats[STATE.recallWithNewSum],
+      };
+    },
+    reset,
+    destroy() {
+      indices.destroy();
+      state.destroy();
+      savedQuery.destroy();
+      if (!o.scratch) destroyScratch(scratch);
+    },
+  };
+}
+
+/** Summary over layers for GenerationStats.attention (the engine adds the timings). */
+export function summarizeAttentionStats(
+  policy: AttentionPolicy,
+  layers: LayerAttentionStats[],
+): {
+  policy: AttentionPolicy['kind'];
+  fullStepsPerLayer: number[];
+  meanPositionsRead: number;
+  meanPositionsFull: number;
+  attentionMassRecall: number | null;
+  attentionMassRecallWithAppended: number | null;
+} {
+  const stepCount = layers.reduce((a, l) => a + l.steps, 0);
+  const recallSteps = layers.reduce((a, l) => a + l.recallSteps, 0);
+  return {
+    policy: policy.kind,
+    fullStepsPerLayer: layers.map((l) => l.fullSteps),
+    meanPositionsRead: stepCount ? layers.reduce((a, l) => a + l.positionsRead, 0) / stepCount : 0,
+    meanPositionsFull: stepCount ? layers.reduce((a, l) => a + l.positionsFull, 0) / stepCount : 0,
+    attentionMassRecall: recallSteps ? layers.reduce((a, l) => a + l.recallTopKSum, 0) / recallSteps : null,
+    attentionMassRecallWithAppended: recallSteps
+      ? layers.reduce((a, l) => a + l.recallWithAppendedSum, 0) / recallSteps
+      : null,
+  };
+}
+
+function destroyScratch(s: DecodeAttentionScratch): void {
+  for (const b of [s.scores, s.headStats, s.partAcc, s.partMaxSum, s.pooled]) b.destroy();
+}

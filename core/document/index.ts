@@ -1,0 +1,9 @@
+// Long-document logic: chunking, retrieval, coverage, map-reduce planning. Pure TypeScript (no DOM, no browser API).
+export * from './chunk.ts';
+export * from './coverage.ts';
+export * from './mapReduce.ts';
+export * from './mapReduceRun.ts';
+export * from './plan.ts';
+export * from './retrieval.ts';
+export * from './select.ts';
+export * from './text.ts';

@@ -1,0 +1,191 @@
+// The engine behind the product: loads an MLC model folder, tokenizes, keeps the KV cache between generations so a
+// document prefix is prefilled once, restores/saves prefixes through a snapshot store, and streams tokens.
+// The backend that runs the model is pluggable: the WebGPU model (the product) or the plain-TS reference (tests).
+
+import type { ConvTemplate } from '../model/config';
+import { type LoadedModel, loadModel } from '../model/load';
+import type { WeightSource } from '../model/sources';
+import { encodeChat, encodeDocumentPrompt, resolveTemplate, stopStrings, stopTokenIds } from '../tokenizer/chat';
+import { StopStringFilter, StreamingDecoder, Tokenizer } from '../tokenizer/tokenizer';
+import { type CachedSequence, commonPrefixLength, runGeneration } from './generation';
+import type { ModelRunner } from './runner';
+import type { SnapshotCoordinator } from './snapshots';
+import type {
+  Engine,
+  GenerateEvent,
+  GenerateInput,
+  GenerateOptions,
+  LoadOptions,
+  ModelInfo,
+  ModelSourceSpec,
+} from './types';
+
+export type RunnerFactory = (model: LoadedModel, contextWindow: number) => Promise<ModelRunner>;
+
+export interface LocalEngineOptions {
+  openSource: (spec: ModelSourceSpec) => WeightSource;
+  createRunner: RunnerFactory;
+  /** Largest context window to use when the caller asks for none. */
+  defaultContextWindow?: number;
+  snapshots?: SnapshotCoordinator;
+}
+
+interface Loaded {
+  model: LoadedModel;
+  info: ModelInfo;
+  runner: ModelRunner;
+  tokenizer: Tokenizer;
+  template: ConvTemplate;
+  cached: CachedSequence;
+  modelKey: string;
+}
+
+export class EngineBusyError extends Error {
+  constructor() {
+    super('The engine is already generating; stop the current answer first.');
+    this.name = 'EngineBusyError';
+  }
+}
+
+export class LocalEngine implements Engine {
+  private loaded?: Loaded;
+  private busy = false;
+
+  constructor(private readonly opts: LocalEngineOptions) {}
+
+  get modelInfo(): ModelInfo | undefined {
+    return this.loaded?.info;
+  }
+
+  async load(spec: ModelSourceSpec, opts: LoadOptions = {}): Promise<ModelInfo> {
+    if (this.busy) throw new EngineBusyError();
+    await this.unload();
+    const source = this.opts.openSource(spec);
+    const model = await loadModel(source, { onProgress: opts.onProgress, signal: opts.signal });
+    const c = model.config;
+    const contextWindow = Math.min(
+      opts.contextWindow ?? this.opts.defaultContextWindow ?? c.contextWindow,
+      c.contextWindow,
+    );
+    opts.onProgress?.({ phase: 'upload', loadedBytes: 0, totalBytes: 1 });
+    const tokenizer = await Tokenizer.fromJSON(model.tokenizerJson);
+    const runner = await this.opts.createRunner(model, contextWindow);
+    opts.onProgress?.({ phase: 'upload', loadedBytes: 1, totalBytes: 1 });
+    const modelId = spec.kind === 'url' ? (spec.modelId ?? spec.baseUrl) : spec.path;
+    const info: ModelInfo = {
+      modelId,
+      architecture: c.architecture,
+      quantization: c.quantization,
+      contextWindow: runner.capacity,
+      vocabSize: c.vocabSize,
+      numLayers: c.numLayers,
+    };
+    this.loaded = {
+      model,
+      info,
+      runner,
+      tokenizer,
+      template: resolveTemplate(c),
+      cached: { ids: [] },
+      modelKey: modelId,
+    };
+    return info;
+  }
+
+  countTokens(text: string): number {
+    return this.requireLoaded().tokenizer.encode(text).length;
+  }
+
+  /** Token ids and the reusable prefix length for an input (exposed for tests and the document planner). */
+  encodeInput(input: GenerateInput): { ids: number[]; prefixLength: number } {
+    const { tokenizer, template } = this.requireLoaded();
+    if ('tokenIds' in input) {
+      return { ids: input.tokenIds, prefixLength: input.prefixLength ?? Math.max(0, input.tokenIds.length - 1) };
+    }
+    if ('text' in input) {
+      const ids = [...(template.system_prefix_token_ids ?? []), ...tokenizer.encode(input.text)];
+      return { ids, prefixLength: ids.length - 1 };
+    }
+    const messages = input.messages.filter((m) => m.role !== 'system');
+    const system = input.system ?? input.messages.find((m) => m.role === 'system')?.content;
+    if (messages.length === 0 || messages[messages.length - 1].role !== 'user') {
+      throw new Error('A chat must end with a user message.');
+    }
+    if (input.document !== undefined) {
+      // Earlier turns are folded into the question so that the document stays the shared prefix.
+      const history = messages
+        .slice(0, -1)
+        .map((m) => `${m.role === 'user' ? 'Question' : 'Answer'}: ${m.content}`)
+        .join('\n');
+      const question = messages[messages.length - 1].content;
+      const p = encodeDocumentPrompt(tokenizer, template, {
+        system,
+        document: input.document,
+        question: history ? `${history}\nQuestion: ${question}` : question,
+      });
+      return { ids: p.ids, prefixLength: p.prefixLength };
+    }
+    const withSystem = system !== undefined ? [{ role: 'system' as const, content: system }, ...messages] : messages;
+    const ids = encodeChat(tokenizer, template, withSystem);
+    return { ids, prefixLength: ids.length - 1 };
+  }
+
+  generate(input: GenerateInput, opts: GenerateOptions = {}): AsyncIterable<GenerateEvent> {
+    return this.generateImpl(input, opts);
+  }
+
+  private async *generateImpl(input: GenerateInput, opts: GenerateOptions): AsyncGenerator<GenerateEvent> {
+    const L = this.requireLoaded();
+    if (this.busy) throw new EngineBusyError();
+    this.busy = true;
+    try {
+      const { ids, prefixLength } = this.encodeInput(input);
+      const inMemory = commonPrefixLength(L.cached.ids, ids);
+      let restored = inMemory;
+      const snapshots = this.opts.snapshots;
+      if (snapshots && inMemory < prefixLength) {
+        // A restore overwrites positions from 0: from here on only the shared part of the old sequence is valid.
+        L.cached.ids = L.cached.ids.slice(0, inMemory);
+        const got = await snapshots.restore(L.runner, L.model, L.modelKey, ids.slice(0, prefixLength));
+        if (got > inMemory) {
+          restored = got;
+          L.cached.ids = ids.slice(0, got);
+        }
+      }
+      const decoder = new StreamingDecoder(L.tokenizer);
+      const filter = new StopStringFilter(stopStrings(L.template));
+      const save =
+        snapshots && prefixLength > restored
+          ? () => snapshots.save(L.runner, L.model, L.modelKey, ids.slice(0, prefixLength))
+          : undefined;
+      yield* runGeneration(L.runner, L.cached, {
+        promptIds: ids,
+        options: opts,
+        stopTokenIds: stopTokenIds(L.template, L.model.config),
+        restoredTokens: restored,
+        prefixLength,
+        onPrefixReady: save,
+        detokenize: (id) => {
+          const text = filter.push(decoder.push(id));
+          return { text, stop: filter.stopped };
+        },
+      });
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async unload(): Promise<void> {
+    const L = this.loaded;
+    this.loaded = undefined;
+    if (!L) return;
+    await this.opts.snapshots?.flush();
+    L.runner.dispose();
+    L.tokenizer.dispose();
+  }
+
+  private requireLoaded(): Loaded {
+    if (!this.loaded) throw new Error('No model is loaded.');
+    return this.loaded;
+  }
+}

@@ -1,0 +1,132 @@
+// The generation loop shared by every backend: reuse what the KV cache already holds, prefill the rest, then
+// decode token by token, streaming events. One loop for the CLI, the bench and the extension.
+import type { ModelRunner, SamplingParams } from './runner';
+import type { GenerateEvent, GenerateOptions, GenerationStats } from './types';
+
+export class ContextFullError extends Error {
+  constructor(promptTokens: number, capacity: number) {
+    super(
+      `The prompt has ${promptTokens} tokens but the context window holds ${capacity}. ` +
+        'Shorten the document or raise the context window in the settings.',
+    );
+    this.name = 'ContextFullError';
+  }
+}
+
+export class AbortedError extends Error {
+  constructor() {
+    super('Generation was stopped.');
+    this.name = 'AbortError';
+  }
+}
+
+/** The ids whose KV is in the cache, position by position. Kept by the engine between generations. */
+export interface CachedSequence {
+  ids: number[];
+}
+
+export function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+export interface GenerationRequest {
+  promptIds: number[];
+  options: GenerateOptions;
+  stopTokenIds: number[];
+  /** Positions 0..restoredTokens-1 already hold the KV of promptIds (from memory or a snapshot). */
+  restoredTokens: number;
+  /** Turns each generated id into the text it adds; `stop` when a stop string was reached (the text before it is
+   * still shown). */
+  detokenize: (id: number) => { text: string; stop: boolean };
+  /** Called once the prompt prefix up to `prefixLength` is in the cache (snapshot saving hooks in here). */
+  onPrefixReady?: () => void;
+  prefixLength?: number;
+  prefillChunk?: number;
+}
+
+export async function* runGeneration(
+  runner: ModelRunner,
+  cached: CachedSequence,
+  req: GenerationRequest,
+): AsyncGenerator<GenerateEvent> {
+  const { promptIds, options } = req;
+  const signal = options.signal;
+  if (promptIds.length === 0) throw new Error('The prompt is empty: nothing to generate from.');
+  if (promptIds.length >= runner.capacity) throw new ContextFullError(promptIds.length, runner.capacity);
+  const maxTokens = Math.max(0, Math.min(options.maxTokens ?? 256, runner.capacity - promptIds.length));
+  const sampling: SamplingParams = {
+    temperature: options.temperature ?? 0,
+    topK: options.topK ?? 0,
+    topP: options.topP ?? 1,
+    seed: options.seed ?? 0,
+  };
+  const stop = new Set([...req.stopTokenIds, ...(options.stopTokenIds ?? [])]);
+
+  // The last prompt token always runs as a decode step, so at most promptIds.length - 1 positions are reused.
+  const reuse = Math.min(req.restoredTokens, promptIds.length - 1);
+  const toPrefill = promptIds.slice(reuse, promptIds.length - 1);
+  cached.ids = promptIds.slice(0, reuse);
+
+  const t0 = performance.now();
+  const chunk = Math.max(1, req.prefillChunk ?? 512);
+  for (let done = 0; done < toPrefill.length; done += chunk) {
+    if (signal?.aborted) throw new AbortedError();
+    const part = toPrefill.slice(done, done + chunk);
+    await runner.prefill(part, reuse + done);
+    cached.ids = promptIds.slice(0, reuse + done + part.length);
+    yield { type: 'prefill-progress', done: done + part.length, total: toPrefill.length };
+  }
+  if (req.onPrefixReady && req.prefixLength !== undefined && cached.ids.length >= req.prefixLength) req.onPrefixReady();
+  const prefillMs = performance.now() - t0;
+  if (signal?.aborted) throw new AbortedError();
+
+  runner.beginGeneration(options.attention ?? { kind: 'full' });
+  const generated: number[] = [];
+  let stopReason: GenerationStats['stopReason'] = 'max-tokens';
+  let input = promptIds[promptIds.length - 1];
+  let pos = promptIds.length - 1;
+  const t1 = performance.now();
+  for (let step = 0; step < maxTokens; step++) {
+    if (signal?.aborted) {
+      stopReason = 'aborted';
+      break;
+    }
+    const next = await runner.decodeStep(input, pos, sampling, step);
+    cached.ids.push(input);
+    pos++;
+    if (stop.has(next)) {
+      stopReason = 'stop-token';
+      break;
+    }
+    generated.push(next);
+    const { text, stop: stopString } = req.detokenize(next);
+    yield { type: 'token', tokenId: next, text };
+    if (stopString) {
+      stopReason = 'stop-token';
+      break;
+    }
+    input = next;
+    if (pos >= runner.capacity) {
+      stopReason = 'context-full';
+      break;
+    }
+  }
+  const decodeMs = performance.now() - t1;
+  const stats: GenerationStats = {
+    promptTokens: promptIds.length,
+    prefillTokens: promptIds.length - reuse,
+    restoredTokens: reuse,
+    generatedTokens: generated.length,
+    prefillMs,
+    prefillTokensPerSec: toPrefill.length > 0 ? (toPrefill.length / prefillMs) * 1000 : 0,
+    decodeMs,
+    decodeTokensPerSec: generated.length > 0 ? (generated.length / decodeMs) * 1000 : 0,
+    msPerStep: generated.length > 0 ? decodeMs / Math.max(1, generated.length) : 0,
+    stopReason,
+    attention: await runner.attentionStats(),
+  };
+  yield { type: 'done', stats };
+}

@@ -1,0 +1,423 @@
+// The WebGPU model: weights on the device, the KV cache, and the forward pass, read top to bottom.
+// One command buffer per prefill chunk and per decode step; per decode step exactly one u32 (the sampled token id)
+// comes back to the CPU.
+
+import {
+  createDecodeAttentionScratch,
+  type DecodeAttentionScratch,
+} from '../../kernels/decodeAttention/decodeAttention';
+import { AddBiasKernel, AddInPlaceKernel, SiluMulKernel } from '../../kernels/elementwise/elementwise';
+import { type GpuVector, uploadVector } from '../../kernels/elementwise/gpuVector';
+import { EmbeddingKernel } from '../../kernels/embedding/embedding';
+import { readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpuUtil';
+import { uploadLinear } from '../../kernels/linearUpload';
+import { MatmulKernel } from '../../kernels/matmul/matmul';
+import { createMatvec, type Matvec } from '../../kernels/matvec/matvec';
+import { createPrefillAttention, type PrefillAttention } from '../../kernels/prefillAttention/prefillAttention';
+import { RmsNormKernel } from '../../kernels/rmsnorm/rmsnorm';
+import { RopeKernel, ropeInverseFrequencies, uploadInverseFrequencies } from '../../kernels/rope/rope';
+import { createSampler, type Sampler } from '../../kernels/sampling/sampling';
+import type { GpuLinear } from '../../kernels/types';
+import {
+  createDecodeAttention,
+  type LayerDecodeAttention,
+  summarizeAttentionStats,
+} from '../attention/decodeAttention';
+import { selectsTopK } from '../attention/policy';
+import type { GpuContext } from '../gpu/context';
+import type { ModelConfig } from '../model/config';
+import type { ModelWeights } from '../model/weights';
+import { createKvCache, type KvCache } from './kvCache';
+import type { KvInfo, ModelRunner, SamplingParams } from './runner';
+import type { AttentionPolicy, AttentionStats } from './types';
+
+/** Kernels of one transformer layer. Linear layers have a matvec (decode) and a matmul (prefill) over one weight. */
+interface GpuLayer {
+  inputNorm: RmsNormKernel;
+  qkvDecode: Matvec;
+  qkvPrefill: MatmulKernel;
+  qkvBias?: AddBiasKernel;
+  qNorm?: RmsNormKernel;
+  kNorm?: RmsNormKernel;
+  rope: RopeKernel;
+  prefillAttention: PrefillAttention;
+  oDecode: Matvec;
+  oPrefill: MatmulKernel;
+  attnResidual: AddInPlaceKernel;
+  postNorm: RmsNormKernel;
+  gateUpDecode: Matvec;
+  gateUpPrefill: MatmulKernel;
+  siluMul: SiluMulKernel;
+  downDecode: Matvec;
+  downPrefill: MatmulKernel;
+  mlpResidual: AddInPlaceKernel;
+}
+
+export interface GpuModelOptions {
+  contextWindow: number;
+  /** Tokens per prefill command buffer (bounds the activation buffers). */
+  prefillChunk?: number;
+}
+
+export class GpuModel implements ModelRunner {
+  readonly capacity: number;
+  readonly prefillChunk: number;
+  readonly kv: KvCache;
+  private readonly layers: GpuLayer[] = [];
+  private readonly embedding: EmbeddingKernel;
+  private readonly finalNorm: RmsNormKernel;
+  private readonly lmHead: Matvec;
+  private readonly sampler: Sampler;
+  private readonly buffers: Record<string, GPUBuffer>;
+  private readonly weightBuffers: GPUBuffer[] = [];
+  private readonly scratch: DecodeAttentionScratch;
+  private attention: LayerDecodeAttention[] = [];
+  private policy: AttentionPolicy = { kind: 'full' };
+  private stepTimes = { full: 0, fullCount: 0, other: 0, otherCount: 0 };
+
+  /** Use `GpuModel.create` (the KV cache allocation is asynchronous). */
+  private constructor(
+    private readonly ctx: GpuContext,
+    readonly config: ModelConfig,
+    weights: ModelWeights,
+    kv: KvCache,
+    prefillChunk: number,
+  ) {
+    const c = config;
+    this.kv = kv;
+    this.capacity = kv.layout.capacity;
+    this.prefillChunk = prefillChunk;
+    const T = prefillChunk;
+    const qkvDim = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
+    const qDim = c.numHeads * c.headDim;
+    const f32 = (n: number, label: string) => storageBuffer(ctx, n * 4, label);
+    const b = {
+      ids: f32(T, 'ids'),
+      x: f32(T * c.hiddenSize, 'x'),
+      xn: f32(T * c.hiddenSize, 'xn'),
+      qkv: f32(T * qkvDim, 'qkv'),
+      q: f32(T * qDim, 'q'),
+      attn: f32(T * qDim, 'attn'),
+      proj: f32(T * c.hiddenSize, 'proj'),
+      gateUp: f32(T * 2 * c.intermediateSize, 'gateUp'),
+      act: f32(T * c.intermediateSize, 'act'),
+      logits: f32(c.vocabSize, 'logits'),
+      sampled: f32(4, 'sampled'),
+    };
+    this.buffers = b;
+
+    const linear = (host: Parameters<typeof uploadLinear>[1], name: string): GpuLinear => {
+      const l = uploadLinear(ctx, host, name);
+      this.weightBuffers.push(l.weight, ...(l.scales ? [l.scales] : []));
+      return l;
+    };
+    const vector = (host: Parameters<typeof uploadVector>[1], name: string): GpuVector => {
+      const v = uploadVector(ctx, host, name);
+      this.weightBuffers.push(v.buffer);
+      return v;
+    };
+    const eps = c.rmsNormEps;
+    const invFreq = uploadInverseFrequencies(
+      ctx,
+      ropeInverseFrequencies(
+        c.headDim,
+        c.ropeTheta,
+        c.ropeScaling && {
+          rope_type: 'llama3',
+          factor: c.ropeScaling.factor,
+          low_freq_factor: c.ropeScaling.lowFreqFactor,
+          high_freq_factor: c.ropeScaling.highFreqFactor,
+          original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings,
+        },
+      ),
+    );
+    this.weightBuffers.push(invFreq);
+
+    const embedTable = linear(weights.embed, 'embed');
+    this.embedding = new EmbeddingKernel(ctx, { table: embedTable, ids: b.ids, out: b.x, maxTokens: T });
+    this.scratch = createDecodeAttentionScratch(ctx, {
+      numHeads: c.numHeads,
+      capacity: this.capacity,
+      headDim: c.headDim,
+    });
+
+    weights.layers.forEach((w, i) => {
+      const qkv = linear(w.qkv, `layers.${i}.qkv`);
+      const o = linear(w.oProj, `layers.${i}.o`);
+      const gateUp = linear(w.gateUp, `layers.${i}.gateUp`);
+      const down = linear(w.down, `layers.${i}.down`);
+      const layer: GpuLayer = {
+        inputNorm: new RmsNormKernel(ctx, {
+          n: c.hiddenSize,
+          weight: vector(w.inputNorm, 'inputNorm'),
+          eps,
+          input: b.x,
+          output: b.xn,
+          maxRows: T,
+        }),
+        qkvDecode: createMatvec(ctx, { weight: qkv, input: b.xn, output: b.qkv }),
+        qkvPrefill: new MatmulKernel(ctx, { weight: qkv, x: b.xn, y: b.qkv, maxTokens: T }),
+        rope: new RopeKernel(ctx, {
+          numHeads: c.numHeads,
+          numKvHeads: c.numKvHeads,
+          headDim: c.headDim,
+          invFreq,
+          qkv: b.qkv,
+          q: b.q,
+          kv: kv.layers[i],
+          layout: kv.layout,
+          maxTokens: T,
+        }),
+        prefillAttention: createPrefillAttention(ctx, {
+          q: b.q,
+          out: b.attn,
+          k: kv.layers[i].k,
+          v: kv.layers[i].v,
+          layout: kv.layout,
+          numHeads: c.numHeads,
+          maxTokens: T,
+        }),
+        oDecode: createMatvec(ctx, { weight: o, input: b.attn, output: b.proj }),
+        oPrefill: new MatmulKernel(ctx, { weight: o, x: b.attn, y: b.proj, maxTokens: T }),
+        attnResidual: new AddInPlaceKernel(ctx, { width: c.hiddenSize, x: b.x, y: b.proj, maxTokens: T }),
+        postNorm: new RmsNormKernel(ctx, {
+          n: c.hiddenSize,
+          weight: vector(w.postNorm, 'postNorm'),
+          eps,
+          input: b.x,
+          output: b.xn,
+          maxRows: T,
+        }),
+        gateUpDecode: createMatvec(ctx, { weight: gateUp, input: b.xn, output: b.gateUp }),
+        gateUpPrefill: new MatmulKernel(ctx, { weight: gateUp, x: b.xn, y: b.gateUp, maxTokens: T }),
+        siluMul: new SiluMulKernel(ctx, {
+          intermediate: c.intermediateSize,
+          gateUp: b.gateUp,
+          out: b.act,
+          maxTokens: T,
+        }),
+        downDecode: createMatvec(ctx, { weight: down, input: b.act, output: b.proj }),
+        downPrefill: new MatmulKernel(ctx, { weight: down, x: b.act, y: b.proj, maxTokens: T }),
+        mlpResidual: new AddInPlaceKernel(ctx, { width: c.hiddenSize, x: b.x, y: b.proj, maxTokens: T }),
+      };
+      if (w.qkvBias)
+        layer.qkvBias = new AddBiasKernel(ctx, { bias: vector(w.qkvBias, 'qkvBias'), x: b.qkv, maxTokens: T });
+      if (w.qNorm && w.kNorm) {
+        const common = { n: c.headDim, eps, input: b.qkv, maxRows: T, rowStride: qkvDim };
+        layer.qNorm = new RmsNormKernel(ctx, { ...common, weight: vector(w.qNorm, 'qNorm'), segments: c.numHeads });
+        layer.kNorm = new RmsNormKernel(ctx, {
+          ...common,
+          weight: vector(w.kNorm, 'kNorm'),
+          segments: c.numKvHeads,
+          rowOffset: c.numHeads * c.headDim,
+        });
+      }
+      this.layers.push(layer);
+    });
+    this.finalNorm = new RmsNormKernel(ctx, {
+      n: c.hiddenSize,
+      weight: vector(weights.finalNorm, 'finalNorm'),
+      eps,
+      input: b.x,
+      output: b.xn,
+      maxRows: T,
+    });
+    const head = weights.lmHead === weights.embed ? embedTable : linear(weights.lmHead, 'lmHead');
+    this.lmHead = createMatvec(ctx, { weight: head, input: b.xn, output: b.logits });
+    this.sampler = createSampler(ctx, { logits: b.logits, vocab: c.vocabSize, output: b.sampled });
+    this.beginGeneration({ kind: 'full' });
+  }
+
+  static async create(
+    ctx: GpuContext,
+    config: ModelConfig,
+    weights: ModelWeights,
+    opts: GpuModelOptions,
+  ): Promise<GpuModel> {
+    const kv = await createKvCache(ctx, config, opts.contextWindow);
+    const chunk = Math.max(1, Math.min(opts.prefillChunk ?? 256, config.prefillChunkSize || 256, opts.contextWindow));
+    ctx.device.pushErrorScope('out-of-memory');
+    ctx.device.pushErrorScope('validation');
+    let model: GpuModel;
+    try {
+      model = new GpuModel(ctx, config, weights, kv, chunk);
+    } catch (e) {
+      await ctx.device.popErrorScope();
+      await ctx.device.popErrorScope();
+      kv.destroy();
+      throw e;
+    }
+    const validation = await ctx.device.popErrorScope();
+    const oom = await ctx.device.popErrorScope();
+    if (oom || validation) {
+      model.dispose();
+      if (oom) throw new Error(`The GPU ran out of memory while uploading the model weights: ${oom.message}`);
+      throw new Error(`The GPU rejected the model setup: ${validation?.message}`);
+    }
+    return model;
+  }
+
+  async prefill(ids: number[], startPos: number): Promise<void> {
+    for (let done = 0; done < ids.length; done += this.prefillChunk) {
+      const part = ids.slice(done, done + this.prefillChunk);
+      const T = part.length;
+      const pos = startPos + done;
+      if (pos + T > this.capacity) throw new Error(`prefill past the KV capacity (${pos + T} > ${this.capacity})`);
+      writeBuffer(this.ctx, this.buffers.ids, Uint32Array.from(part));
+      const enc = this.ctx.device.createCommandEncoder({ label: 'prefill' });
+      const pass = enc.beginComputePass();
+      this.embedding.encode(pass, T);
+      for (const L of this.layers) {
+        L.inputNorm.encode(pass, T);
+        L.qkvPrefill.encode(pass, T);
+        L.qkvBias?.encode(pass, T);
+        L.qNorm?.encode(pass, T);
+        L.kNorm?.encode(pass, T);
+        L.rope.encode(pass, T, pos);
+        L.prefillAttention.encode(pass, { tokens: T, startPos: pos });
+        L.oPrefill.encode(pass, T);
+        L.attnResidual.encode(pass, T);
+        L.postNorm.encode(pass, T);
+        L.gateUpPrefill.encode(pass, T);
+        L.siluMul.encode(pass, T);
+        L.downPrefill.encode(pass, T);
+        L.mlpResidual.encode(pass, T);
+      }
+      pass.end();
+      this.ctx.device.queue.submit([enc.finish()]);
+    }
+    await this.ctx.device.queue.onSubmittedWorkDone();
+  }
+
+  beginGeneration(policy: AttentionPolicy): void {
+    if (this.attention.length === 0 || JSON.stringify(policy) !== JSON.stringify(this.policy)) {
+      for (const a of this.attention) a.destroy();
+      this.attention = this.kv.layers.map((kv) =>
+        createDecodeAttention(this.ctx, {
+          layout: this.kv.layout,
+          numHeads: this.config.numHeads,
+          k: kv.k,
+          v: kv.v,
+          q: this.buffers.q,
+          out: this.buffers.attn,
+          policy,
+          scratch: this.scratch,
+        }),
+      );
+      this.policy = policy;
+    } else {
+      for (const a of this.attention) a.reset();
+    }
+    this.stepTimes = { full: 0, fullCount: 0, other: 0, otherCount: 0 };
+  }
+
+  async decodeStep(id: number, pos: number, sampling: SamplingParams, step: number): Promise<number> {
+    if (pos >= this.capacity) throw new Error(`decode past the KV capacity (${pos} >= ${this.capacity})`);
+    const t0 = performance.now();
+    writeBuffer(this.ctx, this.buffers.ids, new Uint32Array([id]));
+    const enc = this.ctx.device.createCommandEncoder({ label: 'decode' });
+    const pass = enc.beginComputePass();
+    this.embedding.encode(pass, 1);
+    this.layers.forEach((L, i) => {
+      L.inputNorm.encode(pass, 1);
+      L.qkvDecode.encode(pass);
+      L.qkvBias?.encode(pass, 1);
+      L.qNorm?.encode(pass, 1);
+      L.kNorm?.encode(pass, 1);
+      L.rope.encode(pass, 1, pos);
+      // Step 0 feeds the last prompt token: a full step that seeds the top-K of fast mode.
+      if (step === 0 && selectsTopK(this.policy)) this.attention[i].seedFromPrefill(pass, { kvLen: pos + 1 });
+      else this.attention[i].encodeStep(pass, { kvLen: pos + 1, step: Math.max(1, step) });
+      L.oDecode.encode(pass);
+      L.attnResidual.encode(pass, 1);
+      L.postNorm.encode(pass, 1);
+      L.gateUpDecode.encode(pass);
+      L.siluMul.encode(pass, 1);
+      L.downDecode.encode(pass);
+      L.mlpResidual.encode(pass, 1);
+    });
+    this.finalNorm.encode(pass, 1);
+    this.lmHead.encode(pass);
+    this.sampler.encode(pass, { ...sampling, step });
+    pass.end();
+    this.ctx.device.queue.submit([enc.finish()]);
+    const next = new Uint32Array(await readBuffer(this.ctx, this.buffers.sampled, 4))[0];
+    const ms = performance.now() - t0;
+    const full =
+      step === 0 ||
+      this.policy.kind === 'full' ||
+      (this.policy.kind === 'recycled' && !this.policy.dynamic && step % this.policy.stride === 0);
+    if (full) {
+      this.stepTimes.full += ms;
+      this.stepTimes.fullCount++;
+    } else {
+      this.stepTimes.other += ms;
+      this.stepTimes.otherCount++;
+    }
+    return next;
+  }
+
+  async readLogits(): Promise<Float32Array> {
+    return new Float32Array(await readBuffer(this.ctx, this.buffers.logits, this.config.vocabSize * 4));
+  }
+
+  async attentionStats(): Promise<AttentionStats | undefined> {
+    const layerStats = await Promise.all(this.attention.map((a) => a.readStats()));
+    const s = summarizeAttentionStats(this.policy, layerStats);
+    const t = this.stepTimes;
+    return {
+      ...s,
+      msPerFullStep: t.fullCount ? t.full / t.fullCount : 0,
+      msPerRecycledStep: t.otherCount ? t.other / t.otherCount : 0,
+    };
+  }
+
+  get kvInfo(): KvInfo {
+    const { dtype, kvHeads, headDim } = this.kv.layout;
+    return { dtype, numLayers: this.config.numLayers, kvHeads, headDim };
+  }
+
+  /** Positions [0, length) of one layer as [kvHeads][length][headDim] bytes: one copy per head, one readback. */
+  async readKvLayer(layer: number, length: number): Promise<{ k: Uint8Array; v: Uint8Array }> {
+    const { kvHeads, headDim, capacity, dtype } = this.kv.layout;
+    const bytes = dtype === 'f16' ? 2 : 4;
+    const slab = length * headDim * bytes;
+    const size = Math.ceil((2 * kvHeads * slab) / 4) * 4;
+    const staging = this.ctx.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.ctx.device.createCommandEncoder({ label: 'kv readback' });
+    const kv = this.kv.layers[layer];
+    [kv.k, kv.v].forEach((buf, which) => {
+      for (let h = 0; h < kvHeads; h++) {
+        enc.copyBufferToBuffer(buf, h * capacity * headDim * bytes, staging, (which * kvHeads + h) * slab, slab);
+      }
+    });
+    this.ctx.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const all = new Uint8Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    return { k: all.slice(0, kvHeads * slab), v: all.slice(kvHeads * slab, 2 * kvHeads * slab) };
+  }
+
+  writeKvLayer(layer: number, length: number, k: Uint8Array, v: Uint8Array): void {
+    const { kvHeads, headDim, capacity, dtype } = this.kv.layout;
+    const bytes = dtype === 'f16' ? 2 : 4;
+    const slab = length * headDim * bytes;
+    if (k.byteLength !== kvHeads * slab || v.byteLength !== kvHeads * slab) {
+      throw new Error(`KV layer ${layer}: expected ${kvHeads * slab} bytes for ${length} positions`);
+    }
+    if (length > capacity) throw new Error(`KV layer ${layer}: ${length} positions exceed the capacity ${capacity}`);
+    const kv = this.kv.layers[layer];
+    for (let h = 0; h < kvHeads; h++) {
+      writeBuffer(this.ctx, kv.k, k.subarray(h * slab, (h + 1) * slab), h * capacity * headDim * bytes);
+      writeBuffer(this.ctx, kv.v, v.subarray(h * slab, (h + 1) * slab), h * capacity * headDim * bytes);
+    }
+  }
+
+  dispose(): void {
+    for (const a of this.attention) a.destroy();
+    this.attention = [];
+    for (const buf of [...Object.values(this.buffers), ...this.weightBuffers]) buf.destroy();
+    this.kv.destroy();
+  }
+}

@@ -1,0 +1,81 @@
+// The KV cache: one K and one V buffer per layer, [kvHeads][capacity][headDim], f16 when the device has shader-f16.
+// Capacity comes from the requested context window and the device's limits; a window that cannot fit is refused
+// with the largest one that would.
+
+import type { KvCacheLayout, LayerKv } from '../../kernels/types';
+import type { GpuContext } from '../gpu/context';
+import type { ModelConfig } from '../model/config';
+
+export class ContextWindowError extends Error {
+  constructor(
+    message: string,
+    readonly largestWindow: number,
+  ) {
+    super(message);
+    this.name = 'ContextWindowError';
+  }
+}
+
+export interface KvCache {
+  layout: KvCacheLayout;
+  layers: LayerKv[];
+  /** Bytes of all K and V buffers together. */
+  bytes: number;
+  destroy(): void;
+}
+
+export function kvBytesPerToken(config: ModelConfig, dtype: 'f16' | 'f32'): number {
+  return config.numLayers * 2 * config.numKvHeads * config.headDim * (dtype === 'f16' ? 2 : 4);
+}
+
+/** The largest capacity one per-layer buffer allows on this device (a multiple of 16 positions). */
+export function largestCapacity(ctx: GpuContext, config: ModelConfig, dtype: 'f16' | 'f32'): number {
+  const perPosition = config.numKvHeads * config.headDim * (dtype === 'f16' ? 2 : 4);
+  const limit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
+  return Math.floor(limit / perPosition / 16) * 16;
+}
+
+/** Allocates the cache. Reports out-of-memory as a ContextWindowError with a smaller window that should fit. */
+export async function createKvCache(ctx: GpuContext, config: ModelConfig, contextWindow: number): Promise<KvCache> {
+  if (!Number.isInteger(contextWindow) || contextWindow < 2) {
+    throw new ContextWindowError(`The context window must be an integer of at least 2 (got ${contextWindow}).`, 0);
+  }
+  const dtype = ctx.f16 ? 'f16' : 'f32';
+  const largest = largestCapacity(ctx, config, dtype);
+  if (contextWindow > largest) {
+    throw new ContextWindowError(
+      `A context window of ${contextWindow} tokens needs KV buffers larger than this GPU allows per binding ` +
+        `(${ctx.device.limits.maxStorageBufferBindingSize} bytes); the largest window that fits is ${largest}.`,
+      largest,
+    );
+  }
+  const layout: KvCacheLayout = { dtype, kvHeads: config.numKvHeads, headDim: config.headDim, capacity: contextWindow };
+  const size = config.numKvHeads * contextWindow * config.headDim * (dtype === 'f16' ? 2 : 4);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  ctx.device.pushErrorScope('out-of-memory');
+  const layers: LayerKv[] = [];
+  for (let l = 0; l < config.numLayers; l++) {
+    layers.push({
+      k: ctx.device.createBuffer({ size, usage, label: `kv.k.${l}` }),
+      v: ctx.device.createBuffer({ size, usage, label: `kv.v.${l}` }),
+    });
+  }
+  const error = await ctx.device.popErrorScope();
+  const destroy = () => {
+    for (const kv of layers) {
+      kv.k.destroy();
+      kv.v.destroy();
+    }
+  };
+  if (error) {
+    destroy();
+    const total = size * 2 * config.numLayers;
+    const fits = Math.floor((contextWindow / 2 / 16) * 16);
+    throw new ContextWindowError(
+      `The GPU ran out of memory allocating the KV cache for ${contextWindow} tokens ` +
+        `(${(total / 2 ** 20).toFixed(0)} MiB). Try a context window of ${fits} or less.`,
+      fits,
+    );
+  }
+  return { layout, layers, bytes: size * 2 * config.numLayers, destroy };
+}

@@ -1,0 +1,46 @@
+// What the generation loop needs from a model backend. Two implementations: the WebGPU model (the product) and the
+// plain-TS reference (tests, `--backend reference`). Both keep a KV cache of the tokens fed so far.
+import type { AttentionPolicy, AttentionStats } from './types';
+
+export interface SamplingParams {
+  /** 0 = greedy. */
+  temperature: number;
+  /** 0 = off. */
+  topK: number;
+  /** 1 = off. */
+  topP: number;
+  seed: number;
+}
+
+export interface ModelRunner {
+  /** Largest number of positions the KV cache holds. */
+  readonly capacity: number;
+  /**
+   * Writes `ids` into the KV cache at positions `startPos..` (everything at and after `startPos` is overwritten).
+   * Produces no logits: the last prompt token goes through `decodeStep`, so that step can be a full attention step
+   * whose probabilities seed fast mode's top-K.
+   */
+  prefill(ids: number[], startPos: number): Promise<void>;
+  /** Starts a generation: fast-mode state is reset and the next decodeStep is a full step. */
+  beginGeneration(policy: AttentionPolicy): void;
+  /** Feeds `id` at `pos`, runs the model, samples the next token on the device and returns its id. */
+  decodeStep(id: number, pos: number, sampling: SamplingParams, step: number): Promise<number>;
+  /** Logits of the last decodeStep (tests and debugging only: the product never reads logits back). */
+  readLogits(): Promise<Float32Array>;
+  /** Per-generation attention statistics (after the last decodeStep). */
+  attentionStats(): Promise<AttentionStats | undefined>;
+  /** The KV cache's shape, for snapshots. */
+  readonly kvInfo: KvInfo;
+  /** Positions [0, length) of one layer's K and V, as [kvHeads][length][headDim] bytes of the cache dtype. */
+  readKvLayer(layer: number, length: number): Promise<{ k: Uint8Array; v: Uint8Array }>;
+  /** Writes what readKvLayer returned back into positions [0, length). */
+  writeKvLayer(layer: number, length: number, k: Uint8Array, v: Uint8Array): void;
+  dispose(): void;
+}
+
+export interface KvInfo {
+  dtype: 'f16' | 'f32';
+  numLayers: number;
+  kvHeads: number;
+  headDim: number;
+}

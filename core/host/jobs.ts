@@ -1,0 +1,75 @@
+// Job records: the last job of each tab (what a reopened popup shows), and what survives a worker restart.
+import type { GenerationStats } from '../engine/types';
+import type { DoneStats, JobView } from '../protocol/messages';
+import { isRecord } from '../protocol/schema';
+
+export class JobStore {
+  private readonly byTab = new Map<number, JobView>();
+
+  constructor(private readonly maxTabs = 20) {}
+
+  put(job: JobView): void {
+    this.byTab.delete(job.tabId); // re-insert: Map order = recency
+    this.byTab.set(job.tabId, job);
+    while (this.byTab.size > this.maxTabs) this.byTab.delete(this.byTab.keys().next().value as number);
+  }
+
+  forTab(tabId: number): JobView | null {
+    return this.byTab.get(tabId) ?? null;
+  }
+
+  byId(jobId: string): JobView | null {
+    for (const j of this.byTab.values()) if (j.jobId === jobId) return j;
+    return null;
+  }
+
+  latest(): JobView | null {
+    let last: JobView | null = null;
+    for (const j of this.byTab.values()) last = j;
+    return last;
+  }
+
+  /** Finished jobs, oldest first: what goes to chrome.storage.session. */
+  finished(): JobView[] {
+    return [...this.byTab.values()].filter((j) => j.status !== 'running');
+  }
+
+  /** Restores persisted jobs; skips records that do not look like jobs (another version wrote them). */
+  restore(raw: unknown): number {
+    if (!Array.isArray(raw)) return 0;
+    let n = 0;
+    for (const j of raw) {
+      if (!isRecord(j) || typeof j.jobId !== 'string' || typeof j.tabId !== 'number' || typeof j.answer !== 'string')
+        continue;
+      if (j.status === 'running') continue;
+      this.put(j as unknown as JobView);
+      n++;
+    }
+    return n;
+  }
+}
+
+/** The engine's statistics as the UI shows them; the fast-mode speed-up is measured, not assumed. */
+export function doneStatsFrom(s: GenerationStats, fastMode: boolean): DoneStats {
+  const a = s.attention;
+  let speedup: number | null = null;
+  let readFraction: number | null = null;
+  if (fastMode && a && a.policy === 'recycled') {
+    // A full step costs what every step costs without fast mode; the mean step is what fast mode achieved.
+    if (a.msPerFullStep > 0 && s.msPerStep > 0) speedup = a.msPerFullStep / s.msPerStep;
+    if (a.meanPositionsFull > 0) readFraction = a.meanPositionsRead / a.meanPositionsFull;
+  }
+  return {
+    promptTokens: s.promptTokens,
+    generatedTokens: s.generatedTokens,
+    prefillMs: s.prefillMs,
+    decodeMs: s.decodeMs,
+    prefillTokensPerSec: s.prefillTokensPerSec,
+    decodeTokensPerSec: s.decodeTokensPerSec,
+    stopReason: s.stopReason,
+    restoredTokens: s.restoredTokens,
+    fastMode,
+    fastModeSpeedup: speedup,
+    positionsReadFraction: readFraction,
+  };
+}

@@ -1,0 +1,124 @@
+// The user's settings: what the popup edits, what chrome.storage.local keeps, what the host reads at each job.
+import type { TopKBudget } from '../engine/types';
+import { array, bool, literal, num, obj, optional, str, topKBudget } from '../protocol/schema';
+
+export interface CustomModel {
+  /** `custom:<baseUrl>`; unique. */
+  modelId: string;
+  /** HTTP(S) folder holding mlc-chat-config.json, tensor-cache.json and the shards; ends with `/`. */
+  baseUrl: string;
+  label: string;
+}
+
+export interface Settings {
+  /** A catalog model id or a custom model id; '' = none chosen yet. */
+  modelId: string;
+  /** Tokens of context the engine allocates KV cache for. */
+  contextWindow: number;
+  /** Recycled Attention during decode. */
+  fastMode: boolean;
+  /** Fast mode: positions kept at each full step (count or fraction of the context). */
+  fastK: TopKBudget;
+  /** Fast mode: a full attention step every `fastStride` decode steps. */
+  fastStride: number;
+  /** Disk budget for saved KV snapshots of long documents, in MiB. */
+  snapshotBudgetMB: number;
+  /** Longest answer, in tokens. */
+  maxAnswerTokens: number;
+  theme: 'auto' | 'light' | 'dark';
+  customModels: CustomModel[];
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  modelId: '',
+  contextWindow: 8192,
+  fastMode: true,
+  // Paper v2 default: K = L/8.
+  fastK: { fraction: 0.125 },
+  fastStride: 16,
+  snapshotBudgetMB: 1024,
+  maxAnswerTokens: 512,
+  theme: 'auto',
+  customModels: [],
+};
+
+export const MIN_CONTEXT_WINDOW = 512;
+export const MAX_CONTEXT_WINDOW = 131_072;
+
+const customModel = obj({
+  modelId: str({ min: 1, max: 2048 }),
+  baseUrl: str({ min: 8, max: 2048 }),
+  label: str({ min: 1, max: 200 }),
+});
+
+/** Field checks shared by the `setSettings` message (partial) and the stored settings (full). */
+export const settingsFields = {
+  modelId: optional(str({ max: 2048 })),
+  contextWindow: optional(num({ min: MIN_CONTEXT_WINDOW, max: MAX_CONTEXT_WINDOW, integer: true })),
+  fastMode: optional(bool),
+  fastK: optional(topKBudget),
+  fastStride: optional(num({ min: 1, max: 10_000, integer: true })),
+  snapshotBudgetMB: optional(num({ min: 0, max: 1_048_576, integer: true })),
+  maxAnswerTokens: optional(num({ min: 1, max: 8192, integer: true })),
+  theme: optional(literal('auto', 'light', 'dark')),
+  customModels: optional(array(customModel, 100)),
+};
+
+export const settingsPatch = obj(settingsFields);
+export type SettingsPatch = Partial<Settings>;
+
+/**
+ * Settings read back from storage: each field that is missing or invalid (an older version, a hand edit) falls back
+ * to its default instead of failing the whole object.
+ */
+export function settingsFromStorage(raw: unknown): Settings {
+  const out: Settings = { ...DEFAULT_SETTINGS, customModels: [] };
+  if (typeof raw !== 'object' || raw === null) return out;
+  const record = raw as Record<string, unknown>;
+  for (const [key, check] of Object.entries(settingsFields)) {
+    try {
+      const value = check(record[key], `settings.${key}`);
+      if (value !== undefined) (out as unknown as Record<string, unknown>)[key] = value;
+    } catch {
+      // keep the default for this field
+    }
+  }
+  return out;
+}
+
+export function applySettingsPatch(current: Settings, patch: SettingsPatch): Settings {
+  const next = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value !== undefined) (next as unknown as Record<string, unknown>)[key] = value;
+  }
+  return next;
+}
+
+/** Parses what a user types for K: "12.5%", "1/8", "0.125" (fractions) or "2048" (positions). */
+export function parseTopK(text: string): TopKBudget | null {
+  const t = text.trim();
+  let m = /^(\d+(?:\.\d+)?)\s*%$/.exec(t);
+  if (m) {
+    const f = Number(m[1]) / 100;
+    return f > 0 && f <= 1 ? { fraction: f } : null;
+  }
+  m = /^(\d+)\s*\/\s*(\d+)$/.exec(t);
+  if (m) {
+    const f = Number(m[1]) / Number(m[2]);
+    return Number.isFinite(f) && f > 0 && f <= 1 ? { fraction: f } : null;
+  }
+  if (/^\d*\.\d+$/.test(t)) {
+    const f = Number(t);
+    return f > 0 && f <= 1 ? { fraction: f } : null;
+  }
+  if (/^\d+$/.test(t)) {
+    const n = Number(t);
+    return n >= 1 ? { count: n } : null;
+  }
+  return null;
+}
+
+export function formatTopK(k: TopKBudget): string {
+  if ('count' in k) return String(k.count);
+  return `${Math.round(k.fraction * 10000) / 100}%`;
+}

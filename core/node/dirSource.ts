@@ -1,0 +1,67 @@
+// Node-only: a model's MLC folder on disk (tests, CLI, bench).
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ModelSourceSpec } from '../engine/types';
+import {
+  HttpSource,
+  type HttpSourceOptions,
+  ModelFileError,
+  type ReadBytesOptions,
+  rejectHtml,
+  verifyBytes,
+  type WeightSource,
+} from '../model/sources';
+import { type FixtureModel, type FixtureOptions, makeFixtureModel } from '../testing/fixtureModel';
+
+export class DirSource implements WeightSource {
+  readonly location: string;
+
+  constructor(dir: string) {
+    this.location = resolve(dir);
+  }
+
+  private path(name: string): string {
+    return join(this.location, name);
+  }
+
+  async readText(name: string): Promise<string> {
+    const text = (await this.readFile(name)).toString('utf8');
+    rejectHtml(this.path(name), text);
+    return text;
+  }
+
+  async readBytes(name: string, opts: ReadBytesOptions): Promise<Uint8Array> {
+    const path = this.path(name);
+    const buf = await this.readFile(name);
+    const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    verifyBytes(path, bytes, opts.expectedBytes, opts.md5);
+    opts.onProgress?.(bytes.length, opts.expectedBytes, true);
+    return bytes;
+  }
+
+  private async readFile(name: string): Promise<Buffer> {
+    const path = this.path(name);
+    try {
+      return await readFile(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new ModelFileError(path, code === 'ENOENT' ? 'missing file' : `cannot read (${code ?? String(e)})`);
+    }
+  }
+}
+
+/** The engine's ModelSourceSpec as a WeightSource (Node: directories and URLs). */
+export function sourceFromSpec(spec: ModelSourceSpec, http?: HttpSourceOptions): WeightSource {
+  return spec.kind === 'dir' ? new DirSource(spec.path) : new HttpSource(spec.baseUrl, http);
+}
+
+/** Writes a generated fixture model (core/testing/fixtureModel.ts) into `dir` (default: a new temp folder). */
+export function writeFixtureModelDir(opts: FixtureOptions = {}, dir?: string): { dir: string; model: FixtureModel } {
+  const target = dir ?? mkdtempSync(join(tmpdir(), 'rr-fixture-'));
+  mkdirSync(target, { recursive: true });
+  const model = makeFixtureModel(opts);
+  for (const [name, data] of model.files) writeFileSync(join(target, name), data);
+  return { dir: target, model };
+}

@@ -1,0 +1,99 @@
+// The UI side of the protocol: typed requests with promised replies, and a stream of host events.
+import type { ErrorInfo, HostEvent, RequestMessage, RequestOf, RequestType, ResponseMap } from './messages';
+import { ProtocolError } from './messages';
+import type { PortLike } from './port';
+import { parseEvent } from './validate';
+
+type Pending = { resolve: (v: unknown) => void; reject: (e: ProtocolError) => void; type: RequestType };
+type Listener = (event: HostEvent) => void;
+
+/** What UI code depends on (the popup's tests substitute their own). */
+export interface HostApi {
+  request<T extends RequestType>(request: RequestOf<T>): Promise<ResponseMap[T]>;
+  onEvent(listener: Listener): () => void;
+}
+
+export class HostClient implements HostApi {
+  private port: PortLike | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly listeners = new Set<Listener>();
+  /** Malformed events seen (kept for debugging; they are otherwise ignored). */
+  readonly protocolErrors: ErrorInfo[] = [];
+
+  /** `connect` opens a fresh port; it is called lazily and again after a disconnect (a restarted worker). */
+  constructor(private readonly connect: () => PortLike) {}
+
+  request<T extends RequestType>(request: RequestOf<T>): Promise<ResponseMap[T]> {
+    const port = this.ensurePort();
+    const id = this.nextId++;
+    const message = { ...request, id } as RequestMessage;
+    return new Promise<ResponseMap[T]>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, type: request.type });
+      try {
+        port.postMessage(message);
+      } catch (e) {
+        this.pending.delete(id);
+        this.port = null;
+        reject(new ProtocolError('disconnected', `Could not reach the background: ${(e as Error).message}`));
+      }
+    });
+  }
+
+  onEvent(listener: Listener): () => void {
+    this.listeners.add(listener);
+    this.ensurePort();
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): void {
+    this.port?.disconnect();
+    this.dropPort('The UI closed the connection.');
+  }
+
+  private ensurePort(): PortLike {
+    if (this.port) return this.port;
+    const port = this.connect();
+    this.port = port;
+    port.onMessage.addListener((raw) => {
+      if (this.port === port) this.receive(raw);
+    });
+    port.onDisconnect.addListener(() => {
+      if (this.port === port) this.dropPort('The background restarted or closed the connection.');
+    });
+    return port;
+  }
+
+  private dropPort(reason: string): void {
+    this.port = null;
+    for (const p of this.pending.values()) p.reject(new ProtocolError('disconnected', `${reason} (request ${p.type})`));
+    this.pending.clear();
+  }
+
+  private receive(raw: unknown): void {
+    let event: HostEvent;
+    try {
+      event = parseEvent(raw);
+    } catch (e) {
+      this.protocolErrors.push((e as ProtocolError).toInfo());
+      return;
+    }
+    if (event.type === 'reply') {
+      const p = this.pending.get(event.requestId);
+      if (p) {
+        this.pending.delete(event.requestId);
+        p.resolve(event.result);
+      }
+      return;
+    }
+    if (event.type === 'error' && event.requestId !== null) {
+      const p = this.pending.get(event.requestId);
+      if (p) {
+        this.pending.delete(event.requestId);
+        p.reject(new ProtocolError(event.error.code, event.error.message));
+        return;
+      }
+    }
+    for (const l of this.listeners) l(event);
+  }
+}

@@ -1,0 +1,35 @@
+// Background ↔ content script: "extract this page" and its answer (over tabs.sendMessage).
+import type { PageContent } from '../host/prompt';
+import { isRecord } from './schema';
+
+export const EXTRACT_MESSAGE = 'recycled-reader/extract';
+
+export interface ExtractRequest {
+  type: typeof EXTRACT_MESSAGE;
+}
+
+export type ExtractReply =
+  | {
+      ok: true;
+      page: PageContent;
+      kind: 'article' | 'visible-text' | 'selection' | 'fallback';
+      /** Share of the page's text taken when extraction stopped early; null when it read everything. */
+      truncatedFraction: number | null;
+    }
+  | { ok: false; code: string; message: string };
+
+export function isExtractRequest(m: unknown): m is ExtractRequest {
+  return isRecord(m) && m.type === EXTRACT_MESSAGE;
+}
+
+/** Checks the content script's answer; returns null when it does not look like one. */
+export function parseExtractReply(m: unknown): ExtractReply | null {
+  if (!isRecord(m)) return null;
+  if (m.ok === false && typeof m.message === 'string') return { ok: false, code: String(m.code), message: m.message };
+  if (m.ok !== true || !isRecord(m.page)) return null;
+  const p = m.page;
+  if (typeof p.text !== 'string' || typeof p.title !== 'string' || typeof p.url !== 'string') return null;
+  const kind = m.kind === 'article' || m.kind === 'visible-text' || m.kind === 'selection' ? m.kind : 'fallback';
+  const truncatedFraction = typeof m.truncatedFraction === 'number' ? m.truncatedFraction : null;
+  return { ok: true, page: { title: p.title, url: p.url, text: p.text }, kind, truncatedFraction };
+}

@@ -1,0 +1,212 @@
+// The typed conversation between the UI (popup, side panel, a tab opened on popup.html) and the engine host
+// (background service worker in Chrome, an extension page in Firefox), over a `runtime.connect` port.
+//
+//   UI → host:  RequestMessage  = { id, ...Request }           (each answered by exactly one reply or error)
+//   host → UI:  HostEvent       = reply | error | state | delta | progress | coverage | done
+
+import type { Settings, SettingsPatch } from '../host/settings';
+
+export const PROTOCOL_VERSION = 1;
+/** Name of the UI port (`runtime.connect({name})`). */
+export const UI_PORT_NAME = 'recycled-reader-ui';
+
+export type Request =
+  | { type: 'ask'; tabId: number; question: string }
+  | { type: 'summarize'; tabId: number }
+  | { type: 'stop' }
+  | { type: 'getState'; tabId?: number }
+  | { type: 'setSettings'; settings: SettingsPatch }
+  | { type: 'loadModel'; modelId: string }
+  | { type: 'deleteModel'; modelId: string }
+  | { type: 'listModels' }
+  | { type: 'clearSnapshots' }
+  | { type: 'addCustomModel'; baseUrl: string }
+  /** Debug/e2e: obtain the GPU device and run a small compute kernel with a checked result. */
+  | { type: 'debugGpuSelfTest' };
+
+export type RequestType = Request['type'];
+export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
+export type RequestMessage = Request & { id: number };
+
+export type ErrorCode =
+  /** The message does not follow this protocol (wrong shape, unknown type). */
+  | 'bad-request'
+  /** The port to the host closed (worker restarted, extension reloaded) before the reply. */
+  | 'disconnected'
+  | 'no-webgpu'
+  /** The page cannot be read: chrome://, the Web Store, file:// without permission, a closed tab. */
+  | 'page-unreadable'
+  | 'page-empty'
+  | 'no-model'
+  | 'model-unknown'
+  | 'model-load-failed'
+  /** The engine is not available in this build. */
+  | 'engine-unavailable'
+  | 'generation-failed'
+  /** Another job is running; stop it first. */
+  | 'busy'
+  | 'bad-url'
+  | 'storage-failed'
+  | 'internal';
+
+export interface ErrorInfo {
+  code: ErrorCode;
+  message: string;
+}
+
+export type GpuStatus =
+  | { state: 'unknown' }
+  | { state: 'ok'; adapter: string; f16: boolean }
+  | { state: 'unavailable'; reason: string };
+
+export interface EngineStatus {
+  state: 'empty' | 'loading' | 'ready' | 'error';
+  /** The model loaded or being loaded. */
+  modelId: string | null;
+  contextWindow: number | null;
+  error: ErrorInfo | null;
+}
+
+export type JobKind = 'ask' | 'summarize';
+export type JobStage = 'reading-page' | 'loading-model' | 'prefill' | 'generating' | 'finished';
+export type JobStatus = 'running' | 'done' | 'stopped' | 'error';
+
+export interface Progress {
+  stage: JobStage;
+  /** Model download/load, 0..1, with bytes when known. */
+  download?: { fraction: number; loadedBytes: number; totalBytes: number };
+  /** Prompt processing, 0..1. */
+  prefill?: { fraction: number; done: number; total: number };
+  /** Decode speed so far. */
+  tokensPerSec?: number;
+}
+
+/** How much of the page fit into the model's context. */
+export interface Coverage {
+  includedChars: number;
+  totalChars: number;
+  includedTokens: number;
+  totalTokens: number;
+  /** includedChars / totalChars (1 = the whole page). */
+  fraction: number;
+}
+
+export interface DoneStats {
+  promptTokens: number;
+  generatedTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  prefillTokensPerSec: number;
+  decodeTokensPerSec: number;
+  stopReason: 'stop-token' | 'max-tokens' | 'aborted' | 'context-full';
+  /** Positions restored from memory or a snapshot instead of prefilled. */
+  restoredTokens: number;
+  fastMode: boolean;
+  /** Fast mode: measured full-step time / mean step time (how much faster decode ran); null if not measured. */
+  fastModeSpeedup: number | null;
+  /** Fast mode: KV positions read per step vs what full attention would read. */
+  positionsReadFraction: number | null;
+}
+
+export interface JobView {
+  jobId: string;
+  tabId: number;
+  kind: JobKind;
+  question: string;
+  status: JobStatus;
+  stage: JobStage;
+  answer: string;
+  pageTitle: string;
+  pageUrl: string;
+  modelId: string;
+  coverage: Coverage | null;
+  progress: Progress | null;
+  stats: DoneStats | null;
+  error: ErrorInfo | null;
+  startedAt: number;
+  finishedAt: number | null;
+}
+
+export interface HostState {
+  protocolVersion: number;
+  settings: Settings;
+  gpu: GpuStatus;
+  engine: EngineStatus;
+  /** The job of the tab asked about (getState.tabId), else the most recent job; null if none. */
+  job: JobView | null;
+  /** The job that is running now, on any tab. */
+  runningJobId: string | null;
+  /** Speed-up measured on the last fast-mode answer (any tab). */
+  lastFastModeSpeedup: number | null;
+}
+
+export type ModelFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm';
+
+export interface ModelEntry {
+  modelId: string;
+  label: string;
+  baseUrl: string;
+  family: ModelFamily | null;
+  quantization: string | null;
+  vramRequiredMB: number | null;
+  /** Estimated from parameter count and quantization until the manifest is read. */
+  downloadBytesEstimate: number | null;
+  custom: boolean;
+  /** Some of its files are in the browser's model cache. */
+  cached: boolean;
+}
+
+export interface GpuSelfTestResult {
+  adapter: string;
+  f16: boolean;
+  elements: number;
+  mismatches: number;
+  /** First values read back, for the report. */
+  sample: number[];
+  ms: number;
+}
+
+export interface ResponseMap {
+  ask: { jobId: string };
+  summarize: { jobId: string };
+  stop: { stopped: boolean };
+  getState: HostState;
+  setSettings: Settings;
+  loadModel: { modelId: string; contextWindow: number };
+  deleteModel: { deletedFiles: number };
+  listModels: { models: ModelEntry[] };
+  clearSnapshots: { cleared: number };
+  addCustomModel: ModelEntry;
+  debugGpuSelfTest: GpuSelfTestResult;
+}
+
+export type HostEvent =
+  | { type: 'reply'; requestId: number; requestType: RequestType; result: unknown }
+  | { type: 'error'; requestId: number | null; jobId: string | null; error: ErrorInfo }
+  | { type: 'state'; state: HostState }
+  | { type: 'delta'; jobId: string; tabId: number; text: string }
+  | { type: 'progress'; jobId: string | null; tabId: number | null; progress: Progress }
+  | { type: 'coverage'; jobId: string; tabId: number; coverage: Coverage }
+  | { type: 'done'; jobId: string; tabId: number; status: JobStatus; stats: DoneStats | null };
+
+export type HostEventType = HostEvent['type'];
+
+/** An error that carries a protocol error code across layers. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+  toInfo(): ErrorInfo {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function toErrorInfo(e: unknown, fallback: ErrorCode = 'internal'): ErrorInfo {
+  if (e instanceof ProtocolError) return e.toInfo();
+  if (e instanceof Error) return { code: fallback, message: e.message || e.name };
+  return { code: fallback, message: String(e) };
+}

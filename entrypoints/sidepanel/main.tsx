@@ -1,0 +1,3 @@
+import { mount } from '../popup/mount';
+
+mount('sidepanel');

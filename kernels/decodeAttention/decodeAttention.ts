@@ -1,0 +1,155 @@
+// Host wrapper of the split-K decode attention: partial kernel + combine kernel, bind groups built once.
+import type { GpuContext } from '../../core/gpu/context';
+import { bindGroup, computePipeline, STORAGE, storageBuffer, uniformBuffer } from '../gpuUtil';
+import type { KvCacheLayout } from '../types';
+import { ATTENTION_WORKGROUP, combineWgsl, MAX_SPLITS, STATE, splitAttentionWgsl } from './decodeAttention.wgsl';
+
+/** Positions per split the host aims for; the split count is fixed per step from kvLen (an upper bound of the
+ * attended list), so a recycled step with a short list gets short chunks rather than idle workgroups. */
+export const TARGET_CHUNK = 256;
+
+/** Buffers one decode step writes and the next kernels read. Shareable by all layers of one model (layers are
+ * encoded one after another, and each layer's top-K reads them before the next layer's attention writes them). */
+export interface DecodeAttentionScratch {
+  numHeads: number;
+  capacity: number;
+  headDim: number;
+  /** f32 [numHeads][capacity]: scaled logits q.k by virtual index (= position on full steps). */
+  scores: GPUBuffer;
+  /** f32 [numHeads][2]: (max logit, sum of exp(logit - max)) so that p = exp(score - max) / sum. */
+  headStats: GPUBuffer;
+  partAcc: GPUBuffer;
+  partMaxSum: GPUBuffer;
+  /** f32 [numHeads >= kvHeads][capacity]: the top-K input (aggregated, max-pooled probabilities per KV head). */
+  pooled: GPUBuffer;
+}
+
+export function createDecodeAttentionScratch(
+  ctx: GpuContext,
+  dims: { numHeads: number; capacity: number; headDim: number },
+): DecodeAttentionScratch {
+  const { numHeads, capacity, headDim } = dims;
+  return {
+    ...dims,
+    scores: storageBuffer(ctx, numHeads * capacity * 4, 'attn.scores'),
+    headStats: storageBuffer(ctx, numHeads * 2 * 4, 'attn.headStats'),
+    partAcc: storageBuffer(ctx, numHeads * MAX_SPLITS * headDim * 4, 'attn.partAcc'),
+    partMaxSum: storageBuffer(ctx, numHeads * MAX_SPLITS * 2 * 4, 'attn.partMaxSum'),
+    pooled: storageBuffer(ctx, numHeads * capacity * 4, 'attn.pooled'),
+  };
+}
+
+export interface SplitAttentionOptions {
+  layout: KvCacheLayout;
+  numHeads: number;
+  /** KV cache of the layer, [kvHeads][capacity][headDim] in layout.dtype. */
+  k: GPUBuffer;
+  v: GPUBuffer;
+  /** f32 [numHeads][headDim], RoPE applied. */
+  q: GPUBuffer;
+  /** f32 [numHeads][headDim]. */
+  out: GPUBuffer;
+  /** u32 [kvHeads][idxStride]: selected positions (read on recycled steps only). */
+  idx: GPUBuffer;
+  idxStride: number;
+  /** u32 state words (STATE): flag, lastFullLen, nSel... */
+  state: GPUBuffer;
+  scratch: DecodeAttentionScratch;
+}
+
+export interface SplitAttention {
+  /** Encodes partial + combine for kvLen cached positions (the current token already written at kvLen-1). */
+  encode(pass: GPUComputePassEncoder, args: { kvLen: number; q?: GPUBuffer }): void;
+}
+
+export function validateAttentionShape(layout: KvCacheLayout, numHeads: number): void {
+  const { kvHeads, headDim, capacity } = layout;
+  for (const [name, value] of Object.entries({ numHeads, kvHeads, headDim, capacity })) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`decode attention: ${name} must be a positive integer`);
+  }
+  if (numHeads % kvHeads !== 0) {
+    throw new Error(`decode attention: numHeads (${numHeads}) must be a multiple of kvHeads (${kvHeads}) for GQA`);
+  }
+  if (numHeads / kvHeads > 16) throw new Error(`decode attention: GQA group ${numHeads / kvHeads} > 16`);
+  if (headDim > 256) throw new Error(`decode attention: headDim ${headDim} > 256 is not supported`);
+}
+
+export function splitCountFor(kvLen: number): number {
+  return Math.min(MAX_SPLITS, Math.max(1, Math.ceil(kvLen / TARGET_CHUNK)));
+}
+
+export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions): SplitAttention {
+  const { layout, numHeads, scratch } = o;
+  validateAttentionShape(layout, numHeads);
+  if (layout.dtype === 'f16' && !ctx.f16) throw new Error('decode attention: f16 KV cache needs shader-f16');
+  if (scratch.numHeads !== numHeads || scratch.capacity !== layout.capacity || scratch.headDim !== layout.headDim) {
+    throw new Error('decode attention: scratch buffers were made for another shape (heads, capacity, headDim)');
+  }
+  const shape = { kvDtype: layout.dtype, numHeads, ...layout, idxStride: o.idxStride };
+  const partial = computePipeline(ctx, splitAttentionWgsl(shape), 'attn.split');
+  const combine = computePipeline(ctx, combineWgsl(shape), 'attn.combine');
+  const params = new ArrayBuffer(16);
+  const paramsU32 = new Uint32Array(params);
+  const paramsF32 = new Float32Array(params);
+  paramsF32[2] = 1 / Math.sqrt(layout.headDim);
+  const uniform = uniformBuffer(ctx, new Uint8Array(params), 'attn.params');
+  const combineGroup = bindGroup(ctx, combine, [
+    uniform,
+    scratch.partAcc,
+    scratch.partMaxSum,
+    o.out,
+    scratch.headStats,
+  ]);
+  const partialGroups = new Map<GPUBuffer, GPUBindGroup>();
+  const partialGroup = (q: GPUBuffer): GPUBindGroup => {
+    let group = partialGroups.get(q);
+    if (!group) {
+      group = bindGroup(ctx, partial, [
+        uniform,
+        q,
+        o.k,
+        o.v,
+        o.idx,
+        o.state,
+        scratch.scores,
+        scratch.partAcc,
+        scratch.partMaxSum,
+      ]);
+      partialGroups.set(q, group);
+    }
+    return group;
+  };
+  partialGroup(o.q);
+
+  return {
+    encode(pass, { kvLen, q }) {
+      if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > layout.capacity) {
+        throw new Error(`decode attention: kvLen ${kvLen} outside 1..${layout.capacity}`);
+      }
+      const numSplits = splitCountFor(kvLen);
+      paramsU32[0] = kvLen;
+      paramsU32[1] = numSplits;
+      ctx.device.queue.writeBuffer(uniform, 0, params);
+      pass.setPipeline(partial);
+      pass.setBindGroup(0, partialGroup(q ?? o.q));
+      pass.dispatchWorkgroups(numSplits, layout.kvHeads);
+      pass.setPipeline(combine);
+      pass.setBindGroup(0, combineGroup);
+      pass.dispatchWorkgroups(numHeads);
+    },
+  };
+}
+
+/** A state buffer that says "full step" forever: for plain full attention with no policy around it. */
+export function fullAttentionState(ctx: GpuContext): GPUBuffer {
+  const words = new Uint32Array(STATE.words);
+  words[STATE.flag] = 1;
+  return storageBuffer(ctx, words, 'attn.fullState');
+}
+
+/** A 4-byte index buffer for kernels that never run recycled steps. */
+export function emptyIndexBuffer(ctx: GpuContext): GPUBuffer {
+  return ctx.device.createBuffer({ size: 4, usage: STORAGE, label: 'attn.noIdx' });
+}
+
+export { ATTENTION_WORKGROUP };

@@ -1,0 +1,219 @@
+// Split-K decode attention (flash-decoding) over a "virtual" list of key positions, and its combine kernel.
+//
+// One kernel serves full and recycled (sparse) steps. Per KV head the keys attended are the virtual list
+//   full step      (state.flag != 0): j = 0 .. kvLen-1                       -> position j
+//   recycled step  (state.flag == 0): j < nSel                               -> idx[kvHead][j]
+//                                     nSel <= j < nSel + kvLen - lastFullLen -> lastFullLen + (j - nSel)
+// so the flag written on the GPU by the schedule kernel picks the mode and no readback is needed. The dispatch is
+// (numSplits, kvHeads); each split takes ceil(n / numSplits) consecutive virtual entries, so a recycled step with a
+// short list simply gets short chunks. One workgroup handles all q heads of a GQA group: K/V rows are read once.
+//
+// Logits (q.k * scale) are written to scores[qHead][j] (virtual index; j = position on full steps): the top-K and
+// the recall statistic read them with the per-head max/sum the combine kernel writes to headStats.
+
+/** State words shared by the attention, schedule and top-K kernels (u32, one small buffer per layer). */
+export const STATE = {
+  flag: 0,
+  lastFullLen: 1,
+  nSel: 2,
+  fullSteps: 3,
+  steps: 4,
+  positionsRead: 5,
+  recallCount: 6,
+  recallTopKSum: 7, // f32 bits
+  recallWithNewSum: 8, // f32 bits
+  lastCosine: 9, // f32 bits
+  words: 16,
+} as const;
+
+export const ATTENTION_WORKGROUP = 64;
+export const MAX_SPLITS = 256;
+
+export interface AttentionShape {
+  kvDtype: 'f16' | 'f32';
+  numHeads: number;
+  kvHeads: number;
+  headDim: number;
+  capacity: number;
+  /** Row stride of the index buffer [kvHeads][idxStride]. */
+  idxStride: number;
+}
+
+function kvType(dtype: 'f16' | 'f32'): { enable: string; type: string } {
+  return dtype === 'f16' ? { enable: 'enable f16;', type: 'f16' } : { enable: '', type: 'f32' };
+}
+
+export function splitAttentionWgsl(s: AttentionShape): string {
+  const group = s.numHeads / s.kvHeads;
+  const { enable, type } = kvType(s.kvDtype);
+  const wg = ATTENTION_WORKGROUP;
+  return /* wgsl */ `${enable}
+const G: u32 = ${group}u;            // q heads per kv head
+const D: u32 = ${s.headDim}u;
+const CAP: u32 = ${s.capacity}u;
+const IDX_STRIDE: u32 = ${s.idxStride}u;
+const WG: u32 = ${wg}u;
+const DPT: u32 = ${Math.ceil(s.headDim / wg)}u;  // head dims per thread in the V pass
+const MAX_SPLITS: u32 = ${MAX_SPLITS}u;
+const NEG: f32 = -3.0e38;
+
+struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> kc: array<${type}>;
+@group(0) @binding(3) var<storage, read> vc: array<${type}>;
+@group(0) @binding(4) var<storage, read> idx: array<u32>;
+@group(0) @binding(5) var<storage, read> state: array<u32>;
+@group(0) @binding(6) var<storage, read_write> scores: array<f32>;
+@group(0) @binding(7) var<storage, read_write> partAcc: array<f32>;   // [numHeads][MAX_SPLITS][D]
+@group(0) @binding(8) var<storage, read_write> partMaxSum: array<f32>; // [numHeads][MAX_SPLITS][2]
+
+var<workgroup> qs: array<f32, ${group * s.headDim}>;
+var<workgroup> probTile: array<f32, ${group * wg}>;
+var<workgroup> posTile: array<u32, ${wg}>;
+var<workgroup> red: array<f32, ${wg}>;
+var<workgroup> headMax: array<f32, ${group}>;
+
+fn position(kvHead: u32, j: u32, full: bool, nSel: u32, lastFullLen: u32) -> u32 {
+  if (full) { return j; }
+  if (j < nSel) { return idx[kvHead * IDX_STRIDE + j]; }
+  return lastFullLen + (j - nSel);
+}
+
+// Tree reduction of red[] (max or sum); every thread gets the result.
+fn reduce(tid: u32, isMax: bool) -> f32 {
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    workgroupBarrier();
+    if (tid < stride) {
+      if (isMax) { red[tid] = max(red[tid], red[tid + stride]); } else { red[tid] = red[tid] + red[tid + stride]; }
+    }
+  }
+  workgroupBarrier();
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let split = wid.x;
+  let kvHead = wid.y;
+  let full = state[0] != 0u;
+  let lastFullLen = state[1];
+  let nSel = state[2];
+  var n = params.kvLen;
+  if (!full) { n = nSel + (params.kvLen - lastFullLen); }
+  let chunk = (n + params.numSplits - 1u) / params.numSplits;
+  let start = min(n, split * chunk);
+  let end = min(n, start + chunk);
+
+  for (var i = tid; i < G * D; i += WG) { qs[i] = q[kvHead * G * D + i] * params.scale; }
+  workgroupBarrier();
+
+  // Pass 1: logits for this chunk, kept in scores[] (the same thread reads them back in pass 2).
+  var localMax: array<f32, G>;
+  for (var g = 0u; g < G; g++) { localMax[g] = NEG; }
+  for (var j = start + tid; j < end; j += WG) {
+    let kBase = (kvHead * CAP + position(kvHead, j, full, nSel, lastFullLen)) * D;
+    for (var g = 0u; g < G; g++) {
+      var dot = 0.0;
+      for (var d = 0u; d < D; d++) { dot += qs[g * D + d] * f32(kc[kBase + d]); }
+      scores[(kvHead * G + g) * CAP + j] = dot;
+      localMax[g] = max(localMax[g], dot);
+    }
+  }
+  for (var g = 0u; g < G; g++) {
+    red[tid] = localMax[g];
+    let m = reduce(tid, true);
+    if (tid == 0u) { headMax[g] = m; }
+  }
+  workgroupBarrier();
+
+  // Pass 2: tiles of WG positions; each thread owns DPT head dims of the accumulator for every head of the group.
+  var acc: array<f32, ${group * Math.ceil(s.headDim / wg)}>;
+  var localSum: array<f32, G>;
+  for (var tileStart = start; tileStart < end; tileStart += WG) {
+    let j = tileStart + tid;
+    if (j < end) {
+      posTile[tid] = position(kvHead, j, full, nSel, lastFullLen);
+      for (var g = 0u; g < G; g++) {
+        let p = exp(scores[(kvHead * G + g) * CAP + j] - headMax[g]);
+        probTile[g * WG + tid] = p;
+        localSum[g] += p;
+      }
+    }
+    workgroupBarrier();
+    let count = min(WG, end - tileStart);
+    for (var t = 0u; t < count; t++) {
+      let vBase = (kvHead * CAP + posTile[t]) * D;
+      for (var i = 0u; i < DPT; i++) {
+        let d = tid + i * WG;
+        if (d < D) {
+          let value = f32(vc[vBase + d]);
+          for (var g = 0u; g < G; g++) { acc[g * DPT + i] += probTile[g * WG + t] * value; }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var g = 0u; g < G; g++) {
+    let h = kvHead * G + g;
+    red[tid] = localSum[g];
+    let sum = reduce(tid, false);
+    let slot = h * MAX_SPLITS + split;
+    for (var i = 0u; i < DPT; i++) {
+      let d = tid + i * WG;
+      if (d < D) { partAcc[slot * D + d] = acc[g * DPT + i]; }
+    }
+    if (tid == 0u) {
+      partMaxSum[slot * 2u] = headMax[g];
+      partMaxSum[slot * 2u + 1u] = sum;
+    }
+  }
+}
+`;
+}
+
+/** Merges the splits of each q head: out = sum_s acc_s e^(m_s - M) / sum_s l_s e^(m_s - M); headStats = (M, L). */
+export function combineWgsl(s: { numHeads: number; headDim: number }): string {
+  const wg = ATTENTION_WORKGROUP;
+  return /* wgsl */ `
+const D: u32 = ${s.headDim}u;
+const WG: u32 = ${wg}u;
+const MAX_SPLITS: u32 = ${MAX_SPLITS}u;
+
+struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> partAcc: array<f32>;
+@group(0) @binding(2) var<storage, read> partMaxSum: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;       // [numHeads][D]
+@group(0) @binding(4) var<storage, read_write> headStats: array<f32>; // [numHeads][2] = (max logit, sum of exp)
+
+var<workgroup> weight: array<f32, MAX_SPLITS>;
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let h = wid.x;
+  let base = h * MAX_SPLITS;
+  var m = -3.0e38;
+  for (var s = 0u; s < params.numSplits; s++) { m = max(m, partMaxSum[(base + s) * 2u]); }
+  var total = 0.0;
+  for (var s = 0u; s < params.numSplits; s++) {
+    let w = exp(partMaxSum[(base + s) * 2u] - m);
+    total += w * partMaxSum[(base + s) * 2u + 1u];
+    if (s % WG == tid) { weight[s] = w; }
+  }
+  workgroupBarrier();
+  for (var d = tid; d < D; d += WG) {
+    var o = 0.0;
+    for (var s = 0u; s < params.numSplits; s++) { o += weight[s] * partAcc[(base + s) * D + d]; }
+    out[h * D + d] = o / total;
+  }
+  if (tid == 0u) {
+    headStats[h * 2u] = m;
+    headStats[h * 2u + 1u] = total;
+  }
+}
+`;
+}

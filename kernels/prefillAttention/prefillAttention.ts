@@ -1,0 +1,110 @@
+// Host wrapper for causal prefill attention (see prefillAttention.wgsl.ts for the algorithm).
+import type { GpuContext } from '../../core/gpu/context';
+import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
+import type { KvCacheLayout } from '../types';
+import {
+  type PrefillAttentionTiling,
+  prefillAttentionSharedBytes,
+  prefillAttentionWgsl,
+} from './prefillAttention.wgsl';
+
+export interface PrefillAttentionConfig {
+  /** f32 [maxTokens][numHeads][headDim], RoPE already applied. */
+  q: GPUBuffer;
+  /** f32 [maxTokens][numHeads][headDim]. */
+  out: GPUBuffer;
+  /** One layer's cache, [kvHeads][capacity][headDim] in layout.dtype; positions < startPos + tokens are written. */
+  k: GPUBuffer;
+  v: GPUBuffer;
+  layout: KvCacheLayout;
+  numHeads: number;
+  /** Largest chunk this instance will be encoded with. */
+  maxTokens: number;
+}
+
+export interface PrefillAttentionArgs {
+  /** Query positions in this chunk: startPos .. startPos + tokens - 1. */
+  tokens: number;
+  startPos: number;
+}
+
+export interface PrefillAttention {
+  /** Records the dispatch; writes this instance's uniform (so encode it once per submitted command buffer). */
+  encode(pass: GPUComputePassEncoder, args: PrefillAttentionArgs): void;
+  readonly tiling: PrefillAttentionTiling;
+}
+
+export const MAX_PREFILL_HEAD_DIM = 256;
+
+/** Largest tiles that fit the device's workgroup memory; bigger tiles reload K/V fewer times. */
+export function choosePrefillTiling(headDim: number, workgroupStorageBytes: number): PrefillAttentionTiling {
+  const candidates: PrefillAttentionTiling[] = [
+    { rows: 32, keys: 32, workgroupSize: 128 },
+    { rows: 32, keys: 16, workgroupSize: 128 },
+    { rows: 16, keys: 32, workgroupSize: 64 },
+    { rows: 16, keys: 16, workgroupSize: 64 },
+    { rows: 16, keys: 8, workgroupSize: 64 },
+    { rows: 8, keys: 8, workgroupSize: 64 },
+  ];
+  for (const t of candidates) if (prefillAttentionSharedBytes(headDim, t) <= workgroupStorageBytes) return t;
+  throw new Error(
+    `prefillAttention: headDim ${headDim} needs more than the device's ${workgroupStorageBytes} bytes of workgroup memory`,
+  );
+}
+
+export function createPrefillAttention(ctx: GpuContext, cfg: PrefillAttentionConfig): PrefillAttention {
+  const { layout, numHeads, maxTokens } = cfg;
+  const { headDim, kvHeads, capacity, dtype } = layout;
+  const name = 'prefillAttention';
+  for (const [key, value] of Object.entries({ headDim, kvHeads, capacity, numHeads, maxTokens })) {
+    if (!Number.isInteger(value) || value < 1)
+      throw new Error(`${name}: ${key} must be a positive integer, got ${value}`);
+  }
+  if (headDim > MAX_PREFILL_HEAD_DIM) throw new Error(`${name}: headDim ${headDim} > ${MAX_PREFILL_HEAD_DIM}`);
+  if (numHeads % kvHeads !== 0) {
+    throw new Error(`${name}: numHeads ${numHeads} is not a multiple of kvHeads ${kvHeads} (GQA needs whole groups)`);
+  }
+  if (dtype === 'f16' && !ctx.f16) throw new Error(`${name}: f16 KV cache on a device without shader-f16`);
+  const actBytes = maxTokens * numHeads * headDim * 4;
+  const cacheBytes = kvHeads * capacity * headDim * (dtype === 'f16' ? 2 : 4);
+  const need: [string, GPUBuffer, number][] = [
+    ['q', cfg.q, actBytes],
+    ['out', cfg.out, actBytes],
+    ['k', cfg.k, cacheBytes],
+    ['v', cfg.v, cacheBytes],
+  ];
+  for (const [key, buffer, bytes] of need) {
+    if (buffer.size < bytes) throw new Error(`${name}: buffer ${key} has ${buffer.size} bytes, needs ${bytes}`);
+  }
+
+  const tiling = choosePrefillTiling(headDim, ctx.device.limits.maxComputeWorkgroupStorageSize);
+  const code = prefillAttentionWgsl({ kvDtype: dtype, headDim, tiling });
+  const pipeline = computePipeline(ctx, code, name);
+  const params = uniformBuffer(ctx, new Uint32Array(8), `${name} params`);
+  const group = bindGroup(ctx, pipeline, [params, cfg.q, cfg.k, cfg.v, cfg.out], name);
+  const groupSize = numHeads / kvHeads;
+
+  return {
+    tiling,
+    encode(pass, { tokens, startPos }) {
+      if (!Number.isInteger(tokens) || tokens < 1 || tokens > maxTokens) {
+        throw new Error(`${name}: tokens must be an integer in 1..${maxTokens}, got ${tokens}`);
+      }
+      if (!Number.isInteger(startPos) || startPos < 0 || startPos + tokens > capacity) {
+        throw new Error(
+          `${name}: startPos ${startPos} + tokens ${tokens} must lie within the cache capacity ${capacity}`,
+        );
+      }
+      const blocksPerHead = Math.ceil((tokens * groupSize) / tiling.rows);
+      writeBuffer(
+        ctx,
+        params,
+        new Uint32Array([tokens, startPos, blocksPerHead, numHeads, kvHeads, groupSize, capacity, 0]),
+      );
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      const [x, y] = dispatch2d(blocksPerHead * kvHeads, ctx.device.limits.maxComputeWorkgroupsPerDimension);
+      pass.dispatchWorkgroups(x, y);
+    },
+  };
+}

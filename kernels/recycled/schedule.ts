@@ -1,0 +1,106 @@
+// Host wrappers of the per-layer schedule kernels (decide before the attention, commit after it).
+import type { GpuContext } from '../../core/gpu/context';
+import { bindGroup, computePipeline, uniformBuffer } from '../gpuUtil';
+import { commitWgsl, DECIDE_PARAMS, decideWgsl, POLICY_CODE } from './schedule.wgsl';
+
+export type PolicyKind = keyof typeof POLICY_CODE;
+
+export interface DecideArgs {
+  policy: PolicyKind;
+  kvLen: number;
+  /** Top-K budget for this kvLen (streaming: sinks + window). */
+  k: number;
+  /** Full step regardless of the query (fixed-stride step, or the prefill seed). */
+  forceFull: boolean;
+  /** Dynamic schedule: compare the query with the saved one this step. */
+  checkDynamic: boolean;
+  /** Cosine threshold: below it the layer goes full. */
+  sim: number;
+  sinks: number;
+  /** Count this call as a decode step in the state counters (false for the prefill seed). */
+  countStep: boolean;
+  /** Query buffer for this call when not the one given at creation (the prefill seed). */
+  q?: GPUBuffer;
+}
+
+export interface DecideKernel {
+  encode(pass: GPUComputePassEncoder, args: DecideArgs): void;
+}
+
+export function createDecide(
+  ctx: GpuContext,
+  o: { numHeads: number; headDim: number; q: GPUBuffer; savedQuery: GPUBuffer; state: GPUBuffer },
+): DecideKernel {
+  const pipeline = computePipeline(ctx, decideWgsl(o), 'recycled.decide');
+  const params = new ArrayBuffer(DECIDE_PARAMS.words * 4);
+  const u32 = new Uint32Array(params);
+  const f32 = new Float32Array(params);
+  const uniform = uniformBuffer(ctx, u32, 'recycled.decide.params');
+  const groups = new Map<GPUBuffer, GPUBindGroup>();
+  const groupFor = (q: GPUBuffer) => {
+    let g = groups.get(q);
+    if (!g) {
+      g = bindGroup(ctx, pipeline, [uniform, q, o.savedQuery, o.state]);
+      groups.set(q, g);
+    }
+    return g;
+  };
+  return {
+    encode(pass, a: DecideArgs) {
+      if (!Number.isInteger(a.kvLen) || a.kvLen < 1) throw new Error(`decide: kvLen must be >= 1 (got ${a.kvLen})`);
+      if (!Number.isInteger(a.k) || a.k < 1) throw new Error(`decide: k must be a positive integer (got ${a.k})`);
+      if (a.policy === 'streaming' && a.k <= a.sinks && a.kvLen > a.k) {
+        throw new Error(`decide: streaming needs k (${a.k}) > sinks (${a.sinks}) to keep the current token`);
+      }
+      u32[DECIDE_PARAMS.kvLen] = a.kvLen;
+      u32[DECIDE_PARAMS.k] = a.k;
+      u32[DECIDE_PARAMS.policy] = POLICY_CODE[a.policy];
+      u32[DECIDE_PARAMS.forceFull] = a.forceFull ? 1 : 0;
+      u32[DECIDE_PARAMS.checkDynamic] = a.checkDynamic ? 1 : 0;
+      u32[DECIDE_PARAMS.sinks] = a.sinks;
+      u32[DECIDE_PARAMS.countStep] = a.countStep ? 1 : 0;
+      f32[DECIDE_PARAMS.sim] = a.sim;
+      ctx.device.queue.writeBuffer(uniform, 0, params);
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, groupFor(a.q ?? o.q));
+      pass.dispatchWorkgroups(1);
+    },
+  };
+}
+
+export interface CommitKernel {
+  encode(pass: GPUComputePassEncoder, args: { kvLen: number; k: number }): void;
+}
+
+export function createCommit(
+  ctx: GpuContext,
+  o: {
+    numHeads: number;
+    kvHeads: number;
+    capacity: number;
+    idxStride: number;
+    scores: GPUBuffer;
+    headStats: GPUBuffer;
+    idx: GPUBuffer;
+    state: GPUBuffer;
+  },
+): CommitKernel {
+  const pipeline = computePipeline(ctx, commitWgsl(o), 'recycled.commit');
+  const words = new Uint32Array(4);
+  const uniform = uniformBuffer(ctx, words, 'recycled.commit.params');
+  const group = bindGroup(ctx, pipeline, [uniform, o.scores, o.headStats, o.idx, o.state]);
+  return {
+    encode(pass, { kvLen, k }) {
+      if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > o.capacity) {
+        throw new Error(`commit: kvLen ${kvLen} outside 1..${o.capacity}`);
+      }
+      if (Math.min(k, kvLen) > o.idxStride) throw new Error(`commit: k ${k} exceeds the index row ${o.idxStride}`);
+      words[0] = kvLen;
+      words[1] = k;
+      ctx.device.queue.writeBuffer(uniform, 0, words);
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(1);
+    },
+  };
+}

@@ -1,0 +1,166 @@
+// Per-layer schedule kernels of Recycled Attention: everything decided on the GPU, nothing read back per step.
+//
+// decide (before the attention, 1 workgroup): writes state.flag (1 = full step, 0 = recycled) for this layer.
+//   recycled/snapkv: full  <=>  forceFull (host: stride step or prefill seed)
+//                             || the layer was never seeded (lastFullLen == 0)
+//                             || checkDynamic (host: every qc steps) && cos(mean_h q_h, savedQuery) < sim
+//                    on a full step the mean query is saved for the next comparison.
+//   streaming:       the index list holds the sinks; lastFullLen = kvLen - (K - sinks) makes the "appended" range
+//                    the recent window; full (flag 1) while kvLen <= K.
+//   full:            always full.
+//   Counters (full steps, steps, positions read) accumulate in the state for the end-of-generation stats.
+// commit (after the attention, before the top-K, 1 workgroup): only on full steps of selecting policies. Adds to the
+//   recall accumulator the probability mass that the previous selection captured (per q head, mean over heads), then
+//   records lastFullLen = kvLen and nSel = min(K, kvLen) for the selection the top-K kernels are about to write.
+
+export const POLICY_CODE = { full: 0, recycled: 1, streaming: 2, snapkv: 3 } as const;
+export const SCHEDULE_WORKGROUP = 64;
+const COMMIT_WORKGROUP = 256;
+
+/** Uniform of the decide kernel: u32 words then f32 sim. */
+export const DECIDE_PARAMS = {
+  kvLen: 0,
+  k: 1,
+  policy: 2,
+  forceFull: 3,
+  checkDynamic: 4,
+  sinks: 5,
+  countStep: 6,
+  sim: 7, // f32
+  words: 8,
+} as const;
+
+export function decideWgsl(s: { numHeads: number; headDim: number }): string {
+  const wg = SCHEDULE_WORKGROUP;
+  return /* wgsl */ `
+const NQ: u32 = ${s.numHeads}u;
+const D: u32 = ${s.headDim}u;
+const WG: u32 = ${wg}u;
+
+struct Params {
+  kvLen: u32, k: u32, policy: u32, forceFull: u32,
+  checkDynamic: u32, sinks: u32, countStep: u32, sim: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;              // [NQ][D]
+@group(0) @binding(2) var<storage, read_write> savedQuery: array<f32>; // [D] mean query at the last full step
+@group(0) @binding(3) var<storage, read_write> state: array<u32>;
+
+var<workgroup> meanQ: array<f32, D>;
+var<workgroup> red: array<vec3f, WG>;
+var<workgroup> decided: u32;
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(local_invocation_index) tid: u32) {
+  var part = vec3f(0.0);
+  for (var d = tid; d < D; d += WG) {
+    var m = 0.0;
+    for (var h = 0u; h < NQ; h++) { m += q[h * D + d]; }
+    m = m / f32(NQ);
+    meanQ[d] = m;
+    let s = savedQuery[d];
+    part += vec3f(m * s, m * m, s * s);
+  }
+  red[tid] = part;
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    workgroupBarrier();
+    if (tid < stride) { red[tid] += red[tid + stride]; }
+  }
+  workgroupBarrier();
+  if (tid == 0u) {
+    let r = red[0];
+    let cosine = r.x / max(sqrt(r.y * r.z), 1e-30);
+    let kvLen = params.kvLen;
+    var full = 1u;
+    var lastFullLen = state[1];
+    var nSel = state[2];
+    if (params.policy == ${POLICY_CODE.recycled}u || params.policy == ${POLICY_CODE.snapkv}u) {
+      let drifted = params.checkDynamic != 0u && cosine < params.sim;
+      full = select(0u, 1u, params.forceFull != 0u || lastFullLen == 0u || drifted);
+      state[9] = bitcast<u32>(cosine);
+    } else if (params.policy == ${POLICY_CODE.streaming}u) {
+      full = select(0u, 1u, kvLen <= params.k);
+      nSel = min(params.sinks, kvLen);
+      lastFullLen = max(nSel, kvLen - min(kvLen, params.k - params.sinks));
+      state[1] = lastFullLen;
+      state[2] = nSel;
+    }
+    state[0] = full;
+    if (params.countStep != 0u) {
+      state[4] += 1u;
+      state[3] += full;
+      state[5] += select(nSel + kvLen - lastFullLen, kvLen, full == 1u);
+    }
+    decided = full;
+  }
+  let full = workgroupUniformLoad(&decided);
+  let selecting = params.policy == ${POLICY_CODE.recycled}u || params.policy == ${POLICY_CODE.snapkv}u;
+  if (full == 1u && selecting) {
+    for (var d = tid; d < D; d += WG) { savedQuery[d] = meanQ[d]; }
+  }
+}
+`;
+}
+
+export function commitWgsl(s: { numHeads: number; kvHeads: number; capacity: number; idxStride: number }): string {
+  const wg = COMMIT_WORKGROUP;
+  return /* wgsl */ `
+const NQ: u32 = ${s.numHeads}u;
+const G: u32 = ${s.numHeads / s.kvHeads}u;
+const CAP: u32 = ${s.capacity}u;
+const IDX_STRIDE: u32 = ${s.idxStride}u;
+const WG: u32 = ${wg}u;
+
+struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> scores: array<f32>;    // [NQ][CAP] logits of this full step
+@group(0) @binding(2) var<storage, read> headStats: array<f32>; // [NQ][2] (max, sum)
+@group(0) @binding(3) var<storage, read> idx: array<u32>;       // previous selection
+@group(0) @binding(4) var<storage, read_write> state: array<u32>;
+
+var<workgroup> red: array<vec2f, WG>;
+var<workgroup> header: vec3u; // flag, previous lastFullLen, previous nSel
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(local_invocation_index) tid: u32) {
+  if (tid == 0u) { header = vec3u(state[0], state[1], state[2]); }
+  let h0 = workgroupUniformLoad(&header);
+  if (h0.x == 0u) { return; }
+  let prevLen = h0.y;
+  let prevSel = h0.z;
+  let kvLen = params.kvLen;
+  if (prevLen > 0u) {
+    var meanTop = 0.0;
+    var meanWithNew = 0.0;
+    for (var h = 0u; h < NQ; h++) {
+      let kvHead = h / G;
+      let m = headStats[h * 2u];
+      let invSum = 1.0 / headStats[h * 2u + 1u];
+      var part = vec2f(0.0);
+      for (var j = tid; j < prevSel; j += WG) {
+        part.x += exp(scores[h * CAP + idx[kvHead * IDX_STRIDE + j]] - m) * invSum;
+      }
+      for (var p = prevLen + tid; p < kvLen; p += WG) { part.y += exp(scores[h * CAP + p] - m) * invSum; }
+      red[tid] = part;
+      for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        workgroupBarrier();
+        if (tid < stride) { red[tid] += red[tid + stride]; }
+      }
+      workgroupBarrier();
+      meanTop += red[0].x / f32(NQ);
+      meanWithNew += (red[0].x + red[0].y) / f32(NQ);
+      workgroupBarrier();
+    }
+    if (tid == 0u) {
+      state[6] += 1u;
+      state[7] = bitcast<u32>(bitcast<f32>(state[7]) + meanTop);
+      state[8] = bitcast<u32>(bitcast<f32>(state[8]) + meanWithNew);
+    }
+  }
+  if (tid == 0u) {
+    state[1] = kvLen;
+    state[2] = min(params.k, kvLen);
+  }
+}
+`;
+}

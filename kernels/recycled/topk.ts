@@ -1,0 +1,112 @@
+// Host wrappers of the top-K kernels: GQA max-aggregation + max-pool, then radix select per KV head.
+import type { GpuContext } from '../../core/gpu/context';
+import { bindGroup, computePipeline, uniformBuffer } from '../gpuUtil';
+import { aggregatePoolWgsl, POOL_TILE, radixSelectWgsl } from './topk.wgsl';
+
+export interface TopKStepArgs {
+  /** Positions to select from: 0..kvLen-1. */
+  kvLen: number;
+  /** How many to keep per KV head; values above kvLen keep all. */
+  k: number;
+}
+
+interface KernelWithParams {
+  encode(pass: GPUComputePassEncoder, args: TopKStepArgs): void;
+}
+
+function paramsWriter(ctx: GpuContext, label: string) {
+  const words = new Uint32Array(4);
+  const buffer = uniformBuffer(ctx, words, label);
+  return {
+    buffer,
+    write({ kvLen, k }: TopKStepArgs, capacity: number) {
+      if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > capacity) {
+        throw new Error(`top-K: kvLen ${kvLen} outside 1..${capacity}`);
+      }
+      if (!Number.isInteger(k) || k < 1) throw new Error(`top-K: k must be a positive integer (got ${k})`);
+      words[0] = kvLen;
+      words[1] = k;
+      ctx.device.queue.writeBuffer(buffer, 0, words);
+    },
+  };
+}
+
+export function createAggregatePool(
+  ctx: GpuContext,
+  o: {
+    numHeads: number;
+    kvHeads: number;
+    capacity: number;
+    scores: GPUBuffer;
+    headStats: GPUBuffer;
+    state: GPUBuffer;
+    pooled: GPUBuffer;
+  },
+): KernelWithParams {
+  if (o.numHeads % o.kvHeads !== 0) throw new Error('top-K: numHeads must be a multiple of kvHeads');
+  const pipeline = computePipeline(ctx, aggregatePoolWgsl(o), 'topk.aggregatePool');
+  const params = paramsWriter(ctx, 'topk.pool.params');
+  const group = bindGroup(ctx, pipeline, [params.buffer, o.scores, o.headStats, o.state, o.pooled]);
+  return {
+    encode(pass, args) {
+      params.write(args, o.capacity);
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(Math.ceil(args.kvLen / POOL_TILE), o.kvHeads);
+    },
+  };
+}
+
+export function createRadixSelect(
+  ctx: GpuContext,
+  o: {
+    kvHeads: number;
+    capacity: number;
+    /** f32 [kvHeads][capacity], every value >= 0. */
+    values: GPUBuffer;
+    state: GPUBuffer;
+    /** u32 [kvHeads][idxStride]; idxStride >= the largest k used. */
+    idx: GPUBuffer;
+    idxStride: number;
+  },
+): KernelWithParams {
+  const pipeline = computePipeline(ctx, radixSelectWgsl(o), 'topk.radixSelect');
+  const params = paramsWriter(ctx, 'topk.select.params');
+  const group = bindGroup(ctx, pipeline, [params.buffer, o.values, o.state, o.idx]);
+  return {
+    encode(pass, args) {
+      params.write(args, o.capacity);
+      if (Math.min(args.k, args.kvLen) > o.idxStride) {
+        throw new Error(`top-K: k ${args.k} exceeds the index buffer's row of ${o.idxStride}`);
+      }
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(o.kvHeads);
+    },
+  };
+}
+
+/** Aggregate + pool + select, for one layer. Runs only when the layer's state flag says "full step". */
+export function createTopK(
+  ctx: GpuContext,
+  o: {
+    numHeads: number;
+    kvHeads: number;
+    capacity: number;
+    scores: GPUBuffer;
+    headStats: GPUBuffer;
+    state: GPUBuffer;
+    pooled: GPUBuffer;
+    idx: GPUBuffer;
+    idxStride: number;
+  },
+): KernelWithParams {
+  const pool = createAggregatePool(ctx, o);
+  const selectTop = createRadixSelect(ctx, { ...o, values: o.pooled });
+  return {
+    encode(pass, args) {
+      pool.encode(pass, args);
+      selectTop.encode(pass, args);
+    },
+  };
+}

@@ -1,0 +1,120 @@
+// Full split-K decode attention vs the plain-TS reference: odd kvLen, GQA shapes, a long context, both KV dtypes.
+import { describe, expect, test } from 'vitest';
+import type { GpuContext } from '../../../core/gpu/context';
+import {
+  createDecodeAttentionScratch,
+  createSplitAttention,
+  emptyIndexBuffer,
+  fullAttentionState,
+} from '../../../kernels/decodeAttention/decodeAttention';
+import { fullPositions, referenceDecodeAttention } from '../../../kernels/decodeAttention/decodeAttention.reference';
+import { runPass, storageBuffer } from '../../../kernels/gpuUtil';
+import { testGpu } from '../setup';
+import { kvDtypes, makeKv, maxAbsDiff, randomArray, readF32, rng } from './recycledHelpers';
+
+interface Case {
+  numHeads: number;
+  kvHeads: number;
+  headDim: number;
+  kvLen: number;
+  capacity: number;
+}
+
+async function runFull(ctx: GpuContext, c: Case, dtype: 'f16' | 'f32', seed: number, amp = 1) {
+  const layout = { dtype, kvHeads: c.kvHeads, headDim: c.headDim, capacity: c.capacity };
+  const kv = makeKv(ctx, layout, c.kvLen, seed, amp);
+  const qHost = randomArray(c.numHeads * c.headDim, rng(seed + 1), 2);
+  const q = storageBuffer(ctx, qHost);
+  const out = storageBuffer(ctx, qHost.byteLength);
+  const scratch = createDecodeAttentionScratch(ctx, { numHeads: c.numHeads, capacity: c.capacity, headDim: c.headDim });
+  const attn = createSplitAttention(ctx, {
+    layout,
+    numHeads: c.numHeads,
+    k: kv.k,
+    v: kv.v,
+    q,
+    out,
+    idx: emptyIndexBuffer(ctx),
+    idxStride: 1,
+    state: fullAttentionState(ctx),
+    scratch,
+  });
+  runPass(ctx, (pass) => attn.encode(pass, { kvLen: c.kvLen }));
+  const gpuOut = await readF32(ctx, out);
+  const stats = await readF32(ctx, scratch.headStats);
+  const scores = await readF32(ctx, scratch.scores);
+  const ref = referenceDecodeAttention({
+    q: qHost,
+    k: kv.kHost,
+    v: kv.vHost,
+    numHeads: c.numHeads,
+    kvHeads: c.kvHeads,
+    headDim: c.headDim,
+    capacity: c.capacity,
+    positions: fullPositions(c.kvHeads, c.kvLen),
+  });
+  return { gpuOut, stats, scores, ref };
+}
+
+describe('full decode attention (split-K)', async () => {
+  const ctx = await testGpu();
+  const cases: Case[] = [
+    { numHeads: 8, kvHeads: 2, headDim: 64, kvLen: 1, capacity: 16 },
+    { numHeads: 8, kvHeads: 2, headDim: 64, kvLen: 7, capacity: 9 },
+    { numHeads: 8, kvHeads: 2, headDim: 64, kvLen: 300, capacity: 301 },
+    { numHeads: 8, kvHeads: 2, headDim: 64, kvLen: 4099, capacity: 4100 },
+    { numHeads: 4, kvHeads: 4, headDim: 32, kvLen: 517, capacity: 600 },
+    { numHeads: 32, kvHeads: 8, headDim: 64, kvLen: 37, capacity: 64 },
+    { numHeads: 6, kvHeads: 2, headDim: 80, kvLen: 333, capacity: 333 },
+    { numHeads: 2, kvHeads: 1, headDim: 128, kvLen: 100, capacity: 128 },
+  ];
+  for (const dtype of kvDtypes(ctx)) {
+    for (const c of cases) {
+      test(`${dtype} ${c.numHeads}q/${c.kvHeads}kv d${c.headDim} kvLen ${c.kvLen}`, async () => {
+        const { gpuOut, stats, scores, ref } = await runFull(ctx, c, dtype, c.kvLen * 7 + c.numHeads);
+        expect(maxAbsDiff(gpuOut, ref.out)).toBeLessThan(2e-4);
+        for (let h = 0; h < c.numHeads; h++) {
+          expect(stats[h * 2]).toBeCloseTo(ref.maxLogit[h], 3);
+          expect(Math.abs(stats[h * 2 + 1] / ref.sumExp[h] - 1)).toBeLessThan(1e-4);
+          const row = scores.subarray(h * c.capacity, h * c.capacity + c.kvLen);
+          expect(maxAbsDiff(row, ref.logits[h])).toBeLessThan(1e-3);
+        }
+      });
+    }
+  }
+
+  // Peaked attention (large logits): the split max/rescale path must not overflow or lose the winner.
+  test('peaked logits stay exact across splits', async () => {
+    const c = { numHeads: 4, kvHeads: 2, headDim: 64, kvLen: 1500, capacity: 1500 };
+    const { gpuOut, ref } = await runFull(ctx, c, 'f32', 99, 6);
+    expect(maxAbsDiff(gpuOut, ref.out)).toBeLessThan(5e-4);
+  });
+
+  test('long context: 32K keys, 2 q heads on 1 kv head', async () => {
+    const c = { numHeads: 2, kvHeads: 1, headDim: 64, kvLen: 32_771, capacity: 32_800 };
+    const dtype = ctx.f16 ? 'f16' : 'f32';
+    const { gpuOut, stats, ref } = await runFull(ctx, c, dtype, 5);
+    expect(maxAbsDiff(gpuOut, ref.out)).toBeLessThan(1e-4);
+    for (let h = 0; h < c.numHeads; h++) expect(Math.abs(stats[h * 2 + 1] / ref.sumExp[h] - 1)).toBeLessThan(1e-4);
+  });
+
+  test('bad input gets a clear error', () => {
+    const layout = { dtype: 'f32' as const, kvHeads: 3, headDim: 64, capacity: 8 };
+    const scratch = createDecodeAttentionScratch(ctx, { numHeads: 8, capacity: 8, headDim: 64 });
+    const b = storageBuffer(ctx, 1024);
+    const make = () =>
+      createSplitAttention(ctx, {
+        layout,
+        numHeads: 8,
+        k: b,
+        v: b,
+        q: b,
+        out: b,
+        idx: b,
+        idxStride: 1,
+        state: b,
+        scratch,
+      });
+    expect(make).toThrow(/multiple of kvHeads/);
+  });
+});

@@ -1,0 +1,161 @@
+// createDecodeAttention (all policies) step by step vs the plain-TS layer simulation: outputs, GPU-decided
+// full/recycled flags (fixed stride, dynamic cosine rule), streaming windows, SnapKV, recall and counters.
+import { describe, expect, test } from 'vitest';
+import { createDecodeAttention } from '../../../core/attention/decodeAttention';
+import { ReferenceLayerAttention } from '../../../core/attention/decodeAttention.reference';
+import type { AttentionPolicy } from '../../../core/engine/types';
+import type { GpuContext } from '../../../core/gpu/context';
+import { STATE } from '../../../kernels/decodeAttention/decodeAttention.wgsl';
+import { storageBuffer, writeBuffer } from '../../../kernels/gpuUtil';
+import { testGpu } from '../setup';
+import { kvDtypes, makeKv, maxAbsDiff, randomArray, readF32, readU32, rng } from './recycledHelpers';
+
+const numHeads = 8;
+const kvHeads = 2;
+const headDim = 32;
+
+/** Queries near a common direction, some steps drifting away, so the cosine rule goes both ways. */
+function stepQueries(count: number, seed: number): Float32Array[] {
+  const rand = rng(seed);
+  const base = randomArray(numHeads * headDim, rand, 1.5);
+  return Array.from({ length: count }, (_, s) => {
+    const drift = s % 3 === 2 ? 3 : 0.15;
+    const noise = randomArray(numHeads * headDim, rand, drift);
+    return base.map((b, i) => b + noise[i]);
+  });
+}
+
+async function runPolicy(
+  ctx: GpuContext,
+  dtype: 'f16' | 'f32',
+  policy: AttentionPolicy,
+  opts: { promptLen: number; steps: number; seed: number },
+) {
+  const capacity = opts.promptLen + opts.steps + 3;
+  const layout = { dtype, kvHeads, headDim, capacity };
+  const kv = makeKv(ctx, layout, capacity, opts.seed, 2);
+  const q = storageBuffer(ctx, numHeads * headDim * 4);
+  const out = storageBuffer(ctx, numHeads * headDim * 4);
+  const attn = createDecodeAttention(ctx, { layout, numHeads, k: kv.k, v: kv.v, q, out, policy });
+  const ref = new ReferenceLayerAttention(policy, { numHeads, kvHeads, headDim, capacity, k: kv.kHost, v: kv.vHost });
+  const queries = stepQueries(opts.steps + 1, opts.seed + 1);
+
+  // Seed with the last prompt position's query given in another buffer, as the engine may do.
+  const promptQ = storageBuffer(ctx, queries[0]);
+  let enc = ctx.device.createCommandEncoder();
+  let pass = enc.beginComputePass();
+  attn.seedFromPrefill(pass, { kvLen: opts.promptLen, q: promptQ });
+  pass.end();
+  ctx.device.queue.submit([enc.finish()]);
+  ref.seedFromPrefill(queries[0], opts.promptLen);
+
+  const flags: boolean[] = [];
+  const refFlags: boolean[] = [];
+  for (let step = 1; step <= opts.steps; step++) {
+    const kvLen = opts.promptLen + step;
+    writeBuffer(ctx, q, queries[step]);
+    enc = ctx.device.createCommandEncoder();
+    pass = enc.beginComputePass();
+    attn.encodeStep(pass, { kvLen, step });
+    pass.end();
+    ctx.device.queue.submit([enc.finish()]);
+    const want = ref.step(queries[step], kvLen, step);
+    if (want.cosine !== null && policy.kind === 'recycled' && policy.dynamic) {
+      // A cosine within rounding of the threshold would make the expected decision ambiguous.
+      expect(Math.abs(want.cosine - policy.dynamic.sim)).toBeGreaterThan(1e-3);
+    }
+    const got = await readF32(ctx, out);
+    const state = await readU32(ctx, attn.state, STATE.words);
+    flags.push(state[STATE.flag] === 1);
+    refFlags.push(want.full);
+    expect(maxAbsDiff(got, want.out), `step ${step} output`).toBeLessThan(3e-4);
+    if (want.cosine !== null && ref.fullSteps > 0) {
+      expect(new Float32Array(state.buffer)[STATE.lastCosine]).toBeCloseTo(want.cosine, 4);
+    }
+  }
+  expect(flags).toEqual(refFlags);
+  const stats = await attn.readStats();
+  expect(stats.steps).toBe(opts.steps);
+  expect(stats.fullSteps).toBe(ref.fullSteps);
+  expect(stats.positionsRead).toBe(ref.positionsRead);
+  expect(stats.recallSteps).toBe(ref.recall.length);
+  const refRecall = ref.recall.reduce((a, r) => a + r.topK, 0);
+  const refRecallAll = ref.recall.reduce((a, r) => a + r.withAppended, 0);
+  expect(stats.recallTopKSum).toBeCloseTo(refRecall, 4);
+  expect(stats.recallWithAppendedSum).toBeCloseTo(refRecallAll, 4);
+  attn.destroy();
+  return { flags, stats, ref };
+}
+
+describe('decode attention policies on the GPU vs the layer simulation', async () => {
+  const ctx = await testGpu();
+  for (const dtype of kvDtypes(ctx)) {
+    test(`${dtype} recycled, fixed stride 3, K = 24`, async () => {
+      const policy: AttentionPolicy = { kind: 'recycled', k: { count: 24 }, stride: 3 };
+      const { flags, stats } = await runPolicy(ctx, dtype, policy, { promptLen: 201, steps: 7, seed: 11 });
+      expect(flags).toEqual([false, false, true, false, false, true, false]);
+      expect(stats.recallSteps).toBe(2);
+      expect(stats.recallTopKSum / 2).toBeGreaterThan(0);
+      expect(stats.recallTopKSum / 2).toBeLessThan(1);
+    });
+
+    test(`${dtype} recycled, dynamic (qc 1, sim 0.9), K = L/8, stride 1000`, async () => {
+      const policy: AttentionPolicy = {
+        kind: 'recycled',
+        k: { fraction: 1 / 8 },
+        stride: 1000,
+        dynamic: { qc: 1, sim: 0.9 },
+      };
+      const { flags } = await runPolicy(ctx, dtype, policy, { promptLen: 300, steps: 8, seed: 21 });
+      expect(flags.some((f) => f)).toBe(true); // the drifting queries trigger full steps...
+      expect(flags.some((f) => !f)).toBe(true); // ...and the close ones do not
+    });
+
+    test(`${dtype} recycled, dynamic check every 2 steps + stride 5`, async () => {
+      const policy: AttentionPolicy = { kind: 'recycled', k: { count: 40 }, stride: 5, dynamic: { qc: 2, sim: 0.9 } };
+      await runPolicy(ctx, dtype, policy, { promptLen: 257, steps: 9, seed: 31 });
+    });
+
+    test(`${dtype} streaming: 4 sinks + window, full while kvLen <= K`, async () => {
+      const policy: AttentionPolicy = { kind: 'streaming', k: { count: 20 } };
+      const { flags } = await runPolicy(ctx, dtype, policy, { promptLen: 17, steps: 8, seed: 41 });
+      expect(flags).toEqual([true, true, true, false, false, false, false, false]);
+    });
+
+    test(`${dtype} snapkv: prefill top-K, never refreshed`, async () => {
+      const policy: AttentionPolicy = { kind: 'snapkv', k: { fraction: 0.1 } };
+      const { stats } = await runPolicy(ctx, dtype, policy, { promptLen: 333, steps: 6, seed: 51 });
+      expect(stats.fullSteps).toBe(0);
+      expect(stats.positionsRead).toBe(6 * 33 + (1 + 2 + 3 + 4 + 5 + 6));
+    });
+
+    test(`${dtype} full policy`, async () => {
+      const { stats } = await runPolicy(ctx, dtype, { kind: 'full' }, { promptLen: 99, steps: 3, seed: 61 });
+      expect(stats.fullSteps).toBe(3);
+    });
+  }
+
+  test('K >= L: recycled steps give the full-attention output', async () => {
+    const policy: AttentionPolicy = { kind: 'recycled', k: { count: 100_000 }, stride: 50 };
+    const { flags, ref } = await runPolicy(ctx, 'f32', policy, { promptLen: 150, steps: 4, seed: 71 });
+    expect(flags).toEqual([false, false, false, false]);
+    expect(ref.selection[0].length).toBe(150);
+  });
+
+  test('bad policies get specific errors', () => {
+    const layout = { dtype: 'f32' as const, kvHeads, headDim, capacity: 16 };
+    const b = storageBuffer(ctx, 4096);
+    const make = (policy: AttentionPolicy) =>
+      createDecodeAttention(ctx, { layout, numHeads, k: b, v: b, q: b, out: b, policy });
+    expect(() => make({ kind: 'recycled', k: { count: 0 }, stride: 3 })).toThrow(/k.count/);
+    expect(() => make({ kind: 'recycled', k: { fraction: 1.5 }, stride: 3 })).toThrow(/k.fraction/);
+    expect(() => make({ kind: 'recycled', k: { count: 4 }, stride: 0 })).toThrow(/stride/);
+    expect(() => make({ kind: 'streaming', k: { count: 4 } })).toThrow(/exceed sinks/);
+    const ok = make({ kind: 'full' });
+    const enc = ctx.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    expect(() => ok.encodeStep(pass, { kvLen: 17, step: 1 })).toThrow(/capacity/);
+    expect(() => ok.encodeStep(pass, { kvLen: 3, step: 0 })).toThrow(/step/);
+    pass.end();
+  });
+});

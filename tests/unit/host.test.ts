@@ -1,0 +1,449 @@
+import { describe, expect, test } from 'vitest';
+import type {
+  Engine,
+  GenerateEvent,
+  GenerateInput,
+  GenerateOptions,
+  GenerationStats,
+  LoadOptions,
+  ModelInfo,
+  ModelSourceSpec,
+} from '../../core/engine/types';
+import { type GpuContext, GpuUnavailableError } from '../../core/gpu/context';
+import { EngineHost, type HostEnv, type KeyValueStore } from '../../core/host/engineHost';
+import { doneStatsFrom } from '../../core/host/jobs';
+import { pageAccessError, unreadableReason } from '../../core/host/pageAccess';
+import { servePort } from '../../core/host/portServer';
+import { fitPrompt, type PageContent } from '../../core/host/prompt';
+import { DEFAULT_SETTINGS, parseTopK, settingsFromStorage } from '../../core/host/settings';
+import type { HostEvent } from '../../core/protocol/messages';
+import { ProtocolError } from '../../core/protocol/messages';
+import { createPortPair } from '../../core/protocol/port';
+
+/** An Engine that streams scripted tokens; `gate` lets a test hold generation between tokens. */
+class FakeEngine implements Engine {
+  loads: { source: ModelSourceSpec; opts?: LoadOptions }[] = [];
+  generations: { input: GenerateInput; opts?: GenerateOptions }[] = [];
+  unloads = 0;
+  failLoad: Error | null = null;
+  tokens = ['Hello', ' **world**', '!'];
+  gate: (() => Promise<void>) | null = null;
+
+  async load(source: ModelSourceSpec, opts?: LoadOptions): Promise<ModelInfo> {
+    this.loads.push({ source, opts });
+    opts?.onProgress?.({ phase: 'download', loadedBytes: 0, totalBytes: 1000 });
+    opts?.onProgress?.({ phase: 'download', loadedBytes: 1000, totalBytes: 1000 });
+    if (this.failLoad) throw this.failLoad;
+    return {
+      modelId: 'fake',
+      architecture: 'llama',
+      quantization: 'q4f16_1',
+      contextWindow: 4096,
+      vocabSize: 10,
+      numLayers: 2,
+    };
+  }
+
+  async *generate(input: GenerateInput, opts?: GenerateOptions): AsyncIterable<GenerateEvent> {
+    this.generations.push({ input, opts });
+    yield { type: 'prefill-progress', done: 50, total: 100 };
+    yield { type: 'prefill-progress', done: 100, total: 100 };
+    let generated = 0;
+    let stopReason: GenerationStats['stopReason'] = 'stop-token';
+    for (const [i, text] of this.tokens.entries()) {
+      if (this.gate) await this.gate();
+      if (opts?.signal?.aborted) {
+        stopReason = 'aborted';
+        break;
+      }
+      generated++;
+      yield { type: 'token', tokenId: i, text };
+    }
+    const recycled = opts?.attention?.kind === 'recycled';
+    yield {
+      type: 'done',
+      stats: {
+        promptTokens: 100,
+        prefillTokens: 100,
+        restoredTokens: 0,
+        generatedTokens: generated,
+        prefillMs: 50,
+        prefillTokensPerSec: 2000,
+        decodeMs: 30,
+        decodeTokensPerSec: 100,
+        msPerStep: 10,
+        stopReason,
+        attention: recycled
+          ? {
+              policy: 'recycled',
+              fullStepsPerLayer: [1, 1],
+              meanPositionsRead: 25,
+              meanPositionsFull: 100,
+              msPerFullStep: 15,
+              msPerRecycledStep: 8,
+              attentionMassRecall: 0.9,
+            }
+          : undefined,
+      },
+    };
+  }
+
+  countTokens(text: string): number {
+    return Math.ceil(text.length / 4);
+  }
+
+  async unload(): Promise<void> {
+    this.unloads++;
+  }
+}
+
+function memoryStore(): KeyValueStore & { data: Map<string, unknown> } {
+  const data = new Map<string, unknown>();
+  return {
+    data,
+    get: async (k) => structuredClone(data.get(k)),
+    set: async (k, v) => void data.set(k, structuredClone(v)),
+  };
+}
+
+const FAKE_GPU = {
+  device: {} as GPUDevice,
+  f16: true,
+  subgroups: false,
+  adapterInfo: {
+    vendor: 'test',
+    architecture: '',
+    device: '',
+    description: '',
+    features: [],
+    maxStorageBufferBindingSize: 1,
+    maxBufferSize: 1,
+  },
+} satisfies GpuContext;
+
+const ARTICLE: PageContent = {
+  title: 'Gull Rock',
+  url: 'https://example.org/a',
+  text: 'The keeper trims the wick. '.repeat(40),
+};
+
+function setup(
+  opts: {
+    pages?: Record<number, PageContent | Error>;
+    gpu?: Error;
+    local?: ReturnType<typeof memoryStore>;
+    session?: ReturnType<typeof memoryStore>;
+  } = {},
+) {
+  const engine = new FakeEngine();
+  const local = opts.local ?? memoryStore();
+  const session = opts.session ?? memoryStore();
+  const keepAlive: boolean[] = [];
+  const deleted: string[] = [];
+  const fetched: string[] = [];
+  const env: HostEnv = {
+    openGpu: async () => {
+      if (opts.gpu) throw opts.gpu;
+      return FAKE_GPU;
+    },
+    createEngine: () => engine,
+    readPage: async (tabId) => {
+      const p = (opts.pages ?? { 1: ARTICLE })[tabId];
+      if (!p) throw new ProtocolError('page-unreadable', 'That tab is gone.');
+      if (p instanceof Error) throw p;
+      return p;
+    },
+    localStore: local,
+    sessionStore: session,
+    modelFiles: {
+      cachedBaseUrls: async () => new Set(['https://huggingface.co/mlc-ai/Qwen3-0.6B-q4f16_1-MLC/resolve/main/']),
+      delete: async (baseUrl) => {
+        deleted.push(baseUrl);
+        return 3;
+      },
+    },
+    clearSnapshots: async () => 2,
+    fetchText: async (url) => {
+      fetched.push(url);
+      if (url.includes('/good/')) return JSON.stringify({ model_type: 'llama', model_config: {} });
+      if (url.includes('/notjson/')) return '<html>';
+      throw new Error('HTTP 404 Not Found');
+    },
+    keepAlive: (a) => keepAlive.push(a),
+  };
+  const host = new EngineHost(env);
+  const events: HostEvent[] = [];
+  host.subscribe((e) => events.push(e));
+  return { host, engine, env, events, local, session, keepAlive, deleted, fetched };
+}
+
+async function untilDone(events: HostEvent[], jobId: string) {
+  for (let i = 0; i < 200; i++) {
+    const done = events.find((e) => e.type === 'done' && e.jobId === jobId);
+    if (done) return done;
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  throw new Error('job did not finish');
+}
+
+describe('EngineHost', () => {
+  test('ask: reads the page, loads the default model, streams tokens to subscribers, reports stats', async () => {
+    const { host, engine, events, keepAlive } = setup();
+    const { jobId } = await host.handle({ type: 'ask', tabId: 1, question: ' What does the keeper trim? ' });
+    await untilDone(events, jobId);
+    expect(engine.loads).toHaveLength(1);
+    expect(engine.loads[0].source).toEqual({
+      kind: 'url',
+      baseUrl: 'https://huggingface.co/mlc-ai/Llama-3.2-1B-Instruct-q4f16_1-MLC/resolve/main/',
+      modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC',
+    });
+    expect(engine.loads[0].opts?.contextWindow).toBe(DEFAULT_SETTINGS.contextWindow);
+    const gen = engine.generations[0];
+    const messages = 'messages' in gen.input ? gen.input.messages : [];
+    expect(messages.at(-1)?.content).toContain('Question: What does the keeper trim?');
+    expect(messages.at(-1)?.content).toContain('The keeper trims the wick.');
+    expect(gen.opts?.attention).toEqual({ kind: 'recycled', k: { fraction: 0.125 }, stride: 16 });
+    expect(gen.opts?.signal).toBeInstanceOf(AbortSignal);
+    const deltas = events.filter((e) => e.type === 'delta').map((e) => (e as { text: string }).text);
+    expect(deltas).toEqual(['Hello', ' **world**', '!']);
+    const state = host.state(1);
+    expect(state.job?.answer).toBe('Hello **world**!');
+    expect(state.job?.status).toBe('done');
+    expect(state.job?.coverage?.fraction).toBe(1);
+    // Measured speed-up = full-step time / mean step time = 15 / 10.
+    expect(state.job?.stats?.fastModeSpeedup).toBeCloseTo(1.5, 10);
+    expect(state.job?.stats?.positionsReadFraction).toBeCloseTo(0.25, 10);
+    expect(state.lastFastModeSpeedup).toBeCloseTo(1.5, 10);
+    expect(state.engine).toMatchObject({ state: 'ready', modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC' });
+    expect(keepAlive).toEqual([true, false]);
+    const download = events.find((e) => e.type === 'progress' && e.progress.download?.fraction === 1);
+    expect(download).toBeDefined();
+  });
+
+  test('fast mode off asks for full attention and reports no speed-up', async () => {
+    const { host, engine, events } = setup();
+    await host.handle({ type: 'setSettings', settings: { fastMode: false } });
+    const { jobId } = await host.handle({ type: 'summarize', tabId: 1 });
+    await untilDone(events, jobId);
+    expect(engine.generations[0].opts?.attention).toEqual({ kind: 'full' });
+    expect(host.state(1).job?.stats?.fastModeSpeedup).toBeNull();
+    const messages = 'messages' in engine.generations[0].input ? engine.generations[0].input.messages : [];
+    expect(messages.at(-1)?.content).toMatch(/Summarize the document/);
+  });
+
+  test('a second job while one runs is refused as busy; Stop aborts the running one', async () => {
+    const { host, engine, events } = setup({ pages: { 1: ARTICLE, 2: ARTICLE } });
+    let release!: () => void;
+    engine.gate = () => new Promise<void>((r) => (release = r));
+    const { jobId } = await host.handle({ type: 'ask', tabId: 1, question: 'q' });
+    for (let i = 0; i < 100 && !release; i++) await new Promise((r) => setTimeout(r, 1));
+    await expect(host.handle({ type: 'summarize', tabId: 2 })).rejects.toMatchObject({ code: 'busy' });
+    expect(await host.handle({ type: 'stop' })).toEqual({ stopped: true });
+    release();
+    const done = await untilDone(events, jobId);
+    expect(done).toMatchObject({ status: 'stopped' });
+    expect(engine.generations[0].opts?.signal?.aborted).toBe(true);
+    expect(host.state(1).job?.answer).toBe('');
+    expect(await host.handle({ type: 'stop' })).toEqual({ stopped: false });
+  });
+
+  test('an unreadable page ends the job with its typed error', async () => {
+    const { host, events, engine } = setup({
+      pages: { 5: new ProtocolError('page-unreadable', 'Browser pages (chrome://) cannot be read by extensions.') },
+    });
+    const { jobId } = await host.handle({ type: 'ask', tabId: 5, question: 'q' });
+    await untilDone(events, jobId);
+    expect(host.state(5).job).toMatchObject({ status: 'error', error: { code: 'page-unreadable' } });
+    expect(events.find((e) => e.type === 'error')).toMatchObject({ jobId, error: { code: 'page-unreadable' } });
+    expect(engine.loads).toHaveLength(0);
+  });
+
+  test('a page with no text is page-empty; a failing model load is model-load-failed', async () => {
+    const { host, events, engine } = setup({ pages: { 1: { ...ARTICLE, text: '  \n ' }, 2: ARTICLE } });
+    const a = await host.handle({ type: 'ask', tabId: 1, question: 'q' });
+    await untilDone(events, a.jobId);
+    expect(host.state(1).job?.error?.code).toBe('page-empty');
+    engine.failLoad = new Error('params_shard_3.bin: HTTP 404');
+    const b = await host.handle({ type: 'ask', tabId: 2, question: 'q' });
+    await untilDone(events, b.jobId);
+    expect(host.state(2).job?.error).toEqual({ code: 'model-load-failed', message: 'params_shard_3.bin: HTTP 404' });
+    expect(host.state().engine.state).toBe('error');
+  });
+
+  test('no WebGPU: the state says why and jobs are refused with no-webgpu', async () => {
+    const { host } = setup({ gpu: new GpuUnavailableError('No WebGPU adapter was found.') });
+    await host.init();
+    await expect(host.handle({ type: 'debugGpuSelfTest' })).rejects.toMatchObject({ code: 'no-webgpu' });
+    expect(host.state().gpu).toEqual({ state: 'unavailable', reason: 'No WebGPU adapter was found.' });
+    await expect(host.handle({ type: 'ask', tabId: 1, question: 'q' })).rejects.toMatchObject({ code: 'no-webgpu' });
+  });
+
+  test('finished jobs persist to the session store and a restarted host shows them; settings persist locally', async () => {
+    const first = setup();
+    await first.host.handle({ type: 'setSettings', settings: { contextWindow: 4096, fastStride: 8 } });
+    const { jobId } = await first.host.handle({ type: 'ask', tabId: 1, question: 'q' });
+    await untilDone(first.events, jobId);
+    await new Promise((r) => setTimeout(r, 5));
+    const second = setup({ local: first.local, session: first.session });
+    const state = await second.host.handle({ type: 'getState', tabId: 1 });
+    expect(state.job).toMatchObject({ jobId, status: 'done', answer: 'Hello **world**!' });
+    expect(state.settings).toMatchObject({ contextWindow: 4096, fastStride: 8 });
+    expect(state.lastFastModeSpeedup).toBeCloseTo(1.5, 10);
+  });
+
+  test('a long page is cut to fit the context window and the coverage says how much was read', async () => {
+    const long: PageContent = { title: 'Long', url: 'u', text: 'word '.repeat(20_000) }; // 100k chars ≈ 25k tokens
+    const { host, events, engine } = setup({ pages: { 1: long } });
+    await host.handle({ type: 'setSettings', settings: { contextWindow: 2048, maxAnswerTokens: 256 } });
+    const { jobId } = await host.handle({ type: 'ask', tabId: 1, question: 'q' });
+    await untilDone(events, jobId);
+    const coverage = host.state(1).job!.coverage!;
+    expect(coverage.totalChars).toBe(100_000);
+    expect(coverage.totalTokens).toBe(25_000);
+    expect(coverage.includedTokens).toBeLessThanOrEqual(2048 - 256);
+    expect(coverage.includedTokens).toBeGreaterThan(1500);
+    expect(coverage.fraction).toBeCloseTo(coverage.includedChars / 100_000, 10);
+    const prompt = 'messages' in engine.generations[0].input ? engine.generations[0].input.messages : [];
+    const promptTokens = prompt.reduce((n, m) => n + engine.countTokens(m.content), 0);
+    expect(promptTokens).toBeLessThanOrEqual(2048 - 256);
+    expect(events.some((e) => e.type === 'coverage' && e.coverage.fraction < 0.1)).toBe(true);
+  });
+
+  test('settings: unknown models are refused; stored garbage falls back to defaults field by field', async () => {
+    const { host } = setup();
+    await expect(host.handle({ type: 'setSettings', settings: { modelId: 'gpt-17' } })).rejects.toMatchObject({
+      code: 'model-unknown',
+    });
+    const s = settingsFromStorage({ contextWindow: 'big', fastMode: false, fastK: { fraction: 7 }, customModels: 3 });
+    expect(s).toEqual({ ...DEFAULT_SETTINGS, fastMode: false });
+  });
+
+  test('custom models: URL checked, config fetched, added to settings and the model list', async () => {
+    const { host, fetched } = setup();
+    await expect(host.handle({ type: 'addCustomModel', baseUrl: 'ftp://x/y/' })).rejects.toMatchObject({
+      code: 'bad-url',
+    });
+    await expect(host.handle({ type: 'addCustomModel', baseUrl: 'not a url' })).rejects.toMatchObject({
+      code: 'bad-url',
+    });
+    await expect(host.handle({ type: 'addCustomModel', baseUrl: 'http://127.0.0.1:9/missing' })).rejects.toThrow(
+      /HTTP 404/,
+    );
+    await expect(host.handle({ type: 'addCustomModel', baseUrl: 'http://127.0.0.1:9/notjson/' })).rejects.toMatchObject(
+      {
+        code: 'bad-url',
+      },
+    );
+    const entry = await host.handle({
+      type: 'addCustomModel',
+      baseUrl: 'http://127.0.0.1:9/good/mlc-chat-config.json',
+    });
+    expect(fetched.at(-1)).toBe('http://127.0.0.1:9/good/mlc-chat-config.json');
+    expect(entry).toMatchObject({
+      modelId: 'custom:http://127.0.0.1:9/good/',
+      baseUrl: 'http://127.0.0.1:9/good/',
+      custom: true,
+    });
+    const { models } = await host.handle({ type: 'listModels' });
+    expect(models.filter((m) => m.custom).map((m) => m.modelId)).toEqual(['custom:http://127.0.0.1:9/good/']);
+    expect(models.find((m) => m.modelId === 'Qwen3-0.6B-q4f16_1-MLC')?.cached).toBe(true);
+    await host.handle({ type: 'setSettings', settings: { modelId: entry.modelId } });
+    expect(host.state().settings.modelId).toBe(entry.modelId);
+  });
+
+  test('deleteModel unloads the model when it is loaded and deletes its files', async () => {
+    const { host, engine, deleted } = setup();
+    await host.handle({ type: 'loadModel', modelId: 'Qwen3-0.6B-q4f16_1-MLC' });
+    expect(host.state().engine.state).toBe('ready');
+    expect(await host.handle({ type: 'deleteModel', modelId: 'Qwen3-0.6B-q4f16_1-MLC' })).toEqual({ deletedFiles: 3 });
+    expect(engine.unloads).toBe(1);
+    expect(deleted).toEqual(['https://huggingface.co/mlc-ai/Qwen3-0.6B-q4f16_1-MLC/resolve/main/']);
+    expect(host.state().engine.state).toBe('empty');
+    await expect(host.handle({ type: 'deleteModel', modelId: 'nope' })).rejects.toMatchObject({
+      code: 'model-unknown',
+    });
+    expect(await host.handle({ type: 'clearSnapshots' })).toEqual({ cleared: 2 });
+  });
+});
+
+describe('servePort', () => {
+  test('answers requests over a port, turns malformed ones into bad-request errors, and forwards events', async () => {
+    const { host } = setup();
+    const [ui, hostEnd] = createPortPair();
+    servePort(host, hostEnd);
+    const received: Record<string, unknown>[] = [];
+    ui.onMessage.addListener((m) => received.push(m as Record<string, unknown>));
+    ui.postMessage({ id: 1, type: 'ask', tabId: 'one', question: 'q' });
+    ui.postMessage('garbage');
+    ui.postMessage({ id: 2, type: 'getState', tabId: 1 });
+    for (let i = 0; i < 100 && !received.some((m) => m.requestId === 2); i++)
+      await new Promise((r) => setTimeout(r, 1));
+    expect(received.find((m) => m.requestId === 1)).toMatchObject({ type: 'error', error: { code: 'bad-request' } });
+    expect(received.find((m) => m.type === 'error' && m.requestId === null)).toMatchObject({
+      error: { code: 'bad-request' },
+    });
+    expect(received.find((m) => m.requestId === 2)).toMatchObject({ type: 'reply', requestType: 'getState' });
+    ui.disconnect();
+    await new Promise((r) => setTimeout(r, 1));
+    // The host keeps working for others after a UI left.
+    expect((await host.handle({ type: 'getState' })).protocolVersion).toBe(1);
+  });
+});
+
+describe('prompt, page access, settings helpers', () => {
+  test('fitPrompt refuses a context too small for the question', () => {
+    expect(() => fitPrompt('ask', ARTICLE, 'q', 100, 90, (t) => t.length)).toThrow(/too small/);
+  });
+
+  test('unreadable pages are named by URL', () => {
+    expect(unreadableReason('chrome://settings/')).toMatch(/Browser pages/);
+    expect(unreadableReason('https://chromewebstore.google.com/detail/abc')).toMatch(/store/);
+    expect(unreadableReason('file:///tmp/a.html', { fileAccess: false })).toMatch(/Allow access to file URLs/);
+    expect(unreadableReason('file:///tmp/a.html', { fileAccess: true })).toBeNull();
+    expect(unreadableReason('https://example.org/')).toBeNull();
+    expect(
+      pageAccessError('Cannot access contents of the page. Extension manifest must request permission', 'https://x.org')
+        .message,
+    ).toMatch(/no permission/);
+    expect(pageAccessError('No tab with id: 4.', undefined).code).toBe('page-unreadable');
+  });
+
+  test('parseTopK reads counts, percentages and fractions', () => {
+    expect(parseTopK('2048')).toEqual({ count: 2048 });
+    expect(parseTopK('12.5%')).toEqual({ fraction: 0.125 });
+    expect(parseTopK('1/8')).toEqual({ fraction: 0.125 });
+    expect(parseTopK('0.25')).toEqual({ fraction: 0.25 });
+    expect(parseTopK('0')).toBeNull();
+    expect(parseTopK('150%')).toBeNull();
+    expect(parseTopK('lots')).toBeNull();
+  });
+
+  test('doneStatsFrom gives no speed-up without recycled-attention statistics', () => {
+    const base = {
+      promptTokens: 1,
+      prefillTokens: 1,
+      restoredTokens: 0,
+      generatedTokens: 1,
+      prefillMs: 1,
+      prefillTokensPerSec: 1,
+      decodeMs: 1,
+      decodeTokensPerSec: 1,
+      msPerStep: 4,
+      stopReason: 'max-tokens' as const,
+    };
+    expect(doneStatsFrom(base, true).fastModeSpeedup).toBeNull();
+    const withFull = {
+      ...base,
+      attention: {
+        policy: 'full' as const,
+        fullStepsPerLayer: [],
+        meanPositionsRead: 1,
+        meanPositionsFull: 1,
+        msPerFullStep: 4,
+        msPerRecycledStep: 0,
+        attentionMassRecall: null,
+      },
+    };
+    expect(doneStatsFrom(withFull, true).fastModeSpeedup).toBeNull();
+  });
+});

@@ -1,0 +1,228 @@
+import { parseHTML } from 'linkedom';
+import { render } from 'preact';
+import { act } from 'preact/test-utils';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { DEFAULT_SETTINGS } from '../../core/host/settings';
+import type { HostApi } from '../../core/protocol/client';
+import type { HostEvent, HostState, JobView, Request } from '../../core/protocol/messages';
+import { ProtocolError } from '../../core/protocol/messages';
+import { App } from '../../entrypoints/popup/App';
+import { Markdown, parseBlocks } from '../../entrypoints/popup/markdown';
+import { applyEvent, INITIAL_UI_STATE, statusLine } from '../../entrypoints/popup/uiState';
+
+let container: HTMLElement;
+beforeEach(() => {
+  const { window } = parseHTML('<!doctype html><html><body><div id="root"></div></body></html>');
+  Object.assign(globalThis, { window, document: window.document, navigator: window.navigator });
+  container = window.document.getElementById('root') as unknown as HTMLElement;
+});
+afterEach(() => {
+  render(null, container);
+});
+
+function html(text: string): string {
+  render(<Markdown text={text} />, container);
+  return container.innerHTML;
+}
+
+describe('safe Markdown', () => {
+  test('renders the common constructs', () => {
+    expect(html('# Title\n\nSome **bold** and *it* and `x<y`.')).toBe(
+      '<h3>Title</h3><p>Some <strong>bold</strong> and <em>it</em> and <code>x&lt;y</code>.</p>',
+    );
+    expect(html('- a\n- b\n\n3. c\n4. d')).toBe('<ul><li>a</li><li>b</li></ul><ol start="3"><li>c</li><li>d</li></ol>');
+    expect(html('```js\nif (a < b) {}\n```')).toBe('<pre data-lang="js"><code>if (a &lt; b) {}</code></pre>');
+    expect(html('> quoted\n> more')).toBe('<blockquote>quoted<br>more</blockquote>');
+    html('see [docs](https://example.org/a?b=1)');
+    const a = container.querySelector('p > a')!;
+    expect([a.textContent, a.getAttribute('href'), a.getAttribute('rel'), a.getAttribute('target')]).toEqual([
+      'docs',
+      'https://example.org/a?b=1',
+      'noopener noreferrer',
+      '_blank',
+    ]);
+  });
+
+  test('model or page text can never become HTML', () => {
+    const out = html('<script>alert(1)</script>\n\n<img src=x onerror=alert(1)> **<b>x</b>**');
+    expect(out).not.toMatch(/<script|<img|<b>/);
+    expect(out).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(container.querySelectorAll('script, img').length).toBe(0);
+    const links = html('[click](javascript:alert(1)) [x](data:text/html,hi)');
+    expect(links).not.toMatch(/href/);
+    expect(links).toContain('click');
+  });
+
+  test('an unclosed fence while streaming renders as code to the end', () => {
+    expect(parseBlocks('text\n```\ncode line')).toEqual([
+      { kind: 'paragraph', text: 'text' },
+      { kind: 'code', lang: '', text: 'code line' },
+    ]);
+  });
+});
+
+function job(over: Partial<JobView> = {}): JobView {
+  return {
+    jobId: 'j1',
+    tabId: 7,
+    kind: 'ask',
+    question: 'Who?',
+    status: 'running',
+    stage: 'generating',
+    answer: '',
+    pageTitle: '',
+    pageUrl: '',
+    modelId: 'm',
+    coverage: null,
+    progress: null,
+    stats: null,
+    error: null,
+    startedAt: 0,
+    finishedAt: null,
+    ...over,
+  };
+}
+
+function hostState(over: Partial<HostState> = {}): HostState {
+  return {
+    protocolVersion: 1,
+    settings: DEFAULT_SETTINGS,
+    gpu: { state: 'ok', adapter: 'test', f16: false },
+    engine: { state: 'empty', modelId: null, contextWindow: null, error: null },
+    job: null,
+    runningJobId: null,
+    lastFastModeSpeedup: null,
+    ...over,
+  };
+}
+
+describe('UI state', () => {
+  test('follows its own tab’s job and ignores others', () => {
+    let s = applyEvent(INITIAL_UI_STATE, { type: 'state', state: hostState({ job: job(), runningJobId: 'j1' }) }, 7);
+    s = applyEvent(s, { type: 'delta', jobId: 'j1', tabId: 7, text: 'Ada' }, 7);
+    s = applyEvent(s, { type: 'delta', jobId: 'other', tabId: 8, text: 'XX' }, 7);
+    s = applyEvent(s, { type: 'delta', jobId: 'j1', tabId: 7, text: ' Lovelace' }, 7);
+    expect(s.job?.answer).toBe('Ada Lovelace');
+    s = applyEvent(s, { type: 'state', state: hostState({ job: job({ jobId: 'j9', tabId: 8 }) }) }, 7);
+    expect(s.job?.jobId).toBe('j1');
+    s = applyEvent(
+      s,
+      { type: 'progress', jobId: 'j1', tabId: 7, progress: { stage: 'generating', tokensPerSec: 12.34 } },
+      7,
+    );
+    expect(statusLine(s)).toBe('Writing… 12.3 tokens/s');
+    s = applyEvent(s, { type: 'done', jobId: 'j1', tabId: 7, status: 'stopped', stats: null }, 7);
+    expect(s.job?.status).toBe('stopped');
+  });
+});
+
+/** A HostApi stand-in that records requests and lets the test push events. */
+function fakeApi(state: HostState) {
+  const requests: Request[] = [];
+  const listeners = new Set<(e: HostEvent) => void>();
+  const api: HostApi = {
+    async request(r) {
+      requests.push(r as Request);
+      if (r.type === 'getState') return state as never;
+      if (r.type === 'listModels')
+        return {
+          models: [
+            {
+              modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC',
+              label: 'Llama-3.2-1B-Instruct-q4f16_1',
+              baseUrl: 'u',
+              family: 'llama',
+              quantization: 'q4f16_1',
+              vramRequiredMB: 879,
+              downloadBytesEstimate: 7e8,
+              custom: false,
+              cached: true,
+            },
+          ],
+        } as never;
+      if (r.type === 'ask') return { jobId: 'j1' } as never;
+      if (r.type === 'summarize') throw new ProtocolError('busy', 'An answer is still being written');
+      return {} as never;
+    },
+    onEvent(l) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+  };
+  return {
+    api,
+    requests,
+    emit: (e: HostEvent) => {
+      for (const l of listeners) l(e);
+    },
+  };
+}
+
+async function settle() {
+  for (let i = 0; i < 5; i++) await act(async () => await new Promise((r) => setTimeout(r, 0)));
+}
+
+const byTestId = (id: string) =>
+  container.querySelector(`[data-testid="${id}"]`) as unknown as HTMLElement & {
+    value: string;
+    checked: boolean;
+    disabled: boolean;
+  };
+
+describe('App', () => {
+  test('renders every control, sends ask for its tab, streams the answer, shows errors', async () => {
+    const { api, requests, emit } = fakeApi(hostState());
+    await act(() => render(<App api={api} resolveTab={async () => 7} surface="popup" />, container));
+    await settle();
+    for (const id of [
+      'question',
+      'ask',
+      'summarize',
+      'answer',
+      'stop',
+      'fast-mode',
+      'model-select',
+      'coverage',
+      'status',
+    ])
+      expect(byTestId(id), id).not.toBeNull();
+    expect(requests.map((r) => r.type)).toEqual(['getState', 'listModels']);
+    expect(requests[0]).toEqual({ type: 'getState', tabId: 7 });
+    expect(byTestId('model-select').textContent).toContain('≈700 MB · 0.9 GB VRAM · downloaded');
+    expect(byTestId('ask').disabled).toBe(true); // empty question
+
+    const question = byTestId('question');
+    question.value = 'Who wrote it?';
+    await act(() => void question.dispatchEvent(new window.Event('input', { bubbles: true })));
+    await act(() => void byTestId('ask').dispatchEvent(new window.Event('click', { bubbles: true })));
+    await settle();
+    expect(requests.at(-1)).toEqual({ type: 'ask', tabId: 7, question: 'Who wrote it?' });
+
+    await act(() => {
+      emit({ type: 'state', state: hostState({ job: job(), runningJobId: 'j1' }) });
+      emit({ type: 'delta', jobId: 'j1', tabId: 7, text: 'It was **Ada**' });
+      emit({
+        type: 'coverage',
+        jobId: 'j1',
+        tabId: 7,
+        coverage: { includedChars: 50, totalChars: 200, includedTokens: 12, totalTokens: 48, fraction: 0.25 },
+      });
+    });
+    expect(byTestId('answer').innerHTML).toBe('<p>It was <strong>Ada</strong></p>');
+    expect(byTestId('stop').disabled).toBe(false);
+    expect(byTestId('coverage').textContent).toMatch(/Read 25% of the page \(12 of 48 tokens\)/);
+
+    await act(() => void byTestId('summarize').dispatchEvent(new window.Event('click', { bubbles: true })));
+    await settle();
+    expect(container.querySelector('.notice')?.textContent).toBe('An answer is still being written');
+  });
+
+  test('a clear screen with the reason when WebGPU is unavailable', async () => {
+    const { api } = fakeApi(hostState({ gpu: { state: 'unavailable', reason: 'No WebGPU adapter was found.' } }));
+    await act(() => render(<App api={api} resolveTab={async () => 7} surface="popup" />, container));
+    await settle();
+    expect(byTestId('status').textContent).toContain('WebGPU is not available');
+    expect(byTestId('status').textContent).toContain('No WebGPU adapter was found.');
+    expect(byTestId('ask')).toBeNull();
+  });
+});

@@ -1,0 +1,152 @@
+import { describe, expect, test } from 'vitest';
+import { HostClient } from '../../core/protocol/client';
+import { ProtocolError } from '../../core/protocol/messages';
+import { createPortPair, type PortLike } from '../../core/protocol/port';
+import { parseEvent, parseRequest, REQUEST_TYPES, requestIdOf } from '../../core/protocol/validate';
+
+function badRequest(raw: unknown): ProtocolError {
+  try {
+    parseRequest(raw);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ProtocolError);
+    expect((e as ProtocolError).code).toBe('bad-request');
+    return e as ProtocolError;
+  }
+  throw new Error(`accepted ${JSON.stringify(raw)}`);
+}
+
+describe('parseRequest', () => {
+  test('accepts every request type in its documented shape', () => {
+    const samples = [
+      { type: 'ask', tabId: 3, question: 'Who?' },
+      { type: 'summarize', tabId: 0 },
+      { type: 'stop' },
+      { type: 'getState' },
+      { type: 'getState', tabId: 12 },
+      { type: 'setSettings', settings: { fastMode: false, fastK: { count: 2048 }, contextWindow: 4096 } },
+      { type: 'loadModel', modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC' },
+      { type: 'deleteModel', modelId: 'x' },
+      { type: 'listModels' },
+      { type: 'clearSnapshots' },
+      { type: 'addCustomModel', baseUrl: 'http://127.0.0.1:8080/m/' },
+      { type: 'debugGpuSelfTest' },
+    ];
+    expect(new Set(samples.map((s) => s.type))).toEqual(new Set(REQUEST_TYPES));
+    samples.forEach((s, i) => {
+      expect(parseRequest({ ...s, id: i })).toEqual({ ...s, id: i });
+    });
+  });
+
+  test('drops unknown fields instead of forwarding them', () => {
+    expect(parseRequest({ id: 1, type: 'stop', extra: { evil: true } })).toEqual({ id: 1, type: 'stop' });
+    expect(parseRequest({ id: 2, type: 'setSettings', settings: { fastMode: true, bogus: 1 } })).toEqual({
+      id: 2,
+      type: 'setSettings',
+      settings: { fastMode: true },
+    });
+  });
+
+  test('malformed messages become bad-request errors that name the field', () => {
+    expect(badRequest(null).message).toMatch(/message: expected an object, got null/);
+    expect(badRequest('ask').message).toMatch(/expected an object/);
+    expect(badRequest({ type: 'stop' }).message).toMatch(/message\.id/);
+    expect(badRequest({ id: 1, type: 'launchMissiles' }).message).toMatch(/message\.type: expected one of ask/);
+    expect(badRequest({ id: 1, type: 'ask', tabId: '3', question: 'q' }).message).toMatch(
+      /ask\.tabId: expected an integer/,
+    );
+    expect(badRequest({ id: 1, type: 'ask', tabId: -1, question: 'q' }).message).toMatch(/ask\.tabId/);
+    expect(badRequest({ id: 1, type: 'ask', tabId: 1.5, question: 'q' }).message).toMatch(/ask\.tabId/);
+    expect(badRequest({ id: 1, type: 'ask', tabId: 1, question: '' }).message).toMatch(/ask\.question/);
+    expect(badRequest({ id: 1, type: 'ask', tabId: 1 }).message).toMatch(/ask\.question.*undefined/);
+    expect(badRequest({ id: 1, type: 'setSettings', settings: { contextWindow: 10 } }).message).toMatch(
+      /setSettings\.settings\.contextWindow: expected an integer >= 512/,
+    );
+    expect(badRequest({ id: 1, type: 'setSettings', settings: { fastK: { fraction: 2 } } }).message).toMatch(
+      /fastK\.fraction/,
+    );
+    expect(badRequest({ id: 1, type: 'setSettings', settings: { fastMode: 'yes' } }).message).toMatch(
+      /fastMode: expected a boolean/,
+    );
+    expect(badRequest({ id: 1, type: 'getState', tabId: Number.NaN }).message).toMatch(/getState\.tabId/);
+  });
+
+  test('requestIdOf lets the host answer a malformed request by id', () => {
+    expect(requestIdOf({ id: 9, type: 'nope' })).toBe(9);
+    expect(requestIdOf({ id: 'nine' })).toBeNull();
+    expect(requestIdOf(42)).toBeNull();
+  });
+});
+
+describe('parseEvent', () => {
+  test('accepts host events and rejects malformed ones', () => {
+    expect(parseEvent({ type: 'delta', jobId: 'j', tabId: 1, text: 'hi' }).type).toBe('delta');
+    expect(parseEvent({ type: 'reply', requestId: 1, requestType: 'stop', result: { stopped: true } }).type).toBe(
+      'reply',
+    );
+    expect(() => parseEvent({ type: 'delta', jobId: 'j', tabId: 1 })).toThrow(/delta\.text/);
+    expect(() => parseEvent({ type: 'state', state: {} })).toThrow(/protocolVersion/);
+    expect(() => parseEvent({ type: 'mystery' })).toThrow(ProtocolError);
+  });
+});
+
+/** A host stand-in: answers getState, fails `stop`, sends one stray event, ignores `ask` (never answers). */
+function fakeHost(port: PortLike) {
+  port.onMessage.addListener((raw) => {
+    const m = raw as { id: number; type: string };
+    if (m.type === 'getState')
+      port.postMessage({
+        type: 'reply',
+        requestId: m.id,
+        requestType: 'getState',
+        result: { protocolVersion: 1, echo: m.id },
+      });
+    if (m.type === 'stop')
+      port.postMessage({ type: 'error', requestId: m.id, jobId: null, error: { code: 'busy', message: 'nope' } });
+    if (m.type === 'listModels') {
+      port.postMessage({ type: 'delta', jobId: 'j1', tabId: 4, text: 'tok' });
+      port.postMessage({ type: 'garbage' });
+      port.postMessage({ type: 'reply', requestId: m.id, requestType: 'listModels', result: { models: [] } });
+    }
+  });
+}
+
+describe('HostClient', () => {
+  test('correlates replies and errors with requests, and forwards events', async () => {
+    const connections: PortLike[] = [];
+    const client = new HostClient(() => {
+      const [ui, host] = createPortPair();
+      fakeHost(host);
+      connections.push(host);
+      return ui;
+    });
+    const events: unknown[] = [];
+    client.onEvent((e) => events.push(e));
+    const [a, b] = await Promise.all([
+      client.request({ type: 'getState' }),
+      client.request({ type: 'getState', tabId: 2 }),
+    ]);
+    expect((a as unknown as { echo: number }).echo).not.toBe((b as unknown as { echo: number }).echo);
+    await expect(client.request({ type: 'stop' })).rejects.toMatchObject({ code: 'busy', message: 'nope' });
+    await client.request({ type: 'listModels' });
+    expect(events).toEqual([{ type: 'delta', jobId: 'j1', tabId: 4, text: 'tok' }]);
+    expect(client.protocolErrors).toHaveLength(1);
+    expect(connections).toHaveLength(1);
+  });
+
+  test('a disconnect rejects pending requests with `disconnected`, and the next request reconnects', async () => {
+    const hosts: PortLike[] = [];
+    const client = new HostClient(() => {
+      const [ui, host] = createPortPair();
+      fakeHost(host);
+      hosts.push(host);
+      return ui;
+    });
+    const pending = client.request({ type: 'ask', tabId: 1, question: 'q' });
+    await Promise.resolve();
+    hosts[0].disconnect(); // the worker went away
+    await expect(pending).rejects.toMatchObject({ code: 'disconnected' });
+    const state = await client.request({ type: 'getState' });
+    expect(state.protocolVersion).toBe(1);
+    expect(hosts).toHaveLength(2);
+  });
+});
