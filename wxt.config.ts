@@ -33,6 +33,12 @@ export default defineConfig({
       ...(browser === 'firefox' ? [] : ['sidePanel']),
     ],
     optional_host_permissions: ['<all_urls>'],
+    // The tokenizer (@mlc-ai/web-tokenizers) is WebAssembly: extension pages and the worker must be allowed to
+    // compile it. Nothing else is relaxed.
+    content_security_policy:
+      browser === 'firefox'
+        ? "script-src 'self' 'wasm-unsafe-eval'; object-src 'self'"
+        : { extension_pages: "script-src 'self' 'wasm-unsafe-eval'; object-src 'self'" },
     action: { default_title: 'Recycled Reader' },
     ...(browser === 'firefox' ? { browser_specific_settings: { gecko: { id: 'recycled-reader@example.org' } } } : {}),
   }),

@@ -4,7 +4,14 @@
 #   extension builds (chrome, firefox) -> end-to-end tests in Chromium.
 # GPU tests never skip: no adapter, the wrong driver, or a skipped test fails the run.
 # Ends with "N passed, N failed" summed over every vitest run.
+# For local use only: `bash scripts/test.sh --from STEP` starts at STEP (lint, typecheck, unit, gpu-swiftshader,
+# gpu-lavapipe, build, e2e) and says loudly that the earlier steps did not run. `npm test` always runs them all.
 set -uo pipefail
+
+from=''
+if [[ ${1:-} == --from ]]; then
+  from=${2:?"--from needs a step: lint typecheck unit gpu-swiftshader gpu-lavapipe build e2e"}
+fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -13,12 +20,14 @@ REPORTS="$(mktemp -d "${TMPDIR:-/tmp}/rr-test.XXXXXX")"
 trap 'rm -rf "$REPORTS"' EXIT
 
 steps_done=()
+steps_not_run=()
 current=''
 
 summary() {
   local status=$1
   echo
   echo "================================ summary ================================"
+  for s in "${steps_not_run[@]}"; do echo "  --    $s (NOT RUN: --from)"; done
   for s in "${steps_done[@]}"; do echo "  ok    $s"; done
   [[ $status -ne 0 && -n $current ]] && echo "  FAIL  $current"
   node -e '
@@ -36,8 +45,18 @@ summary() {
 }
 
 step() {
+  local id=$1
+  shift
   current=$1
   shift
+  if [[ -n $from ]]; then
+    if [[ $id != "$from" ]]; then
+      echo "=== $current: NOT RUN (--from $from)"
+      steps_not_run+=("$current")
+      return
+    fi
+    from=''
+  fi
   echo
   echo "=== $current: $*"
   if ! "$@"; then
@@ -94,13 +113,13 @@ if [[ ! -f /usr/lib/chromium/vk_swiftshader_icd.json || ! -f .cache/mesa/lvp_icd
 fi
 
 # --vcs-*: check what git sees (tracked and not ignored), not scratch folders like .dev/
-step 'lint+format' npx biome check --vcs-enabled=true --vcs-client-kind=git --vcs-use-ignore-file=true .
-step 'typecheck' npx tsc --noEmit -p .
-step 'unit tests' vitest_run unit --project unit
-step 'gpu tests (swiftshader)' gpu_tests swiftshader swiftshader
-step 'gpu tests (lavapipe)' gpu_tests lavapipe llvmpipe
-step 'build chrome' npx wxt build
-step 'build firefox' npx wxt build -b firefox
-step 'e2e tests' e2e_tests
+step lint 'lint+format' npx biome check --vcs-enabled=true --vcs-client-kind=git --vcs-use-ignore-file=true .
+step typecheck 'typecheck' npx tsc --noEmit -p .
+step unit 'unit tests' vitest_run unit --project unit
+step gpu-swiftshader 'gpu tests (swiftshader)' gpu_tests swiftshader swiftshader
+step gpu-lavapipe 'gpu tests (lavapipe)' gpu_tests lavapipe llvmpipe
+step build 'build chrome' npx wxt build
+step build-firefox 'build firefox' npx wxt build -b firefox
+step e2e 'e2e tests' e2e_tests
 current=''
 summary 0

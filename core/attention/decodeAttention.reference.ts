@@ -73,8 +73,10 @@ export class ReferenceLayerAttention {
     return r.out;
   }
 
-  seedFromPrefill(q: Float32Array, kvLen: number): void {
-    if (selectsTopK(this.policy)) this.fullSelectingStep(q, kvLen);
+  /** Full attention of the last prompt position; the first selection for recycled/SnapKV. */
+  seedFromPrefill(q: Float32Array, kvLen: number): Float32Array {
+    if (selectsTopK(this.policy)) return this.fullSelectingStep(q, kvLen);
+    return this.attend(q, fullPositions(this.shape.kvHeads, kvLen)).out;
   }
 
   step(q: Float32Array, kvLen: number, step: number): ReferenceStepResult {

@@ -9,8 +9,11 @@
 //   -- after prefill of a prompt of promptLen tokens (KV written for positions 0..promptLen-1):
 //   for each layer: put the LAST prompt position's query (RoPE applied, f32 [numHeads][headDim]) in a buffer
 //     (the decode `q` buffer, or pass another one as `q`), then
-//     attn[i].seedFromPrefill(pass, { kvLen: promptLen, q? })   // full attention + first top-K (writes `out`)
+//     attn[i].seedFromPrefill(pass, { kvLen: promptLen, q? })   // full attention (writes `out`) + first top-K
+//   (any policy; the engine may instead run the last prompt token as "step 0" of the decode loop and call
+//   seedFromPrefill there in place of encodeStep.)
 //   -- submit that command buffer BEFORE the first encodeStep (the kernels' uniforms are rewritten per call).
+//      (Skipping the seed is safe: each layer's first decode step is then full and makes the first selection.)
 //   -- decode step s = 1, 2, 3, ... (the token at position kvLen-1 was just written into K/V; kvLen = promptLen + s):
 //   per layer, inside the step's compute pass, after q (RoPE'd) and the KV append, before o_proj:
 //     attn[i].encodeStep(pass, { kvLen, step: s })                // result in `out` (f32 [numHeads][headDim])
@@ -81,8 +84,9 @@ export interface LayerDecodeAttention {
   /** u32 [16] state words (see STATE). */
   readonly state: GPUBuffer;
   readonly scratch: DecodeAttentionScratch;
-  /** Recycled/SnapKV: full attention of the last prompt position (writes `out`), which seeds the first top-K and
-   * the saved mean query. Full/streaming: nothing to do (encodes nothing). */
+  /** Full attention of the last prompt position into `out`, for every policy (the prompt is always attended in
+   * full, so streaming is StreamingLLM with a full prefill). Recycled/SnapKV: also the first top-K and the saved
+   * mean query. */
   seedFromPrefill(pass: GPUComputePassEncoder, args: { kvLen: number; q?: GPUBuffer }): void;
   encodeStep(pass: GPUComputePassEncoder, args: { kvLen: number; step: number }): void;
   /** One small readback; call after generation. */
@@ -170,12 +174,16 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     seedFromPrefill(pass, { kvLen, q }) {
       checkKvLen(kvLen);
       seeded = true;
-      if (!selectsTopK(policy)) return; // full and streaming keep no state from the prompt
+      const selecting = selectsTopK(policy);
       const k = kFor(kvLen);
-      decide.encode(pass, { ...baseDecide(kvLen), forceFull: true, checkDynamic: false, countStep: false, q });
+      // Non-selecting policies run the decide kernel as 'full': the prompt is always attended in full.
+      const base = { ...baseDecide(kvLen), policy: selecting ? policy.kind : ('full' as const) };
+      decide.encode(pass, { ...base, forceFull: true, checkDynamic: false, countStep: false, q });
       attention.encode(pass, { kvLen, q });
-      commit.encode(pass, { kvLen, k });
-      topK.encode(pass, { kvLen, k });
+      if (selecting) {
+        commit.encode(pass, { kvLen, k });
+        topK.encode(pass, { kvLen, k });
+      }
     },
     encodeStep(pass, { kvLen, step }) {
       checkKvLen(kvLen);

@@ -57,6 +57,11 @@ export class LocalEngine implements Engine {
     return this.loaded?.info;
   }
 
+  /** The backend of the loaded model (tests and the bench read logits and KV through it). */
+  get runner(): ModelRunner | undefined {
+    return this.loaded?.runner;
+  }
+
   async load(spec: ModelSourceSpec, opts: LoadOptions = {}): Promise<ModelInfo> {
     if (this.busy) throw new EngineBusyError();
     await this.unload();

@@ -2,7 +2,8 @@
 // connected UI. It touches no browser API: the background (Chrome service worker, Firefox extension page) passes a
 // HostEnv that does.
 import { DEFAULT_MODEL_ID } from '../catalog/catalog';
-import type { AttentionPolicy, Engine } from '../engine/types';
+import { describeStep, runMapReduce } from '../document';
+import type { AttentionPolicy, Engine, GenerationStats } from '../engine/types';
 import type { GpuContext } from '../gpu/context';
 import { describeAdapter } from '../gpu/context';
 import type {
@@ -22,7 +23,7 @@ import { PROTOCOL_VERSION, ProtocolError, toErrorInfo } from '../protocol/messag
 import { runGpuSelfTest } from './gpuSelfTest';
 import { doneStatsFrom, JobStore } from './jobs';
 import { customModelFor, findModel, listModelEntries, normalizeModelBaseUrl } from './models';
-import { fitPrompt, type PageContent } from './prompt';
+import { type JobPrompt, mapReduceStepPrompt, type PageContent, planJobPrompt, type SinglePrompt } from './prompt';
 import { applySettingsPatch, type Settings, settingsFromStorage } from './settings';
 
 export interface KeyValueStore {
@@ -30,11 +31,17 @@ export interface KeyValueStore {
   set(key: string, value: unknown): Promise<void>;
 }
 
+/** What the engine factory needs from the settings (read when the engine is first created). */
+export interface EngineOptions {
+  /** Byte budget of the KV snapshot store, in MiB; 0 = no snapshots. */
+  snapshotBudgetMB: number;
+}
+
 export interface HostEnv {
   /** The GPU device; throws GpuUnavailableError with the reason when there is none. */
   openGpu(): Promise<GpuContext>;
   /** The engine factory (entrypoints/background/engineFactory.ts). May throw ProtocolError('engine-unavailable'). */
-  createEngine(gpu: GpuContext): Engine;
+  createEngine(gpu: GpuContext, opts: EngineOptions): Engine;
   /** The tab's readable text; throws ProtocolError('page-unreadable') with the reason. */
   readPage(tabId: number): Promise<PageContent>;
   /** Survives browser restarts (settings). */
@@ -63,6 +70,8 @@ export class EngineHost {
   private engine: Engine | null = null;
   private engineStatus: EngineStatus = { state: 'empty', modelId: null, contextWindow: null, error: null };
   private loading: { key: string; promise: Promise<void> } | null = null;
+  /** The loaded model's real context window (the setting, capped by what the model supports). */
+  private loadedContextWindow: number | null = null;
   private readonly jobs = new JobStore();
   private running: { job: JobView; controller: AbortController } | null = null;
   private lastSpeedup: number | null = null;
@@ -97,6 +106,7 @@ export class EngineHost {
     return {
       protocolVersion: PROTOCOL_VERSION,
       settings: this.settings,
+      defaultModelId: DEFAULT_MODEL_ID,
       gpu: this.gpu,
       engine: this.engineStatus,
       job: tabId === undefined ? this.jobs.latest() : this.jobs.forTab(tabId),
@@ -115,9 +125,9 @@ export class EngineHost {
       case 'getState':
         return this.state(r.tabId);
       case 'ask':
-        return { jobId: this.startJob('ask', r.tabId, r.question.trim()) };
+        return { jobId: this.startJob('ask', r.tabId, r.question.trim(), r.document) };
       case 'summarize':
-        return { jobId: this.startJob('summarize', r.tabId, '') };
+        return { jobId: this.startJob('summarize', r.tabId, '', r.document) };
       case 'stop': {
         if (!this.running) return { stopped: false };
         this.running.controller.abort();
@@ -233,13 +243,14 @@ export class EngineHost {
     const entry = findModel(modelId, this.settings.customModels);
     const promise = (async () => {
       const gpu = await this.openGpu();
-      this.engine ??= this.env.createEngine(gpu);
+      this.engine ??= this.env.createEngine(gpu, { snapshotBudgetMB: this.settings.snapshotBudgetMB });
       if (s.state === 'ready') await this.engine.unload();
       this.engineStatus = { state: 'loading', modelId, contextWindow, error: null };
       this.emitState(job);
       let lastEmit = 0;
       try {
-        await this.engine.load(
+        this.loadedContextWindow = null;
+        const info = await this.engine.load(
           { kind: 'url', baseUrl: entry.baseUrl, modelId },
           {
             contextWindow,
@@ -258,6 +269,7 @@ export class EngineHost {
             },
           },
         );
+        this.loadedContextWindow = Math.min(contextWindow, info.contextWindow);
         this.engineStatus = { state: 'ready', modelId, contextWindow, error: null };
       } catch (e) {
         const error = signal?.aborted
@@ -274,7 +286,8 @@ export class EngineHost {
     return promise;
   }
 
-  private startJob(kind: JobKind, tabId: number, question: string): string {
+  /** `document`: text the UI already has (a PDF file the user opened) instead of the tab's page. */
+  private startJob(kind: JobKind, tabId: number, question: string, document?: PageContent): string {
     if (this.running)
       throw new ProtocolError(
         'busy',
@@ -304,7 +317,7 @@ export class EngineHost {
     this.jobs.put(job);
     this.env.keepAlive(true);
     this.emitState(job);
-    void this.runJob(job, controller.signal);
+    void this.runJob(job, controller.signal, document);
     return job.jobId;
   }
 
@@ -314,10 +327,10 @@ export class EngineHost {
     this.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
   }
 
-  private async runJob(job: JobView, signal: AbortSignal): Promise<void> {
+  private async runJob(job: JobView, signal: AbortSignal, document?: PageContent): Promise<void> {
     const settings = this.settings;
     try {
-      const page = await this.env.readPage(job.tabId);
+      const page = document ?? (await this.env.readPage(job.tabId));
       job.pageTitle = page.title;
       job.pageUrl = page.url;
       if (!page.text.trim()) throw new ProtocolError('page-empty', 'This page has no readable text.');
@@ -326,49 +339,55 @@ export class EngineHost {
       await this.ensureModel(job.modelId, settings.contextWindow, job, signal);
       const engine = this.engine!;
       signal.throwIfAborted();
-      let fitted: ReturnType<typeof fitPrompt>;
+      let prompt: JobPrompt;
       try {
-        fitted = fitPrompt(job.kind, page, job.question, settings.contextWindow, settings.maxAnswerTokens, (t) =>
+        const contextWindow = this.loadedContextWindow ?? settings.contextWindow;
+        prompt = planJobPrompt(job.kind, page, job.question, contextWindow, settings.maxAnswerTokens, (t) =>
           engine.countTokens(t),
         );
       } catch (e) {
         throw new ProtocolError('generation-failed', (e as Error).message);
       }
-      job.coverage = fitted.coverage;
-      this.emit({ type: 'coverage', jobId: job.jobId, tabId: job.tabId, coverage: fitted.coverage });
-      this.setStage(job, 'prefill');
+      job.coverage = prompt.coverage;
+      this.emit({ type: 'coverage', jobId: job.jobId, tabId: job.tabId, coverage: prompt.coverage });
       const attention: AttentionPolicy = settings.fastMode
         ? { kind: 'recycled', k: settings.fastK, stride: settings.fastStride }
         : { kind: 'full' };
-      let decodeStart = 0;
-      let tokens = 0;
-      let lastEmit = 0;
-      for await (const ev of engine.generate(
-        { messages: fitted.messages },
-        { maxTokens: settings.maxAnswerTokens, temperature: 0, signal, attention },
-      )) {
-        if (ev.type === 'prefill-progress') {
-          const fraction = ev.total > 0 ? ev.done / ev.total : 1;
-          job.progress = { stage: 'prefill', prefill: { fraction, done: ev.done, total: ev.total } };
-          this.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
-        } else if (ev.type === 'token') {
-          if (tokens === 0) {
-            decodeStart = Date.now();
-            job.stage = 'generating';
-          }
-          tokens++;
-          job.answer += ev.text;
-          this.emit({ type: 'delta', jobId: job.jobId, tabId: job.tabId, text: ev.text });
-          const now = Date.now();
-          if (now - lastEmit >= PROGRESS_INTERVAL_MS && now > decodeStart) {
-            lastEmit = now;
-            job.progress = { stage: 'generating', tokensPerSec: ((tokens - 1) * 1000) / (now - decodeStart) };
-            this.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
-          }
-        } else if (ev.type === 'done') {
-          job.stats = doneStatsFrom(ev.stats, settings.fastMode);
-        }
+      let stats: GenerationStats | null = null;
+      let parts = 0;
+      if (prompt.strategy === 'map-reduce') {
+        const { plan } = prompt;
+        await runMapReduce(
+          plan,
+          prompt.chunks,
+          async (input, step) => {
+            const final = step.id === plan.finalStepId;
+            const run = await this.generate(job, engine, mapReduceStepPrompt(prompt, step, input), {
+              maxTokens: final ? settings.maxAnswerTokens : plan.summaryTokens,
+              attention,
+              signal,
+              stream: final,
+              label: describeStep(plan, step.id),
+              steps: { done: step.id, total: plan.steps.length },
+            });
+            if (final) stats = run.stats;
+            else parts++;
+            return run.text;
+          },
+          { signal },
+        );
+      } else {
+        this.setStage(job, 'prefill');
+        stats = (
+          await this.generate(job, engine, prompt, {
+            maxTokens: settings.maxAnswerTokens,
+            attention,
+            signal,
+            stream: true,
+          })
+        ).stats;
       }
+      if (stats) job.stats = doneStatsFrom(stats, settings.fastMode, parts);
       job.status = signal.aborted || job.stats?.stopReason === 'aborted' ? 'stopped' : 'done';
     } catch (e) {
       if (signal.aborted) job.status = 'stopped';
@@ -379,6 +398,67 @@ export class EngineHost {
     } finally {
       await this.finishJob(job);
     }
+  }
+
+  /**
+   * One generation over [system + document] + question. `stream`: the tokens are the answer (deltas to the UI);
+   * otherwise they are collected (a part summary) while the progress line names the step.
+   */
+  private async generate(
+    job: JobView,
+    engine: Engine,
+    prompt: SinglePrompt,
+    o: {
+      maxTokens: number;
+      attention: AttentionPolicy;
+      signal: AbortSignal;
+      stream: boolean;
+      label?: string;
+      steps?: { done: number; total: number };
+    },
+  ): Promise<{ text: string; stats: GenerationStats | null }> {
+    const step = o.label ? { label: o.label, steps: o.steps } : {};
+    if (o.label) {
+      job.stage = 'prefill';
+      job.progress = { stage: 'prefill', ...step };
+      this.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
+    }
+    let text = '';
+    let stats: GenerationStats | null = null;
+    let decodeStart = 0;
+    let tokens = 0;
+    let lastEmit = 0;
+    for await (const ev of engine.generate(
+      { messages: [{ role: 'user', content: prompt.question }], system: prompt.system, document: prompt.document },
+      { maxTokens: o.maxTokens, temperature: 0, signal: o.signal, attention: o.attention },
+    )) {
+      if (ev.type === 'prefill-progress') {
+        const fraction = ev.total > 0 ? ev.done / ev.total : 1;
+        job.progress = { stage: 'prefill', prefill: { fraction, done: ev.done, total: ev.total }, ...step };
+        this.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
+      } else if (ev.type === 'token') {
+        if (tokens === 0) {
+          decodeStart = Date.now();
+          job.stage = 'generating';
+        }
+        tokens++;
+        text += ev.text;
+        if (o.stream) {
+          job.answer += ev.text;
+          this.emit({ type: 'delta', jobId: job.jobId, tabId: job.tabId, text: ev.text });
+        }
+        const now = Date.now();
+        if (now - lastEmit >= PROGRESS_INTERVAL_MS && now > decodeStart) {
+          lastEmit = now;
+          const tokensPerSec = ((tokens - 1) * 1000) / (now - decodeStart);
+          job.progress = { stage: 'generating', tokensPerSec, ...step };
+          this.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
+        }
+      } else if (ev.type === 'done') {
+        stats = ev.stats;
+      }
+    }
+    return { text, stats };
   }
 
   private async finishJob(job: JobView): Promise<void> {

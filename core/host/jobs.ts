@@ -50,7 +50,7 @@ export class JobStore {
 }
 
 /** The engine's statistics as the UI shows them; the fast-mode speed-up is measured, not assumed. */
-export function doneStatsFrom(s: GenerationStats, fastMode: boolean): DoneStats {
+export function doneStatsFrom(s: GenerationStats, fastMode: boolean, partSummaries = 0): DoneStats {
   const a = s.attention;
   let speedup: number | null = null;
   let readFraction: number | null = null;
@@ -71,5 +71,8 @@ export function doneStatsFrom(s: GenerationStats, fastMode: boolean): DoneStats 
     fastMode,
     fastModeSpeedup: speedup,
     positionsReadFraction: readFraction,
+    attentionPolicy: a?.policy ?? null,
+    fullSteps: a ? Math.max(0, ...a.fullStepsPerLayer) : null,
+    partSummaries,
   };
 }

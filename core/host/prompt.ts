@@ -1,5 +1,7 @@
-// Builds the chat for a job and fits the page into the context window, measuring how much of it fit.
-import type { ChatMessage } from '../engine/types';
+// What a job puts in front of the model, planned honestly (core/document): the whole page when it fits the context;
+// otherwise "ask" reads the chunks most relevant to the question (BM25) and "summarize" reads every chunk through
+// map-reduce. The coverage always says how much of the page the model read.
+import { type Chunk, type MapReducePlan, type PlanStep, planDocumentPrompt } from '../document';
 import type { Coverage, JobKind } from '../protocol/messages';
 
 export interface PageContent {
@@ -8,74 +10,137 @@ export interface PageContent {
   text: string;
 }
 
-const SYSTEM_PROMPT =
+export const SYSTEM_PROMPT =
   'You answer questions about the document the user is reading. Use only the document. ' +
   'If the document does not contain the answer, say so. Answer concisely; Markdown is allowed.';
 
-const SUMMARY_REQUEST = 'Summarize the document: a one-sentence overview, then the main points as a bulleted list.';
+export const SUMMARY_REQUEST =
+  'Summarize the document: a one-sentence overview, then the main points as a bulleted list.';
+const PART_REQUEST = 'Summarize this part of the document in a few sentences. Keep names, numbers and page markers.';
+const COMBINE_INTRO = 'These are summaries of consecutive parts of one document.';
+const COMBINE_REQUEST = `${COMBINE_INTRO} Combine them into one summary, in order.`;
+const FINAL_COMBINE_REQUEST = `${COMBINE_INTRO} ${SUMMARY_REQUEST}`;
 
-export function buildMessages(kind: JobKind, page: PageContent, documentText: string, question: string): ChatMessage[] {
-  const header = [page.title && `Title: ${page.title}`, page.url && `URL: ${page.url}`].filter(Boolean).join('\n');
-  const ask = kind === 'summarize' ? SUMMARY_REQUEST : `Question: ${question}`;
-  return [
-    { role: 'system', content: SYSTEM_PROMPT },
-    { role: 'user', content: `${header}\n<document>\n${documentText}\n</document>\n\n${ask}` },
-  ];
-}
-
-export interface FittedPrompt {
-  messages: ChatMessage[];
+/** One generation: [system + document] is the reusable prefix, the question follows. */
+export interface SinglePrompt {
+  strategy: 'whole' | 'retrieval';
+  system: string;
+  document: string;
+  question: string;
   coverage: Coverage;
 }
 
+export interface MapReducePrompt {
+  strategy: 'map-reduce';
+  system: string;
+  plan: MapReducePlan;
+  chunks: Chunk[];
+  /** Title/URL lines put before every step's text. */
+  header: string;
+  coverage: Coverage;
+}
+
+export type JobPrompt = SinglePrompt | MapReducePrompt;
+
+// Role markers and special tokens the chat template adds around the messages.
+const CHAT_TEMPLATE_TOKENS = 32;
+
+function pageHeader(page: PageContent): string {
+  return [page.title && `Title: ${page.title}`, page.url && `URL: ${page.url}`].filter(Boolean).join('\n');
+}
+
+function withHeader(header: string, text: string): string {
+  return header ? `${header}\n\n${text}` : text;
+}
+
 /**
- * The longest prefix of the page whose prompt leaves `answerTokens` free in `contextWindow`. Token counts come from
- * the engine's tokenizer; the cut is refined a few times from the measured characters-per-token ratio.
+ * Plans the prompt of an "ask" or "summarize" job for a context of `contextWindow` tokens that must leave
+ * `answerTokens` free. Throws RangeError when even the question does not fit.
  */
-export function fitPrompt(
+export function planJobPrompt(
   kind: JobKind,
   page: PageContent,
   question: string,
   contextWindow: number,
   answerTokens: number,
   countTokens: (text: string) => number,
-): FittedPrompt {
-  const text = page.text;
-  const overhead = countTokens(messagesText(buildMessages(kind, page, '', question))) + CHAT_TEMPLATE_TOKENS;
+): JobPrompt {
+  const header = pageHeader(page);
+  const request = kind === 'summarize' ? SUMMARY_REQUEST : question;
+  // Map-reduce prompts carry a longer instruction than the final request: budget for the longest.
+  const longest = [request, PART_REQUEST, COMBINE_REQUEST, FINAL_COMBINE_REQUEST].reduce((a, b) =>
+    countTokens(b) > countTokens(a) ? b : a,
+  );
+  const overhead = countTokens(`${SYSTEM_PROMPT}\n${header}\n\n${longest}`) + CHAT_TEMPLATE_TOKENS;
   const budget = contextWindow - answerTokens - overhead;
-  if (budget <= 0)
+  if (budget < 64)
     throw new RangeError(
       `The context window (${contextWindow} tokens) is too small for the question and a ${answerTokens}-token answer.`,
     );
-  const totalTokens = countTokens(text);
-  let included = text.length;
-  let includedTokens = totalTokens;
-  for (let tries = 0; includedTokens > budget && tries < 8; tries++) {
-    const charsPerToken = included / Math.max(1, includedTokens);
-    // Aim 2% under the budget so the next measurement usually fits.
-    included = Math.max(0, Math.min(included - 1, Math.floor(budget * 0.98 * charsPerToken)));
-    includedTokens = countTokens(text.slice(0, included));
+  const plan = planDocumentPrompt(
+    { text: page.text, title: page.title },
+    budget,
+    kind,
+    kind === 'ask' ? question : null,
+    // Summaries of parts must fit in the answer reserve.
+    { countTokens, summaryTokens: Math.max(16, Math.min(answerTokens, Math.floor(budget / 8), 256)) },
+  );
+  const totalChars = page.text.length;
+  if (plan.fits) {
+    return {
+      strategy: 'whole',
+      system: SYSTEM_PROMPT,
+      document: withHeader(header, plan.text),
+      question: request,
+      coverage: {
+        strategy: 'whole',
+        includedChars: totalChars,
+        totalChars,
+        includedTokens: plan.tokens,
+        totalTokens: plan.tokens,
+        fraction: 1,
+        partsUsed: 1,
+        partsTotal: 1,
+      },
+    };
   }
-  while (includedTokens > budget && included > 0) {
-    included = Math.floor(included * 0.9);
-    includedTokens = countTokens(text.slice(0, included));
+  const coverage = (chunks: readonly Chunk[]): Coverage => {
+    const includedChars = chunks.reduce((n, c) => n + (c.end - c.start), 0);
+    return {
+      strategy: plan.strategy,
+      includedChars,
+      totalChars,
+      includedTokens: plan.coverage.usedTokens,
+      totalTokens: plan.coverage.totalTokens,
+      fraction: plan.coverage.fraction,
+      partsUsed: plan.coverage.chunksUsed,
+      partsTotal: plan.coverage.chunksTotal,
+    };
+  };
+  if (plan.strategy === 'retrieval') {
+    return {
+      strategy: 'retrieval',
+      system: SYSTEM_PROMPT,
+      document: withHeader(header, plan.text),
+      question: request,
+      coverage: coverage(plan.chunks),
+    };
   }
-  const documentText = text.slice(0, included);
   return {
-    messages: buildMessages(kind, page, documentText, question),
-    coverage: {
-      includedChars: included,
-      totalChars: text.length,
-      includedTokens,
-      totalTokens,
-      fraction: text.length === 0 ? 1 : included / text.length,
-    },
+    strategy: 'map-reduce',
+    system: SYSTEM_PROMPT,
+    plan: plan.plan,
+    chunks: plan.allChunks,
+    header,
+    coverage: coverage(plan.allChunks),
   };
 }
 
-// Role markers and special tokens the chat template adds around the messages.
-const CHAT_TEMPLATE_TOKENS = 32;
-
-function messagesText(messages: ChatMessage[]): string {
-  return messages.map((m) => m.content).join('\n');
+/** The document and the instruction of one map-reduce step. */
+export function mapReduceStepPrompt(p: MapReducePrompt, step: PlanStep, input: string): SinglePrompt {
+  const final = step.id === p.plan.finalStepId;
+  let question: string;
+  if (step.kind === 'map') question = final ? SUMMARY_REQUEST : PART_REQUEST;
+  else question = final ? FINAL_COMBINE_REQUEST : COMBINE_REQUEST;
+  return { strategy: 'whole', system: p.system, document: withHeader(p.header, input), question, coverage: p.coverage };
 }

@@ -90,7 +90,7 @@ export class HostClient implements HostApi {
       const p = this.pending.get(event.requestId);
       if (p) {
         this.pending.delete(event.requestId);
-        p.reject(new ProtocolError(event.error.code, event.error.message));
+        p.reject(new ProtocolError(event.error.code, event.error.message, event.error.origins));
         return;
       }
     }

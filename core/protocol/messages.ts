@@ -11,8 +11,9 @@ export const PROTOCOL_VERSION = 1;
 export const UI_PORT_NAME = 'recycled-reader-ui';
 
 export type Request =
-  | { type: 'ask'; tabId: number; question: string }
-  | { type: 'summarize'; tabId: number }
+  /** `document`: text the UI already has (a PDF file the user opened), read instead of the tab. */
+  | { type: 'ask'; tabId: number; question: string; document?: DocumentText }
+  | { type: 'summarize'; tabId: number; document?: DocumentText }
   | { type: 'stop' }
   | { type: 'getState'; tabId?: number }
   | { type: 'setSettings'; settings: SettingsPatch }
@@ -23,6 +24,12 @@ export type Request =
   | { type: 'addCustomModel'; baseUrl: string }
   /** Debug/e2e: obtain the GPU device and run a small compute kernel with a checked result. */
   | { type: 'debugGpuSelfTest' };
+
+export interface DocumentText {
+  title: string;
+  url: string;
+  text: string;
+}
 
 export type RequestType = Request['type'];
 export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
@@ -37,6 +44,8 @@ export type ErrorCode =
   /** The page cannot be read: chrome://, the Web Store, file:// without permission, a closed tab. */
   | 'page-unreadable'
   | 'page-empty'
+  /** Reading the page needs a host permission the user has not granted (ErrorInfo.origins says which). */
+  | 'permission-needed'
   | 'no-model'
   | 'model-unknown'
   | 'model-load-failed'
@@ -52,6 +61,8 @@ export type ErrorCode =
 export interface ErrorInfo {
   code: ErrorCode;
   message: string;
+  /** permission-needed: the origin patterns to request (`permissions.request({ origins })`). */
+  origins?: string[];
 }
 
 export type GpuStatus =
@@ -79,16 +90,26 @@ export interface Progress {
   prefill?: { fraction: number; done: number; total: number };
   /** Decode speed so far. */
   tokensPerSec?: number;
+  /** Long documents summarized in parts: e.g. "Summarizing part 3 of 12", with steps done / in all. */
+  label?: string;
+  steps?: { done: number; total: number };
 }
 
-/** How much of the page fit into the model's context. */
+/**
+ * How much of the page the model read. `whole`: all of it in one prompt; `retrieval`: the parts most relevant to the
+ * question; `map-reduce`: all of it, summarized part by part.
+ */
 export interface Coverage {
+  strategy: 'whole' | 'retrieval' | 'map-reduce';
   includedChars: number;
   totalChars: number;
   includedTokens: number;
   totalTokens: number;
-  /** includedChars / totalChars (1 = the whole page). */
+  /** includedTokens / totalTokens (1 = the whole page). */
   fraction: number;
+  /** Chunks of the page read, and in all. */
+  partsUsed: number;
+  partsTotal: number;
 }
 
 export interface DoneStats {
@@ -106,6 +127,11 @@ export interface DoneStats {
   fastModeSpeedup: number | null;
   /** Fast mode: KV positions read per step vs what full attention would read. */
   positionsReadFraction: number | null;
+  /** The attention policy decode ran with, and its full-attention steps (the rest were recycled); null if unknown. */
+  attentionPolicy: string | null;
+  fullSteps: number | null;
+  /** Summaries written before the answer (map-reduce over a long document); 0 for one-prompt answers. */
+  partSummaries: number;
 }
 
 export interface JobView {
@@ -130,6 +156,8 @@ export interface JobView {
 export interface HostState {
   protocolVersion: number;
   settings: Settings;
+  /** The model used while settings.modelId is ''. */
+  defaultModelId: string;
   gpu: GpuStatus;
   engine: EngineStatus;
   /** The job of the tab asked about (getState.tabId), else the most recent job; null if none. */
@@ -196,12 +224,15 @@ export class ProtocolError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    readonly origins?: string[],
   ) {
     super(message);
     this.name = 'ProtocolError';
   }
   toInfo(): ErrorInfo {
-    return { code: this.code, message: this.message };
+    return this.origins
+      ? { code: this.code, message: this.message, origins: this.origins }
+      : { code: this.code, message: this.message };
   }
 }
 

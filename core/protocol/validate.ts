@@ -6,10 +6,16 @@ import { type Check, isRecord, literal, nullable, num, obj, optional, SchemaErro
 
 const tabId = num({ min: 0, max: 2 ** 31, integer: true });
 const modelId = str({ min: 1, max: 2048 });
+// A PDF's text: a few hundred pages of dense text stay far below this.
+const documentText = obj({
+  title: str({ max: 2000 }),
+  url: str({ max: 4096 }),
+  text: str({ min: 1, max: 20_000_000 }),
+});
 
 const requestBodies: { [T in RequestType]: Check<Omit<Extract<Request, { type: T }>, 'type'>> } = {
-  ask: obj({ tabId, question: str({ min: 1, max: 20_000 }) }),
-  summarize: obj({ tabId }),
+  ask: obj({ tabId, question: str({ min: 1, max: 20_000 }), document: optional(documentText) }),
+  summarize: obj({ tabId, document: optional(documentText) }),
   stop: obj({}),
   getState: obj({ tabId: optional(tabId) }),
   setSettings: obj({ settings: settingsPatch }),

@@ -2,8 +2,10 @@
 
 import { pageAccessError, unreadableReason } from '../../core/host/pageAccess';
 import type { PageContent } from '../../core/host/prompt';
+import { isPdfUrl } from '../../core/pdf/detect';
 import { EXTRACT_MESSAGE, parseExtractReply } from '../../core/protocol/content';
 import { ProtocolError } from '../../core/protocol/messages';
+import { readPdfTab, servedAsPdf } from './pdfReader';
 
 const CONTENT_SCRIPT_FILE = '/content-scripts/content.js';
 
@@ -31,6 +33,7 @@ export async function readPage(tabId: number): Promise<PageContent> {
   }
   const fileAccess = url?.startsWith('file:') ? await browser.extension.isAllowedFileSchemeAccess() : undefined;
   const reason = unreadableReason(url, { fileAccess });
+  if (url && isPdfUrl(url)) return readPdfTab(url);
   if (reason) throw new ProtocolError('page-unreadable', reason);
   let raw: unknown;
   try {
@@ -41,6 +44,8 @@ export async function readPage(tabId: number): Promise<PageContent> {
       await injectContentScript(tabId);
       raw = await askContentScript(tabId);
     } catch (e) {
+      // The browser's PDF viewer takes no scripts: a PDF served from an address without ".pdf" lands here.
+      if (url && (await servedAsPdf(url))) return readPdfTab(url);
       throw pageAccessError((e as Error).message, url);
     }
   }

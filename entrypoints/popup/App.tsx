@@ -2,6 +2,7 @@
 import { useCallback, useEffect, useMemo, useReducer, useState } from 'preact/hooks';
 import type { HostApi } from '../../core/protocol/client';
 import type {
+  DocumentText,
   ErrorInfo,
   HostEvent,
   ModelEntry,
@@ -11,8 +12,17 @@ import type {
 } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
 import { Markdown } from './markdown';
+import { readPdfFile } from './pdfFile';
 import { SettingsPanel } from './SettingsPanel';
-import { applyEvent, formatBytes, formatPercent, INITIAL_UI_STATE, statusLine, type UiState } from './uiState';
+import {
+  applyEvent,
+  coverageLine,
+  formatBytes,
+  formatPercent,
+  INITIAL_UI_STATE,
+  statusLine,
+  type UiState,
+} from './uiState';
 
 export interface AppProps {
   api: HostApi;
@@ -45,6 +55,9 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
   const [question, setQuestion] = useState('');
   const [models, setModels] = useState<ModelEntry[]>([]);
   const [copied, setCopied] = useState(false);
+  /** A PDF file the user opened: asked about instead of the tab while it is set. */
+  const [file, setFile] = useState<DocumentText | null>(null);
+  const [fileBusy, setFileBusy] = useState(false);
 
   const call = useCallback(
     async <T extends RequestType>(request: RequestOf<T>): Promise<ResponseMap[T] | null> => {
@@ -87,14 +100,37 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
       dispatch({ notice: { code: 'page-unreadable', message: 'There is no tab to read.' } });
       return;
     }
-    if (kind === 'ask') await call({ type: 'ask', tabId: tab, question });
-    else await call({ type: 'summarize', tabId: tab });
+    const document = file ?? undefined;
+    if (kind === 'ask') await call({ type: 'ask', tabId: tab, question, document });
+    else await call({ type: 'summarize', tabId: tab, document });
   };
 
-  const selectedModel = useMemo(
-    () => models.find((m) => m.modelId === (settings?.modelId || host?.engine.modelId)) ?? null,
-    [models, settings?.modelId, host?.engine.modelId],
-  );
+  const openFile = async (picked: File | undefined) => {
+    if (!picked) return;
+    setFileBusy(true);
+    dispatch({ notice: null });
+    try {
+      setFile(await readPdfFile(picked));
+    } catch (e) {
+      setFile(null);
+      dispatch({ notice: { code: 'page-unreadable', message: `${picked.name}: ${(e as Error).message}` } });
+    } finally {
+      setFileBusy(false);
+    }
+  };
+
+  // The host could not read the tab without a host permission: ask for it here (a click is a user gesture).
+  const permission = ui.notice?.code === 'permission-needed' ? ui.notice.origins : undefined;
+  const grant = async () => {
+    if (!permission) return;
+    const granted = await browser.permissions.request({ origins: permission });
+    dispatch({ notice: null });
+    if (!granted)
+      dispatch({ notice: { code: 'page-unreadable', message: 'Without that permission the PDF cannot be read.' } });
+  };
+
+  const modelId = settings?.modelId || host?.defaultModelId || '';
+  const selectedModel = useMemo(() => models.find((m) => m.modelId === modelId) ?? null, [models, modelId]);
 
   if (host?.gpu.state === 'unavailable')
     return (
@@ -127,10 +163,9 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
         <h1>Recycled Reader</h1>
         <select
           data-testid="model-select"
-          value={settings?.modelId || selectedModel?.modelId || ''}
+          value={modelId}
           onChange={(e) => void call({ type: 'setSettings', settings: { modelId: e.currentTarget.value } })}
         >
-          {!settings?.modelId && <option value="">Choose a model…</option>}
           {models.map((m) => (
             <option key={m.modelId} value={m.modelId}>
               {modelOptionLabel(m)}
@@ -191,17 +226,34 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
         </label>
       </div>
 
+      <div class="file-row">
+        <label class="file-pick">
+          <input
+            type="file"
+            accept="application/pdf,.pdf"
+            data-testid="pdf-file"
+            disabled={running || fileBusy}
+            onChange={(e) => void openFile(e.currentTarget.files?.[0])}
+          />
+          <span>{fileBusy ? 'Reading the PDF…' : 'Open a PDF file…'}</span>
+        </label>
+        {file && (
+          <span class="file-name" data-testid="pdf-name">
+            {file.title}
+            <button type="button" class="link" title="Ask about the tab again" onClick={() => setFile(null)}>
+              ×
+            </button>
+          </span>
+        )}
+      </div>
+
       <div class="coverage" data-testid="coverage" data-fraction={coverage ? coverage.fraction.toFixed(4) : ''}>
         {coverage ? (
           <>
             <div class="meter">
               <div style={{ width: `${coverage.fraction * 100}%` }} />
             </div>
-            <span>
-              {coverage.fraction >= 1
-                ? `Read the whole page (${coverage.includedTokens.toLocaleString()} tokens)`
-                : `Read ${formatPercent(coverage.fraction)} of the page (${coverage.includedTokens.toLocaleString()} of ${coverage.totalTokens.toLocaleString()} tokens): enlarge the context window to read more`}
-            </span>
+            <span>{coverageLine(coverage)}</span>
           </>
         ) : (
           <span class="muted">Page coverage appears here</span>
@@ -211,6 +263,11 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
       {ui.notice && ui.notice.message !== job?.error?.message && (
         <div class="notice" role="alert" data-code={ui.notice.code}>
           {ui.notice.message}
+          {permission && (
+            <button type="button" data-testid="grant-permission" onClick={() => void grant()}>
+              Allow
+            </button>
+          )}
         </div>
       )}
 
@@ -235,10 +292,17 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
           </button>
         )}
         {job?.stats && (
-          <div class="stats muted">
+          <div class="stats muted" data-testid="stats">
             {job.stats.promptTokens.toLocaleString()} prompt tokens · prefill {job.stats.prefillTokensPerSec.toFixed(0)}{' '}
             tok/s · decode {job.stats.decodeTokensPerSec.toFixed(1)} tok/s
+            {job.stats.restoredTokens > 0 && ` · ${job.stats.restoredTokens.toLocaleString()} tokens reused`}
             {job.stats.fastModeSpeedup !== null && ` · fast mode ${job.stats.fastModeSpeedup.toFixed(2)}×`}
+            {job.stats.attentionPolicy === 'recycled' &&
+              job.stats.fullSteps !== null &&
+              ` · ${job.stats.fullSteps} full / ${Math.max(0, job.stats.generatedTokens - job.stats.fullSteps)} recycled steps`}
+            {job.stats.positionsReadFraction !== null &&
+              ` · read ${formatPercent(job.stats.positionsReadFraction)} of the KV per step`}
+            {job.stats.partSummaries > 0 && ` · from ${job.stats.partSummaries} part summaries`}
           </div>
         )}
       </section>

@@ -188,9 +188,7 @@ export function SettingsPanel({ settings, selectedModel, engine, gpu, call, onMo
         )}
       </div>
       {message && <div class="muted">{message}</div>}
-      <div class="muted small">
-        GPU: {gpu.state === 'ok' ? `${gpu.adapter}${gpu.f16 ? '' : ' (no f16)'}` : gpu.state}
-      </div>
+      <div class="muted small">GPU: {gpu.state === 'ok' ? gpu.adapter : gpu.state}</div>
     </details>
   );
 }

@@ -1,5 +1,5 @@
 // The UI's view of the host, updated by host events. Pure: the popup's tests drive it directly.
-import type { ErrorInfo, HostEvent, HostState, JobView, Progress } from '../../core/protocol/messages';
+import type { Coverage, ErrorInfo, HostEvent, HostState, JobView, Progress } from '../../core/protocol/messages';
 
 export interface UiState {
   host: HostState | null;
@@ -54,6 +54,15 @@ export function formatPercent(fraction: number): string {
   return `${p >= 99.95 || p < 10 ? p.toFixed(p >= 99.95 ? 0 : 1) : Math.round(p)}%`;
 }
 
+/** What the coverage meter says: how much of the page the model read, and how. */
+export function coverageLine(c: Coverage): string {
+  const tokens = `${c.includedTokens.toLocaleString()} of ${c.totalTokens.toLocaleString()} tokens`;
+  if (c.strategy === 'map-reduce')
+    return `Read the whole page in ${c.partsTotal} parts, summarized part by part (${c.totalTokens.toLocaleString()} tokens)`;
+  if (c.fraction >= 1) return `Read the whole page (${c.includedTokens.toLocaleString()} tokens)`;
+  return `Read ${formatPercent(c.fraction)} of the page (${tokens}): the ${c.partsUsed} of ${c.partsTotal} parts most relevant to the question`;
+}
+
 /** One line that says what is happening, for the status bar. */
 export function statusLine(s: UiState): string {
   const h = s.host;
@@ -63,6 +72,10 @@ export function statusLine(s: UiState): string {
   if (j?.status === 'running') {
     const p = j.progress;
     if (j.stage === 'reading-page') return 'Reading the page…';
+    if (p?.label) {
+      const steps = p.steps ? ` (step ${p.steps.done + 1} of ${p.steps.total})` : '';
+      return `${p.label}…${steps}`;
+    }
     if (j.stage === 'loading-model')
       return p?.download ? `Loading model… ${formatPercent(p.download.fraction)}` : 'Loading model…';
     if (j.stage === 'prefill')

@@ -72,6 +72,7 @@ export function validateAttentionShape(layout: KvCacheLayout, numHeads: number):
   }
   if (numHeads / kvHeads > 16) throw new Error(`decode attention: GQA group ${numHeads / kvHeads} > 16`);
   if (headDim > 256) throw new Error(`decode attention: headDim ${headDim} > 256 is not supported`);
+  if (headDim % 4 !== 0) throw new Error(`decode attention: headDim ${headDim} must be a multiple of 4 (vec4 loads)`);
 }
 
 export function splitCountFor(kvLen: number): number {

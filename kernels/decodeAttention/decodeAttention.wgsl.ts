@@ -50,6 +50,7 @@ export function splitAttentionWgsl(s: AttentionShape): string {
   return /* wgsl */ `${enable}
 const G: u32 = ${group}u;            // q heads per kv head
 const D: u32 = ${s.headDim}u;
+const D4: u32 = ${s.headDim / 4}u;
 const CAP: u32 = ${s.capacity}u;
 const IDX_STRIDE: u32 = ${s.idxStride}u;
 const WG: u32 = ${wg}u;
@@ -60,7 +61,7 @@ const NEG: f32 = -3.0e38;
 struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kc: array<${type}>;
+@group(0) @binding(2) var<storage, read> kc: array<vec4<${type}>>; // rows of D/4 vec4s
 @group(0) @binding(3) var<storage, read> vc: array<${type}>;
 @group(0) @binding(4) var<storage, read> idx: array<u32>;
 @group(0) @binding(5) var<storage, read> state: array<u32>;
@@ -68,7 +69,7 @@ struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
 @group(0) @binding(7) var<storage, read_write> partAcc: array<f32>;   // [numHeads][MAX_SPLITS][D]
 @group(0) @binding(8) var<storage, read_write> partMaxSum: array<f32>; // [numHeads][MAX_SPLITS][2]
 
-var<workgroup> qs: array<f32, ${group * s.headDim}>;
+var<workgroup> qs: array<vec4f, ${(group * s.headDim) / 4}>;
 var<workgroup> probTile: array<f32, ${group * wg}>;
 var<workgroup> posTile: array<u32, ${wg}>;
 var<workgroup> red: array<f32, ${wg}>;
@@ -107,19 +108,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let start = min(n, split * chunk);
   let end = min(n, start + chunk);
 
-  for (var i = tid; i < G * D; i += WG) { qs[i] = q[kvHead * G * D + i] * params.scale; }
+  for (var i = tid; i < G * D4; i += WG) {
+    let b = kvHead * G * D + i * 4u;
+    qs[i] = vec4f(q[b], q[b + 1u], q[b + 2u], q[b + 3u]) * params.scale;
+  }
   workgroupBarrier();
 
   // Pass 1: logits for this chunk, kept in scores[] (the same thread reads them back in pass 2).
   var localMax: array<f32, G>;
   for (var g = 0u; g < G; g++) { localMax[g] = NEG; }
   for (var j = start + tid; j < end; j += WG) {
-    let kBase = (kvHead * CAP + position(kvHead, j, full, nSel, lastFullLen)) * D;
+    // Each K row is read once, 4 values per load, for all heads of the group.
+    let kBase = (kvHead * CAP + position(kvHead, j, full, nSel, lastFullLen)) * D4;
+    var dots: array<f32, G>;
+    for (var g = 0u; g < G; g++) { dots[g] = 0.0; } // explicit: SwiftShader kept values across iterations
+    for (var d4 = 0u; d4 < D4; d4++) {
+      let k4 = vec4f(kc[kBase + d4]);
+      for (var g = 0u; g < G; g++) { dots[g] += dot(qs[g * D4 + d4], k4); }
+    }
     for (var g = 0u; g < G; g++) {
-      var dot = 0.0;
-      for (var d = 0u; d < D; d++) { dot += qs[g * D + d] * f32(kc[kBase + d]); }
-      scores[(kvHead * G + g) * CAP + j] = dot;
-      localMax[g] = max(localMax[g], dot);
+      scores[(kvHead * G + g) * CAP + j] = dots[g];
+      localMax[g] = max(localMax[g], dots[g]);
     }
   }
   for (var g = 0u; g < G; g++) {

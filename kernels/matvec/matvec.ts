@@ -16,8 +16,10 @@ export interface MatvecOptions {
   outputOffset?: number;
   /** Tuning: threads cooperating on one row (power of two, 1..256). Default: from the row length. */
   threadsPerRow?: number;
-  /** Tuning: threads per workgroup (power of two, >= threadsPerRow). Default 256. */
+  /** Tuning: threads per workgroup (power of two, >= threadsPerRow). */
   workgroupSize?: number;
+  /** Tuning: rows each group of threadsPerRow threads computes together, reusing its x loads (1..8). */
+  rowsPerThread?: number;
   /** Largest weight binding in bytes (default and cap: the device's maxStorageBufferBindingSize). Tests lower it to
    * exercise row chunks. */
   maxBindingSize?: number;
@@ -34,6 +36,8 @@ export interface Matvec {
   /** What encode() dispatches: one entry per row chunk. */
   readonly dispatches: readonly MatvecDispatch[];
   readonly threadsPerRow: number;
+  readonly rowsPerThread: number;
+  /** Rows one workgroup computes. */
   readonly rowsPerGroup: number;
   destroy(): void;
 }
@@ -101,14 +105,24 @@ export function isCpuAdapter(a: AdapterSummary): boolean {
   return /swiftshader|llvmpipe|lavapipe/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
 }
 
-/** Default split of the work. Measured (bench, 4096x2048): on CPU adapters one thread per row (no reduction, no
- * barrier) was fastest on both drivers, by 2-60x over 64-256 threads per row. On GPUs, enough threads per row that
- * each does about one vectorised load per row pass, at most 256. */
-function defaultTuning(ctx: GpuContext, units: number): { threadsPerRow: number; workgroupSize: number } {
-  if (isCpuAdapter(ctx.adapterInfo)) return { threadsPerRow: 1, workgroupSize: 64 };
-  let t = 1;
-  while (t * 2 <= units && t < 256) t *= 2;
-  return { threadsPerRow: Math.max(t, 32), workgroupSize: 256 };
+/** Default split of the work, from bench sweeps (`npm run bench -- matvec-tune`).
+ * CPU adapters (4096x2048): one thread per row (no reduction, no barrier) was fastest on both drivers, by 2-60x over
+ * 64-256 threads per row.
+ * GPU (H200 over Vulkan, Llama-1B gate_up 16384x2048 and down 2048x8192): f32/f16 were best with about 16 loads per
+ * thread along a row and one row per thread group (f16 down: 64 threads/row 3.9 TB/s); q4 with 32-128 threads per row
+ * (about 2 groups of 32 columns each) and 4 rows per thread group, which reuses each x load 4 times (gate_up
+ * 947 GB/s vs 464 with one row; down 734 vs 464). */
+function defaultTuning(
+  ctx: GpuContext,
+  dtype: GpuLinear['dtype'],
+  units: number,
+): { threadsPerRow: number; workgroupSize: number; rowsPerThread: number } {
+  if (isCpuAdapter(ctx.adapterInfo)) return { threadsPerRow: 1, workgroupSize: 64, rowsPerThread: 1 };
+  const pow2Below = (n: number) => 2 ** Math.floor(Math.log2(Math.max(1, n)));
+  if (dtype === 'q4f16' || dtype === 'q4f32') {
+    return { threadsPerRow: Math.min(128, Math.max(32, pow2Below(units / 2))), workgroupSize: 256, rowsPerThread: 4 };
+  }
+  return { threadsPerRow: Math.min(256, Math.max(4, pow2Below(units / 16))), workgroupSize: 256, rowsPerThread: 1 };
 }
 
 export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
@@ -121,17 +135,23 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   const vectorized = q4 || (w.dtype === 'f32' ? w.cols % 4 === 0 : w.cols % 8 === 0);
   const units = w.cols / matvecUnitCols(w.dtype, vectorized);
 
-  const tuning = defaultTuning(ctx, units);
+  const tuning = defaultTuning(ctx, w.dtype, units);
   const threadsPerRow = o.threadsPerRow ?? tuning.threadsPerRow;
   const workgroupSize = Math.max(o.workgroupSize ?? tuning.workgroupSize, threadsPerRow);
+  const rowsPerThread = o.rowsPerThread ?? tuning.rowsPerThread;
+  if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1 || rowsPerThread > 8) {
+    throw new MatvecError(`matvec: rowsPerThread must be an integer in 1..8, got ${rowsPerThread}`);
+  }
   if (!isPow2(threadsPerRow) || threadsPerRow > 256 || !isPow2(workgroupSize) || workgroupSize > 256) {
     throw new MatvecError(`matvec: threadsPerRow (${threadsPerRow}) and workgroupSize must be powers of two <= 256`);
   }
-  const rowsPerGroup = workgroupSize / threadsPerRow;
+  const slots = workgroupSize / threadsPerRow;
+  const rowsPerGroup = slots * rowsPerThread;
   const code = matvecWgsl({
     dtype: w.dtype,
     threadsPerRow,
-    rowsPerGroup,
+    slots,
+    rowsPerThread,
     vectorized,
     alignedInput: inputOffset % 4 === 0,
   });
@@ -186,6 +206,7 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   return {
     dispatches,
     threadsPerRow,
+    rowsPerThread,
     rowsPerGroup,
     encode(pass) {
       pass.setPipeline(pipeline);

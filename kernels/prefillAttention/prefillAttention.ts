@@ -80,9 +80,10 @@ export function createPrefillAttention(ctx: GpuContext, cfg: PrefillAttentionCon
   const tiling = choosePrefillTiling(headDim, ctx.device.limits.maxComputeWorkgroupStorageSize);
   const code = prefillAttentionWgsl({ kvDtype: dtype, headDim, tiling });
   const pipeline = computePipeline(ctx, code, name);
-  const params = uniformBuffer(ctx, new Uint32Array(8), `${name} params`);
+  const params = uniformBuffer(ctx, new Uint32Array(12), `${name} params`);
   const group = bindGroup(ctx, pipeline, [params, cfg.q, cfg.k, cfg.v, cfg.out], name);
   const groupSize = numHeads / kvHeads;
+  const loopBounds = [headDim, tiling.keys, Math.ceil((tiling.rows * headDim) / tiling.workgroupSize)];
 
   return {
     tiling,
@@ -99,7 +100,7 @@ export function createPrefillAttention(ctx: GpuContext, cfg: PrefillAttentionCon
       writeBuffer(
         ctx,
         params,
-        new Uint32Array([tokens, startPos, blocksPerHead, numHeads, kvHeads, groupSize, capacity, 0]),
+        new Uint32Array([tokens, startPos, blocksPerHead, numHeads, kvHeads, groupSize, capacity, ...loopBounds, 0]),
       );
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, group);

@@ -39,6 +39,11 @@ struct Params {
   kvHeads: u32,
   group: u32,         // numHeads / kvHeads
   capacity: u32,      // cache positions per KV head
+  // HEAD_DIM, KEYS and ACC_PER_THREAD again, used only as loop bounds: with constant bounds LLVM-based drivers
+  // (lavapipe) fully unroll the nested loops and take minutes to compile.
+  loopHeadDim: u32,
+  loopKeys: u32,
+  loopAcc: u32,
   _pad: u32,
 }
 
@@ -114,7 +119,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       let qRow = (e / KEYS) * HEAD_DIM;
       let kRow = (e % KEYS) * HEAD_DIM;
       var dot = 0.0;
-      for (var d = 0u; d < HEAD_DIM; d++) { dot += qTile[qRow + d] * kvTile[kRow + d]; }
+      for (var d = 0u; d < params.loopHeadDim; d++) { dot += qTile[qRow + d] * kvTile[kRow + d]; }
       scores[e] = dot;
     }
     workgroupBarrier();
@@ -130,7 +135,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       var newMax = oldMax;
       for (var j = 0u; j < visible; j++) { newMax = max(newMax, scores[r * KEYS + j]); }
       var tileSum = 0.0;
-      for (var j = 0u; j < KEYS; j++) {
+      for (var j = 0u; j < params.loopKeys; j++) {
         var p = 0.0;
         if (j < visible) { p = exp(scores[r * KEYS + j] - newMax); }
         scores[r * KEYS + j] = p;
@@ -143,20 +148,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     workgroupBarrier();
 
-    for (var i = 0u; i < ACC_PER_THREAD; i++) {
+    for (var i = 0u; i < params.loopAcc; i++) {
       let e = tid + i * WG;
       if (e < ROWS * HEAD_DIM) {
         let r = e / HEAD_DIM;
         let d = e % HEAD_DIM;
         var a = acc[i] * rowRescale[r];
-        for (var j = 0u; j < KEYS; j++) { a += scores[r * KEYS + j] * kvTile[j * HEAD_DIM + d]; }
+        for (var j = 0u; j < params.loopKeys; j++) { a += scores[r * KEYS + j] * kvTile[j * HEAD_DIM + d]; }
         acc[i] = a;
       }
     }
     workgroupBarrier(); // the next tile overwrites kvTile and scores
   }
 
-  for (var i = 0u; i < ACC_PER_THREAD; i++) {
+  for (var i = 0u; i < params.loopAcc; i++) {
     let e = tid + i * WG;
     let row = rowStart + e / HEAD_DIM;
     if (e < ROWS * HEAD_DIM && row < numRows) {

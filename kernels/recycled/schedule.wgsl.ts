@@ -130,31 +130,28 @@ fn main(@builtin(local_invocation_index) tid: u32) {
   let prevSel = h0.z;
   let kvLen = params.kvLen;
   if (prevLen > 0u) {
-    var meanTop = 0.0;
-    var meanWithNew = 0.0;
+    // Per-thread sums over all heads, one reduction: mean over heads of the mass on the previous selection (x)
+    // and on the positions appended since (y).
+    var part = vec2f(0.0);
     for (var h = 0u; h < NQ; h++) {
       let kvHead = h / G;
       let m = headStats[h * 2u];
-      let invSum = 1.0 / headStats[h * 2u + 1u];
-      var part = vec2f(0.0);
+      let w = 1.0 / (headStats[h * 2u + 1u] * f32(NQ));
       for (var j = tid; j < prevSel; j += WG) {
-        part.x += exp(scores[h * CAP + idx[kvHead * IDX_STRIDE + j]] - m) * invSum;
+        part.x += exp(scores[h * CAP + idx[kvHead * IDX_STRIDE + j]] - m) * w;
       }
-      for (var p = prevLen + tid; p < kvLen; p += WG) { part.y += exp(scores[h * CAP + p] - m) * invSum; }
-      red[tid] = part;
-      for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        workgroupBarrier();
-        if (tid < stride) { red[tid] += red[tid + stride]; }
-      }
-      workgroupBarrier();
-      meanTop += red[0].x / f32(NQ);
-      meanWithNew += (red[0].x + red[0].y) / f32(NQ);
-      workgroupBarrier();
+      for (var p = prevLen + tid; p < kvLen; p += WG) { part.y += exp(scores[h * CAP + p] - m) * w; }
     }
+    red[tid] = part;
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+      workgroupBarrier();
+      if (tid < stride) { red[tid] += red[tid + stride]; }
+    }
+    workgroupBarrier();
     if (tid == 0u) {
       state[6] += 1u;
-      state[7] = bitcast<u32>(bitcast<f32>(state[7]) + meanTop);
-      state[8] = bitcast<u32>(bitcast<f32>(state[8]) + meanWithNew);
+      state[7] = bitcast<u32>(bitcast<f32>(state[7]) + red[0].x);
+      state[8] = bitcast<u32>(bitcast<f32>(state[8]) + red[0].x + red[0].y);
     }
   }
   if (tid == 0u) {

@@ -11,7 +11,8 @@
 
 export const POOL_TILE = 256;
 export const POOL_RADIUS = 3; // kernel 7
-export const SELECT_WORKGROUP = 256;
+export const SELECT_WORKGROUP = 256; // = histogram bins
+const HIST_STRIPES = 8;
 
 export function aggregatePoolWgsl(s: { numHeads: number; kvHeads: number; capacity: number }): string {
   const group = s.numHeads / s.kvHeads;
@@ -73,10 +74,11 @@ struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
 @group(0) @binding(2) var<storage, read> state: array<u32>;
 @group(0) @binding(3) var<storage, read_write> idx: array<u32>; // [kvHeads][IDX_STRIDE]
 
-var<workgroup> hist: array<atomic<u32>, 256>;
+var<workgroup> hist: array<atomic<u32>, ${256 * HIST_STRIPES}>;
+var<workgroup> merged: array<u32, 256>;
 var<workgroup> prefixBits: u32;
 var<workgroup> remaining: u32;
-var<workgroup> scan: array<u32, WG>;
+var<workgroup> scan: array<vec2u, WG>;
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
@@ -87,21 +89,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let row = kvHead * CAP;
   if (tid == 0u) { prefixBits = 0u; remaining = K; }
   var mask = 0u;
+  // Probabilities share few exponents, so many threads hit the same bin: striped copies cut atomic contention.
+  let stripe = (tid % ${HIST_STRIPES}u) * 256u;
   for (var round = 0u; round < 4u; round++) {
     let shift = 24u - 8u * round;
-    atomicStore(&hist[tid], 0u); // WG == 256 bins
-    let prefix = workgroupUniformLoad(&prefixBits);
+    for (var i = tid; i < ${256 * HIST_STRIPES}u; i += WG) { atomicStore(&hist[i], 0u); }
+    let prefix = workgroupUniformLoad(&prefixBits); // also the barrier after the clear
     for (var p = tid; p < L; p += WG) {
       let bits = bitcast<u32>(values[row + p]);
-      if ((bits & mask) == prefix) { atomicAdd(&hist[(bits >> shift) & 255u], 1u); }
+      if ((bits & mask) == prefix) { atomicAdd(&hist[stripe + ((bits >> shift) & 255u)], 1u); }
     }
+    workgroupBarrier();
+    var count = 0u; // WG == 256: thread tid merges bin tid
+    for (var c = 0u; c < ${HIST_STRIPES}u; c++) { count += atomicLoad(&hist[c * 256u + tid]); }
+    merged[tid] = count;
     workgroupBarrier();
     if (tid == 0u) {
       // The digit d with count(> d) < remaining <= count(>= d), scanning from the top.
       var above = 0u;
       var digit = 0u;
       for (var d = 255i; d >= 0i; d--) {
-        let c = atomicLoad(&hist[u32(d)]);
+        let c = merged[u32(d)];
         if (above + c >= remaining) { digit = u32(d); break; }
         above += c;
       }
@@ -114,39 +122,36 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let threshold = workgroupUniformLoad(&prefixBits);
   let need = workgroupUniformLoad(&remaining); // values == threshold to take, lowest positions first
 
-  // Ordered compaction. scan holds (gt | eq << 16) per thread; an inclusive Hillis-Steele scan gives both prefixes.
-  var written = 0u;  // selected positions written before this tile
-  var eqBefore = 0u; // values == threshold seen before this tile
-  for (var tileStart = 0u; tileStart < L; tileStart += WG) {
-    let p = tileStart + tid;
-    var gt = 0u;
-    var eq = 0u;
-    if (p < L) {
-      let bits = bitcast<u32>(values[row + p]);
-      gt = select(0u, 1u, bits > threshold);
-      eq = select(0u, 1u, bits == threshold);
-    }
-    let mine = gt | (eq << 16u);
-    scan[tid] = mine;
+  // Ordered compaction: thread tid owns the contiguous segment tid; one scan of (count > T, count == T) per
+  // segment gives each thread where its selected positions go.
+  let seg = (L + WG - 1u) / WG;
+  let segStart = min(L, tid * seg);
+  let segEnd = min(L, segStart + seg);
+  var counts = vec2u(0u);
+  for (var p = segStart; p < segEnd; p++) {
+    let bits = bitcast<u32>(values[row + p]);
+    counts += vec2u(select(0u, 1u, bits > threshold), select(0u, 1u, bits == threshold));
+  }
+  scan[tid] = counts;
+  for (var offset = 1u; offset < WG; offset = offset * 2u) {
     workgroupBarrier();
-    for (var offset = 1u; offset < WG; offset = offset * 2u) {
-      var add = 0u;
-      if (tid >= offset) { add = scan[tid - offset]; }
-      workgroupBarrier();
-      scan[tid] += add;
-      workgroupBarrier();
-    }
-    let exclusive = scan[tid] - mine;
-    let gtBefore = exclusive & 0xffffu;
-    let eqBeforeInTile = exclusive >> 16u;
-    let eqQuota = select(0u, need - eqBefore, need > eqBefore); // equal values still to take
-    if (gt == 1u || (eq == 1u && eqBeforeInTile < eqQuota)) {
-      idx[kvHead * IDX_STRIDE + written + gtBefore + min(eqBeforeInTile, eqQuota)] = p;
-    }
-    let total = scan[WG - 1u];
-    written += (total & 0xffffu) + min(total >> 16u, eqQuota);
-    eqBefore += total >> 16u;
+    var add = vec2u(0u);
+    if (tid >= offset) { add = scan[tid - offset]; }
     workgroupBarrier();
+    scan[tid] += add;
+  }
+  workgroupBarrier();
+  let before = scan[tid] - counts; // (values > T, values == T) in earlier segments
+  var slot = before.x + min(before.y, need);
+  var eqRank = before.y;
+  for (var p = segStart; p < segEnd; p++) {
+    let bits = bitcast<u32>(values[row + p]);
+    let take = bits > threshold || (bits == threshold && eqRank < need);
+    if (bits == threshold) { eqRank++; }
+    if (take) {
+      idx[kvHead * IDX_STRIDE + slot] = p;
+      slot++;
+    }
   }
 }
 `;

@@ -16,6 +16,7 @@ import {
   RESULTS_DIR,
   rawHostRequest,
   readLocalStorage,
+  restartServiceWorker,
   type StaticServer,
   startStaticServer,
 } from './harness';
@@ -77,9 +78,17 @@ describe('extension in Chromium', () => {
     const options = await popup.getByTestId('model-select').locator('option').allTextContents();
     expect(options.some((o) => o.startsWith('Llama-3.2-1B-Instruct-q4f16_1'))).toBe(true);
     expect(options.some((o) => /Phi|gemma|Mistral/i.test(o))).toBe(false);
+    expect(state.defaultModelId).toBe('Llama-3.2-1B-Instruct-q4f16_1-MLC');
+    expect(await popup.getByTestId('model-select').inputValue()).toBe(state.defaultModelId);
     for (const id of ['question', 'ask', 'summarize', 'answer', 'stop', 'fast-mode', 'coverage'])
       expect(await popup.getByTestId(id).count(), id).toBe(1);
     await popup.close();
+    // The side panel is the same UI.
+    const panel = await openPopup(ext, undefined, 'sidepanel.html');
+    await expect.poll(() => panel.getByTestId('status').textContent()).not.toMatch(/Connecting/);
+    expect(await panel.locator('main.app.sidepanel').count()).toBe(1);
+    expect(await panel.getByTestId('model-select').locator('option').count()).toBe(options.length);
+    await panel.close();
   });
 
   test('malformed messages get typed errors and the background keeps working', async () => {
@@ -125,13 +134,12 @@ describe('extension in Chromium', () => {
     const reopened = await hostRequest(popup, { type: 'getState', tabId });
     expect(reopened.job?.jobId).toBe(state.job?.jobId);
     // A restarted worker still shows the finished job (kept in chrome.storage.session).
-    const cdp = await ext.context.newCDPSession(popup);
-    await cdp.send('ServiceWorker.enable');
-    await cdp.send('ServiceWorker.stopAllWorkers');
-    await expect.poll(() => ext.context.serviceWorkers().length, { timeout: 10_000 }).toBe(0);
-    const restarted = await hostRequest(popup, { type: 'getState', tabId });
-    expect(restarted.job).toMatchObject({ jobId: state.job?.jobId, pageTitle: ARTICLE_TITLE, status: state.job?.status });
-    ext.serviceWorker = ext.context.serviceWorkers()[0] ?? (await ext.context.waitForEvent('serviceworker'));
+    const restarted = await restartServiceWorker(ext, popup, () => hostRequest(popup, { type: 'getState', tabId }));
+    expect(restarted.job).toMatchObject({
+      jobId: state.job?.jobId,
+      pageTitle: ARTICLE_TITLE,
+      status: state.job?.status,
+    });
     await popup.close();
     await article.close();
   });
@@ -175,5 +183,126 @@ describe('extension in Chromium', () => {
     const { statSync } = await import('node:fs');
     expect(statSync(path).size).toBeGreaterThan(5_000);
     await popup.close();
+  });
+});
+
+describe('popup rendering with a stubbed host (no engine needed)', () => {
+  test('a finished Markdown answer, coverage and fast-mode speed-up render with the real stylesheet', async () => {
+    const answer = [
+      '## Summary',
+      'The keeper of **Gull Rock** tends the light every night; the secret word is `marmalade`.',
+      '',
+      '- climbs the *ninety-nine* steps at dusk',
+      '- trims the wick and winds the clockwork',
+      '- ships count **three flashes** every fifteen seconds',
+      '',
+      '> Three every fifteen seconds.',
+      '',
+      'Source: [the article](https://example.org/gull-rock) <script>alert(1)</script>',
+    ].join('\n');
+    const page = await ext.context.newPage();
+    await page.addInitScript(
+      ({ answer }) => {
+        const state = {
+          protocolVersion: 1,
+          defaultModelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC',
+          settings: {
+            modelId: '',
+            contextWindow: 8192,
+            fastMode: true,
+            fastK: { fraction: 0.125 },
+            fastStride: 16,
+            snapshotBudgetMB: 1024,
+            maxAnswerTokens: 512,
+            theme: 'auto',
+            customModels: [],
+          },
+          gpu: { state: 'ok', adapter: 'stub adapter', f16: true },
+          engine: { state: 'ready', modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC', contextWindow: 8192, error: null },
+          job: {
+            jobId: 'j1',
+            tabId: 5,
+            kind: 'ask',
+            question: 'What does the keeper do?',
+            status: 'done',
+            stage: 'finished',
+            answer,
+            pageTitle: 'The Keeper of Gull Rock',
+            pageUrl: 'http://127.0.0.1/article.html',
+            modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC',
+            coverage: {
+              includedChars: 6200,
+              totalChars: 10000,
+              includedTokens: 7600,
+              totalTokens: 12258,
+              fraction: 0.62,
+            },
+            progress: null,
+            error: null,
+            startedAt: 0,
+            finishedAt: 1,
+            stats: {
+              promptTokens: 7680,
+              generatedTokens: 64,
+              prefillMs: 3000,
+              decodeMs: 2000,
+              prefillTokensPerSec: 2560,
+              decodeTokensPerSec: 32,
+              stopReason: 'stop-token',
+              restoredTokens: 0,
+              fastMode: true,
+              fastModeSpeedup: 1.84,
+              positionsReadFraction: 0.19,
+            },
+          },
+          runningJobId: null,
+          lastFastModeSpeedup: 1.84,
+        };
+        const models = [
+          {
+            modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC',
+            label: 'Llama-3.2-1B-Instruct-q4f16_1',
+            baseUrl: 'x',
+            family: 'llama',
+            quantization: 'q4f16_1',
+            vramRequiredMB: 879,
+            downloadBytesEstimate: 7e8,
+            custom: false,
+            cached: true,
+          },
+        ];
+        const chromeApi = (globalThis as unknown as { chrome: { runtime: Record<string, unknown> } }).chrome;
+        chromeApi.runtime.connect = () => {
+          const listeners: ((m: unknown) => void)[] = [];
+          return {
+            name: 'stub',
+            onMessage: { addListener: (l: (m: unknown) => void) => listeners.push(l) },
+            onDisconnect: { addListener: () => {} },
+            disconnect: () => {},
+            postMessage: (m: { id: number; type: string }) => {
+              const result = m.type === 'getState' ? state : m.type === 'listModels' ? { models } : {};
+              setTimeout(() => {
+                for (const l of listeners) l({ type: 'reply', requestId: m.id, requestType: m.type, result });
+              }, 0);
+            },
+          };
+        };
+      },
+      { answer },
+    );
+    await page.goto(`chrome-extension://${ext.extensionId}/popup.html?tab=5`);
+    await page.setViewportSize({ width: 760, height: 720 });
+    await expect.poll(() => page.getByTestId('status').textContent()).toMatch(/Done · 64 tokens at 32\.0 tokens\/s/);
+    const rendered = page.getByTestId('answer');
+    expect(await rendered.locator('h4').textContent()).toBe('Summary');
+    expect(await rendered.locator('ul > li').count()).toBe(3);
+    expect(await rendered.locator('a').getAttribute('href')).toBe('https://example.org/gull-rock');
+    expect(await rendered.locator('script').count()).toBe(0);
+    expect(await rendered.textContent()).toContain('<script>alert(1)</script>');
+    expect(await page.getByTestId('coverage').getAttribute('data-fraction')).toBe('0.6200');
+    expect(await page.getByTestId('coverage').textContent()).toMatch(/Read 62% of the page \(7,600 of 12,258 tokens\)/);
+    expect(await page.locator('.speedup').textContent()).toBe('1.84× last');
+    await page.screenshot({ path: join(RESULTS_DIR, 'popup-answer.png') });
+    await page.close();
   });
 });

@@ -126,6 +126,34 @@ export async function openTab(ext: LaunchedExtension, url: string): Promise<{ pa
   return { page, tabId };
 }
 
+/**
+ * Stops the background service worker (as Chrome does after 30 s idle), then runs `wake` (which should message the
+ * background, starting a fresh worker) and points `ext.serviceWorker` at the new worker.
+ */
+export async function restartServiceWorker<T>(ext: LaunchedExtension, page: Page, wake: () => Promise<T>): Promise<T> {
+  const old = ext.serviceWorker;
+  const cdp = await ext.context.newCDPSession(page);
+  type Version = { versionId: string; scriptURL: string; runningStatus: string };
+  const waiters: { status: string; resolve: (v: Version) => void }[] = [];
+  const statusOf = (status: string) => new Promise<Version>((resolve) => waiters.push({ status, resolve }));
+  cdp.on('ServiceWorker.workerVersionUpdated', (e: { versions: Version[] }) => {
+    for (const v of e.versions.filter((x) => x.scriptURL.endsWith('/background.js')))
+      for (const w of waiters.filter((x) => x.status === v.runningStatus)) w.resolve(v);
+  });
+  const running = statusOf('running');
+  await cdp.send('ServiceWorker.enable');
+  const version = await running;
+  // Playwright reports the old worker's `close` late (when the next one starts): follow the status from CDP.
+  const stopped = statusOf('stopped');
+  await cdp.send('ServiceWorker.stopWorker', { versionId: version.versionId });
+  await stopped;
+  await cdp.detach();
+  const result = await wake();
+  // Playwright may keep the same Worker object for the restarted worker, or list a new one.
+  ext.serviceWorker = ext.context.serviceWorkers().find((w) => w !== old) ?? old;
+  return result;
+}
+
 /** A value from the extension's chrome.storage.local. */
 export async function readLocalStorage(ext: LaunchedExtension, key: string): Promise<unknown> {
   return ext.serviceWorker.evaluate(async (k) => (await chrome.storage.local.get(k))[k], key);

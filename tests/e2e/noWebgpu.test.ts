@@ -2,7 +2,14 @@
 // reason instead of controls that cannot work.
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { buildExtension, hostRequest, type LaunchedExtension, launchWithExtension, openPopup, RESULTS_DIR } from './harness';
+import {
+  buildExtension,
+  hostRequest,
+  type LaunchedExtension,
+  launchWithExtension,
+  openPopup,
+  RESULTS_DIR,
+} from './harness';
 
 let ext: LaunchedExtension;
 
@@ -17,7 +24,9 @@ afterAll(async () => {
 
 test('the popup explains that WebGPU is unavailable, and jobs are refused with no-webgpu', async () => {
   const popup = await openPopup(ext);
-  await expect.poll(() => popup.getByTestId('status').textContent(), { timeout: 20_000 }).toMatch(/WebGPU is not available/);
+  await expect
+    .poll(() => popup.getByTestId('status').textContent(), { timeout: 20_000 })
+    .toMatch(/WebGPU is not available/);
   const state = await hostRequest(popup, { type: 'getState' });
   expect(state.gpu.state).toBe('unavailable');
   const reason = state.gpu.state === 'unavailable' ? state.gpu.reason : '';

@@ -10,11 +10,11 @@ import type {
   ModelSourceSpec,
 } from '../../core/engine/types';
 import { type GpuContext, GpuUnavailableError } from '../../core/gpu/context';
-import { EngineHost, type HostEnv, type KeyValueStore } from '../../core/host/engineHost';
+import { EngineHost, type EngineOptions, type HostEnv, type KeyValueStore } from '../../core/host/engineHost';
 import { doneStatsFrom } from '../../core/host/jobs';
 import { pageAccessError, unreadableReason } from '../../core/host/pageAccess';
 import { servePort } from '../../core/host/portServer';
-import { fitPrompt, type PageContent } from '../../core/host/prompt';
+import { type PageContent, planJobPrompt, SUMMARY_REQUEST, SYSTEM_PROMPT } from '../../core/host/prompt';
 import { DEFAULT_SETTINGS, parseTopK, settingsFromStorage } from '../../core/host/settings';
 import type { HostEvent } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
@@ -141,12 +141,16 @@ function setup(
   const keepAlive: boolean[] = [];
   const deleted: string[] = [];
   const fetched: string[] = [];
+  const engineOptions: EngineOptions[] = [];
   const env: HostEnv = {
     openGpu: async () => {
       if (opts.gpu) throw opts.gpu;
       return FAKE_GPU;
     },
-    createEngine: () => engine,
+    createEngine: (_gpu, o) => {
+      engineOptions.push(o);
+      return engine;
+    },
     readPage: async (tabId) => {
       const p = (opts.pages ?? { 1: ARTICLE })[tabId];
       if (!p) throw new ProtocolError('page-unreadable', 'That tab is gone.');
@@ -174,7 +178,7 @@ function setup(
   const host = new EngineHost(env);
   const events: HostEvent[] = [];
   host.subscribe((e) => events.push(e));
-  return { host, engine, env, events, local, session, keepAlive, deleted, fetched };
+  return { host, engine, env, events, local, session, keepAlive, deleted, fetched, engineOptions };
 }
 
 async function untilDone(events: HostEvent[], jobId: string) {
@@ -199,9 +203,12 @@ describe('EngineHost', () => {
     });
     expect(engine.loads[0].opts?.contextWindow).toBe(DEFAULT_SETTINGS.contextWindow);
     const gen = engine.generations[0];
-    const messages = 'messages' in gen.input ? gen.input.messages : [];
-    expect(messages.at(-1)?.content).toContain('Question: What does the keeper trim?');
-    expect(messages.at(-1)?.content).toContain('The keeper trims the wick.');
+    // The page is the reusable prefix (system + document), the question follows it.
+    expect(gen.input).toEqual({
+      messages: [{ role: 'user', content: 'What does the keeper trim?' }],
+      system: SYSTEM_PROMPT,
+      document: `Title: Gull Rock\nURL: https://example.org/a\n\n${ARTICLE.text}`,
+    });
     expect(gen.opts?.attention).toEqual({ kind: 'recycled', k: { fraction: 0.125 }, stride: 16 });
     expect(gen.opts?.signal).toBeInstanceOf(AbortSignal);
     const deltas = events.filter((e) => e.type === 'delta').map((e) => (e as { text: string }).text);
@@ -213,6 +220,7 @@ describe('EngineHost', () => {
     // Measured speed-up = full-step time / mean step time = 15 / 10.
     expect(state.job?.stats?.fastModeSpeedup).toBeCloseTo(1.5, 10);
     expect(state.job?.stats?.positionsReadFraction).toBeCloseTo(0.25, 10);
+    expect(state.job?.stats).toMatchObject({ attentionPolicy: 'recycled', fullSteps: 1, partSummaries: 0 });
     expect(state.lastFastModeSpeedup).toBeCloseTo(1.5, 10);
     expect(state.engine).toMatchObject({ state: 'ready', modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC' });
     expect(keepAlive).toEqual([true, false]);
@@ -291,22 +299,57 @@ describe('EngineHost', () => {
     expect(state.lastFastModeSpeedup).toBeCloseTo(1.5, 10);
   });
 
-  test('a long page is cut to fit the context window and the coverage says how much was read', async () => {
-    const long: PageContent = { title: 'Long', url: 'u', text: 'word '.repeat(20_000) }; // 100k chars ≈ 25k tokens
+  test('a long page: "ask" reads the chunks relevant to the question, with its coverage, as a reusable prefix', async () => {
+    // 400 paragraphs of filler and one that answers the question; 4 chars per fake token.
+    const filler = Array.from({ length: 400 }, (_, i) => `Paragraph ${i} tells of gulls, rocks and weather.`);
+    filler[271] = 'The secret word in the keeper log was marmalade.';
+    const long: PageContent = { title: 'Long', url: 'u', text: filler.join('\n\n') };
     const { host, events, engine } = setup({ pages: { 1: long } });
     await host.handle({ type: 'setSettings', settings: { contextWindow: 2048, maxAnswerTokens: 256 } });
-    const { jobId } = await host.handle({ type: 'ask', tabId: 1, question: 'q' });
+    const { jobId } = await host.handle({ type: 'ask', tabId: 1, question: 'What was the secret word in the log?' });
     await untilDone(events, jobId);
     const coverage = host.state(1).job!.coverage!;
-    expect(coverage.totalChars).toBe(100_000);
-    expect(coverage.totalTokens).toBe(25_000);
+    expect(coverage.strategy).toBe('retrieval');
+    expect(coverage.totalChars).toBe(long.text.length);
     expect(coverage.includedTokens).toBeLessThanOrEqual(2048 - 256);
-    expect(coverage.includedTokens).toBeGreaterThan(1500);
-    expect(coverage.fraction).toBeCloseTo(coverage.includedChars / 100_000, 10);
-    const prompt = 'messages' in engine.generations[0].input ? engine.generations[0].input.messages : [];
-    const promptTokens = prompt.reduce((n, m) => n + engine.countTokens(m.content), 0);
-    expect(promptTokens).toBeLessThanOrEqual(2048 - 256);
-    expect(events.some((e) => e.type === 'coverage' && e.coverage.fraction < 0.1)).toBe(true);
+    expect(coverage.fraction).toBeLessThan(0.5);
+    expect(coverage.partsUsed).toBeLessThan(coverage.partsTotal);
+    const input = engine.generations[0].input;
+    if (!('document' in input) || input.document === undefined) throw new Error('no document prefix');
+    expect(input.system).toBe(SYSTEM_PROMPT);
+    expect(input.messages).toEqual([{ role: 'user', content: 'What was the secret word in the log?' }]);
+    expect(input.document).toContain('marmalade');
+    expect(engine.countTokens(input.document)).toBeLessThanOrEqual(2048 - 256);
+    expect(events.some((e) => e.type === 'coverage' && e.coverage.strategy === 'retrieval')).toBe(true);
+  });
+
+  test('a long page: "summarize" runs map-reduce over every part, with step progress, and streams only the final summary', async () => {
+    const paragraphs = Array.from({ length: 300 }, (_, i) => `Paragraph ${i} tells of gulls, rocks and weather.`);
+    const long: PageContent = { title: 'Long', url: 'u', text: paragraphs.join('\n\n') };
+    const { host, events, engine } = setup({ pages: { 1: long } });
+    await host.handle({ type: 'setSettings', settings: { contextWindow: 1024, maxAnswerTokens: 128 } });
+    const { jobId } = await host.handle({ type: 'summarize', tabId: 1 });
+    await untilDone(events, jobId);
+    const job = host.state(1).job!;
+    expect(job.status).toBe('done');
+    expect(job.coverage).toMatchObject({ strategy: 'map-reduce', fraction: 1 });
+    const labels = events.flatMap((e) => (e.type === 'progress' && e.progress.label ? [e.progress.label] : []));
+    const parts = labels.filter((l) => /^Summarizing part \d+ of \d+$/.test(l));
+    const mapSteps = Number(/of (\d+)$/.exec(parts[0])![1]);
+    expect(mapSteps).toBeGreaterThan(2);
+    expect(new Set(parts).size).toBe(mapSteps);
+    expect(labels).toContain('Writing the final summary');
+    // Every map step and every reduce step is one generation; only the last one is the answer.
+    expect(engine.generations.length).toBeGreaterThan(mapSteps);
+    expect(job.answer).toBe('Hello **world**!');
+    expect(job.stats?.partSummaries).toBe(engine.generations.length - 1);
+    // Part summaries are short, the final answer gets the full reserve.
+    expect(engine.generations[0].opts?.maxTokens).toBeLessThan(128);
+    expect(engine.generations.at(-1)?.opts?.maxTokens).toBe(128);
+    // Every paragraph went into exactly one map step.
+    const mapInputs = engine.generations.slice(0, mapSteps).map((g) => ('document' in g.input ? g.input.document : ''));
+    for (const p of [paragraphs[0], paragraphs[150], paragraphs[299]])
+      expect(mapInputs.filter((d) => d?.includes(`${p}`)).length).toBe(1);
   });
 
   test('settings: unknown models are refused; stored garbage falls back to defaults field by field', async () => {
@@ -391,8 +434,14 @@ describe('servePort', () => {
 });
 
 describe('prompt, page access, settings helpers', () => {
-  test('fitPrompt refuses a context too small for the question', () => {
-    expect(() => fitPrompt('ask', ARTICLE, 'q', 100, 90, (t) => t.length)).toThrow(/too small/);
+  test('planJobPrompt refuses a context too small for the question; a short page is read whole', () => {
+    expect(() => planJobPrompt('ask', ARTICLE, 'q', 100, 90, (t: string) => t.length)).toThrow(/too small/);
+    const whole = planJobPrompt('summarize', ARTICLE, '', 4096, 256, (t: string) => Math.ceil(t.length / 4));
+    expect(whole.strategy).toBe('whole');
+    if (whole.strategy === 'map-reduce') throw new Error('unexpected');
+    expect(whole.question).toBe(SUMMARY_REQUEST);
+    expect(whole.document).toBe(`Title: Gull Rock\nURL: https://example.org/a\n\n${ARTICLE.text}`);
+    expect(whole.coverage).toMatchObject({ strategy: 'whole', fraction: 1, includedChars: ARTICLE.text.length });
   });
 
   test('unreadable pages are named by URL', () => {

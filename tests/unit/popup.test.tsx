@@ -87,6 +87,7 @@ function hostState(over: Partial<HostState> = {}): HostState {
   return {
     protocolVersion: 1,
     settings: DEFAULT_SETTINGS,
+    defaultModelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC',
     gpu: { state: 'ok', adapter: 'test', f16: false },
     engine: { state: 'empty', modelId: null, contextWindow: null, error: null },
     job: null,
@@ -205,7 +206,16 @@ describe('App', () => {
         type: 'coverage',
         jobId: 'j1',
         tabId: 7,
-        coverage: { includedChars: 50, totalChars: 200, includedTokens: 12, totalTokens: 48, fraction: 0.25 },
+        coverage: {
+          strategy: 'retrieval',
+          includedChars: 50,
+          totalChars: 200,
+          includedTokens: 12,
+          totalTokens: 48,
+          fraction: 0.25,
+          partsUsed: 1,
+          partsTotal: 4,
+        },
       });
     });
     expect(byTestId('answer').innerHTML).toBe('<p>It was <strong>Ada</strong></p>');

@@ -84,6 +84,7 @@ const section: BenchSection = {
           'GB/s': gbs,
           'of copy': gbs / copyGBs,
           tpr: matvec.threadsPerRow,
+          rpt: matvec.rowsPerThread,
           chunks: matvec.dispatches.length,
         });
         matvec.destroy();

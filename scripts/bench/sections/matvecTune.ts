@@ -7,20 +7,27 @@ import type { GpuLinear } from '../../../kernels/types';
 import type { BenchRow, BenchSection } from '../sections';
 import { fakeWeight } from './matvec';
 
-const SWEEP: [number, number][] = [
-  [1, 64],
-  [1, 256],
-  [4, 64],
-  [8, 256],
-  [32, 256],
-  [64, 256],
-  [128, 256],
-  [256, 256],
+// [threadsPerRow, workgroupSize, rowsPerThread]
+const SWEEP: [number, number, number][] = [
+  [1, 64, 1],
+  [1, 64, 4],
+  [4, 64, 1],
+  [4, 64, 4],
+  [4, 64, 8],
+  [8, 256, 4],
+  [16, 256, 1],
+  [16, 256, 2],
+  [16, 256, 4],
+  [32, 256, 2],
+  [32, 256, 4],
+  [64, 256, 1],
+  [64, 256, 4],
+  [128, 256, 4],
 ];
 
 const section: BenchSection = {
   name: 'matvec-tune',
-  description: 'matvec threads-per-row / workgroup-size sweep (GB/s of weights)',
+  description: 'matvec threads-per-row / workgroup-size / rows-per-thread sweep (GB/s of weights)',
   order: 11,
   explicitOnly: true,
   async run(bench): Promise<BenchRow[]> {
@@ -39,16 +46,17 @@ const section: BenchSection = {
         const input = storageBuffer(bench.gpu, new Float32Array(c).fill(0.5));
         const output = storageBuffer(bench.gpu, r * 4);
         const bytes = linearBytes({ dtype, rows: r, cols: c });
-        for (const [threadsPerRow, workgroupSize] of SWEEP) {
+        for (const [threadsPerRow, workgroupSize, rowsPerThread] of SWEEP) {
           if (small && threadsPerRow > 64) continue; // minutes per point on CPU adapters
-          bench.log(`matvec-tune ${dtype} ${r}x${c} tpr ${threadsPerRow} wg ${workgroupSize}`);
-          const mv = createMatvec(bench.gpu, { weight, input, output, threadsPerRow, workgroupSize });
+          bench.log(`matvec-tune ${dtype} ${r}x${c} tpr ${threadsPerRow} wg ${workgroupSize} rpt ${rowsPerThread}`);
+          const mv = createMatvec(bench.gpu, { weight, input, output, threadsPerRow, workgroupSize, rowsPerThread });
           const t = await bench.time((pass) => mv.encode(pass));
           rows.push({
             dtype,
             shape: `${r}x${c}`,
             tpr: threadsPerRow,
             wg: workgroupSize,
+            rpt: rowsPerThread,
             us: t.medianMs * 1000,
             'GB/s': bytes / (t.medianMs * 1e6),
           });

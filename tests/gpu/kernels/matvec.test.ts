@@ -122,6 +122,7 @@ describe('matvec on the GPU', () => {
   const tunings: [string, Partial<MatvecOptions>][] = [
     ['default tuning', {}],
     ['32 threads per row', { threadsPerRow: 32, workgroupSize: 64 }],
+    ['8 threads x 3 rows', { threadsPerRow: 8, workgroupSize: 32, rowsPerThread: 3 }],
   ];
   for (const [tuningName, tuning] of tunings) {
     for (const dtype of DTYPES) {
@@ -145,6 +146,7 @@ describe('matvec on the GPU', () => {
     ['f16', 21, 20, { threadsPerRow: 4, workgroupSize: 16 }],
     ['f32', 300, 1030, {}],
     ['f32', 300, 1030, { threadsPerRow: 256, workgroupSize: 256 }],
+    ['f16', 300, 1032, { threadsPerRow: 1, workgroupSize: 16, rowsPerThread: 8 }],
   ] as const) {
     test(`${dtype} ${rows}x${cols} (scalar or long rows), ${JSON.stringify(tuning)}`, async () => {
       const ctx = await testGpu();
@@ -205,6 +207,7 @@ describe('matvec on the GPU', () => {
       const { y, around, matvec } = await runMatvec(ctx, rawUpload(ctx, host), x, {
         threadsPerRow: 2, // one row per workgroup: 70001 workgroups
         workgroupSize: 2,
+        rowsPerThread: 1,
       });
       expect(matvec.dispatches[0].workgroups[1]).toBeGreaterThan(1);
       expectClose(host, x, y);
@@ -214,8 +217,8 @@ describe('matvec on the GPU', () => {
 
   test('default tuning on a large row count', async () => {
     const ctx = await testGpu();
-    const host = randomHost('q4f32', 70400, 256, 41);
-    const x = randomVector(256, rng(42));
+    const host = randomHost('q4f32', 70400, 96, 41);
+    const x = randomVector(96, rng(42));
     expectClose(host, x, (await runMatvec(ctx, rawUpload(ctx, host), x)).y);
   });
 });

@@ -138,15 +138,15 @@ describe('prefill attention matches the plain-TS reference', () => {
         [37, 30],
         [5, 0],
       ],
-      // Entries up to ±10 give logits of tens; keys 2..3 and 40..47 align with every query for logits near 100.
+      // Keys up to ±10 against queries near ±6 give logits of tens. Keys 2..3 align with every query (logit ~92,
+      // past exp's f32 range) and keys 40..47, in a later tile, align better (~102): the running max must jump.
       fill: (q, k) => {
-        for (let i = 0; i < q.length; i++) q[i] = q[i] * 10;
+        for (let i = 0; i < q.length; i++) q[i] = (i % 2 ? 6 : -6) + q[i];
         for (let i = 0; i < k.length; i++) k[i] = k[i] * 10;
-        for (let t = 0; t < q.length / headDim; t++)
-          for (let d = 0; d < headDim; d++) q[t * headDim + d] = d % 2 ? 6 : -6;
         for (let h = 0; h < 2; h++) {
           for (const j of [2, 3, 40, 41, 42, 43, 44, 45, 46, 47]) {
-            for (let d = 0; d < headDim; d++) k[(h * capacity + j) * headDim + d] = (d % 2 ? 3 : -3) + (j % 5) * 0.01;
+            const size = j < 10 ? 2.7 : 3 + (j % 5) * 0.01;
+            for (let d = 0; d < headDim; d++) k[(h * capacity + j) * headDim + d] = d % 2 ? size : -size;
           }
         }
       },
