@@ -8,7 +8,17 @@ declare global {
   }
 }
 
+const PDF_TYPES = new Set(['application/pdf', 'application/x-pdf']);
+
 function extract(): ExtractReply {
+  // The browser's PDF viewer: the text is not in this document; the background downloads and reads the file.
+  if (PDF_TYPES.has(document.contentType))
+    return {
+      ok: true,
+      page: { title: document.title, url: location.href, text: '' },
+      kind: 'pdf',
+      truncatedFraction: null,
+    };
   try {
     const page = extractPage(document);
     return {

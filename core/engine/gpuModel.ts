@@ -23,7 +23,6 @@ import {
   type LayerDecodeAttention,
   summarizeAttentionStats,
 } from '../attention/decodeAttention';
-import { selectsTopK } from '../attention/policy';
 import type { GpuContext } from '../gpu/context';
 import type { ModelConfig } from '../model/config';
 import type { ModelWeights } from '../model/weights';
@@ -325,9 +324,10 @@ export class GpuModel implements ModelRunner {
       L.qNorm?.encode(pass, 1);
       L.kNorm?.encode(pass, 1);
       L.rope.encode(pass, 1, pos);
-      // Step 0 feeds the last prompt token: a full step that seeds the top-K of fast mode.
-      if (step === 0 && selectsTopK(this.policy)) this.attention[i].seedFromPrefill(pass, { kvLen: pos + 1 });
-      else this.attention[i].encodeStep(pass, { kvLen: pos + 1, step: Math.max(1, step) });
+      // Step 0 feeds the last prompt token: full attention for every policy (as prefill is), which also seeds the
+      // top-K of recycled and SnapKV.
+      if (step === 0) this.attention[i].seedFromPrefill(pass, { kvLen: pos + 1 });
+      else this.attention[i].encodeStep(pass, { kvLen: pos + 1, step });
       L.oDecode.encode(pass);
       L.attnResidual.encode(pass, 1);
       L.postNorm.encode(pass, 1);

@@ -20,10 +20,11 @@ import type {
   ResponseMap,
 } from '../protocol/messages';
 import { PROTOCOL_VERSION, ProtocolError, toErrorInfo } from '../protocol/messages';
+import { runGeneration } from './generation';
 import { runGpuSelfTest } from './gpuSelfTest';
 import { doneStatsFrom, JobStore } from './jobs';
 import { customModelFor, findModel, listModelEntries, normalizeModelBaseUrl } from './models';
-import { type JobPrompt, mapReduceStepPrompt, type PageContent, planJobPrompt, type SinglePrompt } from './prompt';
+import { type JobPrompt, mapReduceStepPrompt, type PageContent, planJobPrompt } from './prompt';
 import { applySettingsPatch, type Settings, settingsFromStorage } from './settings';
 
 export interface KeyValueStore {
@@ -75,6 +76,8 @@ export class EngineHost {
   private readonly jobs = new JobStore();
   private running: { job: JobView; controller: AbortController } | null = null;
   private lastSpeedup: number | null = null;
+  /** Mean decode step with fast mode off, per model and window: the baseline fast mode's speed-up is measured on. */
+  private readonly fullMsPerStep = new Map<string, number>();
   private readonly listeners = new Set<Listener>();
   private nextJob = 1;
   private ready: Promise<void> | null = null;
@@ -159,6 +162,8 @@ export class EngineHost {
       }
     }
   }
+
+  private readonly emitter = (event: HostEvent) => this.emit(event);
 
   private emit(event: HostEvent): void {
     for (const l of this.listeners) {
@@ -362,7 +367,7 @@ export class EngineHost {
           prompt.chunks,
           async (input, step) => {
             const final = step.id === plan.finalStepId;
-            const run = await this.generate(job, engine, mapReduceStepPrompt(prompt, step, input), {
+            const run = await runGeneration(job, engine, mapReduceStepPrompt(prompt, step, input), this.emitter, {
               maxTokens: final ? settings.maxAnswerTokens : plan.summaryTokens,
               attention,
               signal,
@@ -379,7 +384,7 @@ export class EngineHost {
       } else {
         this.setStage(job, 'prefill');
         stats = (
-          await this.generate(job, engine, prompt, {
+          await runGeneration(job, engine, prompt, this.emitter, {
             maxTokens: settings.maxAnswerTokens,
             attention,
             signal,
@@ -387,7 +392,13 @@ export class EngineHost {
           })
         ).stats;
       }
-      if (stats) job.stats = doneStatsFrom(stats, settings.fastMode, parts);
+      const done = stats as GenerationStats | null;
+      if (done) {
+        const key = `${job.modelId}|${settings.contextWindow}`;
+        if (!settings.fastMode && done.msPerStep > 0 && done.generatedTokens > 1)
+          this.fullMsPerStep.set(key, done.msPerStep);
+        job.stats = doneStatsFrom(done, settings.fastMode, parts, this.fullMsPerStep.get(key));
+      }
       job.status = signal.aborted || job.stats?.stopReason === 'aborted' ? 'stopped' : 'done';
     } catch (e) {
       if (signal.aborted) job.status = 'stopped';
@@ -398,67 +409,6 @@ export class EngineHost {
     } finally {
       await this.finishJob(job);
     }
-  }
-
-  /**
-   * One generation over [system + document] + question. `stream`: the tokens are the answer (deltas to the UI);
-   * otherwise they are collected (a part summary) while the progress line names the step.
-   */
-  private async generate(
-    job: JobView,
-    engine: Engine,
-    prompt: SinglePrompt,
-    o: {
-      maxTokens: number;
-      attention: AttentionPolicy;
-      signal: AbortSignal;
-      stream: boolean;
-      label?: string;
-      steps?: { done: number; total: number };
-    },
-  ): Promise<{ text: string; stats: GenerationStats | null }> {
-    const step = o.label ? { label: o.label, steps: o.steps } : {};
-    if (o.label) {
-      job.stage = 'prefill';
-      job.progress = { stage: 'prefill', ...step };
-      this.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
-    }
-    let text = '';
-    let stats: GenerationStats | null = null;
-    let decodeStart = 0;
-    let tokens = 0;
-    let lastEmit = 0;
-    for await (const ev of engine.generate(
-      { messages: [{ role: 'user', content: prompt.question }], system: prompt.system, document: prompt.document },
-      { maxTokens: o.maxTokens, temperature: 0, signal: o.signal, attention: o.attention },
-    )) {
-      if (ev.type === 'prefill-progress') {
-        const fraction = ev.total > 0 ? ev.done / ev.total : 1;
-        job.progress = { stage: 'prefill', prefill: { fraction, done: ev.done, total: ev.total }, ...step };
-        this.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
-      } else if (ev.type === 'token') {
-        if (tokens === 0) {
-          decodeStart = Date.now();
-          job.stage = 'generating';
-        }
-        tokens++;
-        text += ev.text;
-        if (o.stream) {
-          job.answer += ev.text;
-          this.emit({ type: 'delta', jobId: job.jobId, tabId: job.tabId, text: ev.text });
-        }
-        const now = Date.now();
-        if (now - lastEmit >= PROGRESS_INTERVAL_MS && now > decodeStart) {
-          lastEmit = now;
-          const tokensPerSec = ((tokens - 1) * 1000) / (now - decodeStart);
-          job.progress = { stage: 'generating', tokensPerSec, ...step };
-          this.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
-        }
-      } else if (ev.type === 'done') {
-        stats = ev.stats;
-      }
-    }
-    return { text, stats };
   }
 
   private async finishJob(job: JobView): Promise<void> {

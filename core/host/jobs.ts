@@ -49,14 +49,24 @@ export class JobStore {
   }
 }
 
-/** The engine's statistics as the UI shows them; the fast-mode speed-up is measured, not assumed. */
-export function doneStatsFrom(s: GenerationStats, fastMode: boolean, partSummaries = 0): DoneStats {
+/**
+ * The engine's statistics as the UI shows them; the fast-mode speed-up is measured, not assumed. With
+ * `fullMsPerStep` (the mean decode step of an answer with fast mode off, same model and window) it is that over this
+ * answer's mean step. Without one it falls back to this answer's own full steps over its mean step, which flatters
+ * fast mode: its full steps also pay for the top-K selection.
+ */
+export function doneStatsFrom(
+  s: GenerationStats,
+  fastMode: boolean,
+  partSummaries = 0,
+  fullMsPerStep?: number,
+): DoneStats {
   const a = s.attention;
   let speedup: number | null = null;
   let readFraction: number | null = null;
   if (fastMode && a && a.policy === 'recycled') {
-    // A full step costs what every step costs without fast mode; the mean step is what fast mode achieved.
-    if (a.msPerFullStep > 0 && s.msPerStep > 0) speedup = a.msPerFullStep / s.msPerStep;
+    if (fullMsPerStep !== undefined && fullMsPerStep > 0 && s.msPerStep > 0) speedup = fullMsPerStep / s.msPerStep;
+    else if (a.msPerFullStep > 0 && s.msPerStep > 0) speedup = a.msPerFullStep / s.msPerStep;
     if (a.meanPositionsFull > 0) readFraction = a.meanPositionsRead / a.meanPositionsFull;
   }
   return {

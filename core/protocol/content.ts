@@ -12,7 +12,8 @@ export type ExtractReply =
   | {
       ok: true;
       page: PageContent;
-      kind: 'article' | 'visible-text' | 'selection' | 'fallback';
+      /** 'pdf': the tab shows a PDF (the browser's viewer has no text to read): the background fetches page.url. */
+      kind: 'article' | 'visible-text' | 'selection' | 'fallback' | 'pdf';
       /** Share of the page's text taken when extraction stopped early; null when it read everything. */
       truncatedFraction: number | null;
     }
@@ -29,7 +30,10 @@ export function parseExtractReply(m: unknown): ExtractReply | null {
   if (m.ok !== true || !isRecord(m.page)) return null;
   const p = m.page;
   if (typeof p.text !== 'string' || typeof p.title !== 'string' || typeof p.url !== 'string') return null;
-  const kind = m.kind === 'article' || m.kind === 'visible-text' || m.kind === 'selection' ? m.kind : 'fallback';
+  const kind =
+    m.kind === 'article' || m.kind === 'visible-text' || m.kind === 'selection' || m.kind === 'pdf'
+      ? m.kind
+      : 'fallback';
   const truncatedFraction = typeof m.truncatedFraction === 'number' ? m.truncatedFraction : null;
   return { ok: true, page: { title: p.title, url: p.url, text: p.text }, kind, truncatedFraction };
 }

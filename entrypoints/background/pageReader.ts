@@ -52,5 +52,6 @@ export async function readPage(tabId: number): Promise<PageContent> {
   const reply = parseExtractReply(raw);
   if (!reply) throw new ProtocolError('page-unreadable', 'The page did not answer (is it still loading?).');
   if (!reply.ok) throw new ProtocolError('page-empty', reply.message);
+  if (reply.kind === 'pdf') return readPdfTab(reply.page.url);
   return reply.page;
 }

@@ -231,11 +231,14 @@ describe('popup rendering with a stubbed host (no engine needed)', () => {
             pageUrl: 'http://127.0.0.1/article.html',
             modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC',
             coverage: {
+              strategy: 'retrieval',
               includedChars: 6200,
               totalChars: 10000,
               includedTokens: 7600,
               totalTokens: 12258,
               fraction: 0.62,
+              partsUsed: 19,
+              partsTotal: 31,
             },
             progress: null,
             error: null,
@@ -253,6 +256,9 @@ describe('popup rendering with a stubbed host (no engine needed)', () => {
               fastMode: true,
               fastModeSpeedup: 1.84,
               positionsReadFraction: 0.19,
+              attentionPolicy: 'recycled',
+              fullSteps: 4,
+              partSummaries: 0,
             },
           },
           runningJobId: null,
@@ -300,7 +306,10 @@ describe('popup rendering with a stubbed host (no engine needed)', () => {
     expect(await rendered.locator('script').count()).toBe(0);
     expect(await rendered.textContent()).toContain('<script>alert(1)</script>');
     expect(await page.getByTestId('coverage').getAttribute('data-fraction')).toBe('0.6200');
-    expect(await page.getByTestId('coverage').textContent()).toMatch(/Read 62% of the page \(7,600 of 12,258 tokens\)/);
+    expect(await page.getByTestId('coverage').textContent()).toMatch(
+      /Read 62% of the page \(7,600 of 12,258 tokens\): the 19 of 31 parts most relevant to the question/,
+    );
+    expect(await page.getByTestId('stats').textContent()).toMatch(/4 full \/ 60 recycled steps · read 19% of the KV/);
     expect(await page.locator('.speedup').textContent()).toBe('1.84× last');
     await page.screenshot({ path: join(RESULTS_DIR, 'popup-answer.png') });
     await page.close();

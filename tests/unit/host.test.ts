@@ -28,6 +28,7 @@ class FakeEngine implements Engine {
   failLoad: Error | null = null;
   tokens = ['Hello', ' **world**', '!'];
   gate: (() => Promise<void>) | null = null;
+  msPerStep = 10;
 
   async load(source: ModelSourceSpec, opts?: LoadOptions): Promise<ModelInfo> {
     this.loads.push({ source, opts });
@@ -71,7 +72,7 @@ class FakeEngine implements Engine {
         prefillTokensPerSec: 2000,
         decodeMs: 30,
         decodeTokensPerSec: 100,
-        msPerStep: 10,
+        msPerStep: this.msPerStep,
         stopReason,
         attention: recycled
           ? {
@@ -226,6 +227,19 @@ describe('EngineHost', () => {
     expect(keepAlive).toEqual([true, false]);
     const download = events.find((e) => e.type === 'progress' && e.progress.download?.fraction === 1);
     expect(download).toBeDefined();
+  });
+
+  test('the fast-mode speed-up is measured against the last answer with fast mode off', async () => {
+    const { host, engine, events } = setup();
+    await host.handle({ type: 'setSettings', settings: { fastMode: false } });
+    engine.msPerStep = 24;
+    await untilDone(events, (await host.handle({ type: 'ask', tabId: 1, question: 'q1' })).jobId);
+    expect(host.state(1).job?.stats?.fastModeSpeedup).toBeNull();
+    await host.handle({ type: 'setSettings', settings: { fastMode: true } });
+    engine.msPerStep = 8;
+    await untilDone(events, (await host.handle({ type: 'ask', tabId: 1, question: 'q2' })).jobId);
+    // 24 ms per step with full attention, 8 with fast mode (not the fake's own full-step time, 15).
+    expect(host.state(1).job?.stats?.fastModeSpeedup).toBeCloseTo(3, 10);
   });
 
   test('fast mode off asks for full attention and reports no speed-up', async () => {

@@ -8,7 +8,7 @@ import type { HostEvent, HostState, JobView, Request } from '../../core/protocol
 import { ProtocolError } from '../../core/protocol/messages';
 import { App } from '../../entrypoints/popup/App';
 import { Markdown, parseBlocks } from '../../entrypoints/popup/markdown';
-import { applyEvent, INITIAL_UI_STATE, statusLine } from '../../entrypoints/popup/uiState';
+import { applyEvent, coverageLine, INITIAL_UI_STATE, statusLine } from '../../entrypoints/popup/uiState';
 
 let container: HTMLElement;
 beforeEach(() => {
@@ -114,6 +114,24 @@ describe('UI state', () => {
     expect(statusLine(s)).toBe('Writing… 12.3 tokens/s');
     s = applyEvent(s, { type: 'done', jobId: 'j1', tabId: 7, status: 'stopped', stats: null }, 7);
     expect(s.job?.status).toBe('stopped');
+  });
+
+  test('a long document summarized in parts: the status names the step, the coverage says how it was read', () => {
+    let s = applyEvent(INITIAL_UI_STATE, { type: 'state', state: hostState({ job: job(), runningJobId: 'j1' }) }, 7);
+    const progress = { stage: 'prefill' as const, label: 'Summarizing part 3 of 12', steps: { done: 2, total: 14 } };
+    s = applyEvent(s, { type: 'progress', jobId: 'j1', tabId: 7, progress }, 7);
+    expect(statusLine(s)).toBe('Summarizing part 3 of 12… (step 3 of 14)');
+    const base = { includedChars: 900, totalChars: 900, includedTokens: 300, totalTokens: 300, fraction: 1 };
+    expect(coverageLine({ ...base, strategy: 'map-reduce', partsUsed: 12, partsTotal: 12 })).toBe(
+      'Read the whole page in 12 parts, summarized part by part (300 tokens)',
+    );
+    expect(coverageLine({ ...base, strategy: 'whole', partsUsed: 1, partsTotal: 1 })).toBe(
+      'Read the whole page (300 tokens)',
+    );
+    const partial = { ...base, includedTokens: 75, fraction: 0.25, strategy: 'retrieval' as const };
+    expect(coverageLine({ ...partial, partsUsed: 3, partsTotal: 12 })).toBe(
+      'Read 25% of the page (75 of 300 tokens): the 3 of 12 parts most relevant to the question',
+    );
   });
 });
 

@@ -50,7 +50,8 @@ const section: BenchSection = {
               out.push(id);
             }
             const stats = await model.attentionStats();
-            const t = (tally[name] ??= { correct: 0, first: 0, recall: [] });
+            tally[name] ??= { correct: 0, first: 0, recall: [] };
+            const t = tally[name];
             if (out.slice(0, VALUE_TOKENS).join() === p.answer.join()) t.correct++;
             if (out[0] === p.answer[0]) t.first++;
             if (stats?.attentionMassRecall != null) t.recall.push(stats.attentionMassRecall);
