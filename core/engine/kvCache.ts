@@ -24,6 +24,12 @@ export interface KvCache {
   destroy(): void;
 }
 
+/** f16 when the device has shader-f16 and the model computes in f16 (q4f16_1, q0f16); an f32 model (q4f32_1, q0f32)
+ * keeps an f32 cache, so its results do not depend on the adapter. */
+export function kvDtypeFor(ctx: GpuContext, config: Pick<ModelConfig, 'quantization'>): 'f16' | 'f32' {
+  return ctx.f16 && /f16/.test(config.quantization) ? 'f16' : 'f32';
+}
+
 export function kvBytesPerToken(config: ModelConfig, dtype: 'f16' | 'f32'): number {
   return config.numLayers * 2 * config.numKvHeads * config.headDim * (dtype === 'f16' ? 2 : 4);
 }
@@ -40,7 +46,7 @@ export async function createKvCache(ctx: GpuContext, config: ModelConfig, contex
   if (!Number.isInteger(contextWindow) || contextWindow < 2) {
     throw new ContextWindowError(`The context window must be an integer of at least 2 (got ${contextWindow}).`, 0);
   }
-  const dtype = ctx.f16 ? 'f16' : 'f32';
+  const dtype = kvDtypeFor(ctx, config);
   const largest = largestCapacity(ctx, config, dtype);
   if (contextWindow > largest) {
     throw new ContextWindowError(

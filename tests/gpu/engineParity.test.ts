@@ -75,7 +75,7 @@ describe('WebGPU model vs reference forward', () => {
         await ref.prefill(prompt.slice(0, -1), 0);
         gpu.beginGeneration({ kind: 'full' });
         ref.beginGeneration({ kind: 'full' });
-        const tol = tolerance(ctx.f16);
+        const tol = tolerance(gpu.kvInfo.dtype === 'f16');
         let pos = prompt.length - 1;
         let first = await stepBoth(gpu, ref, prompt[pos], pos, 0);
         expect(first.diff, 'logits after the prompt').toBeLessThan(tol);
