@@ -26,7 +26,7 @@ import {
 import type { GpuContext } from '../gpu/context';
 import type { ModelConfig } from '../model/config';
 import type { ModelWeights } from '../model/weights';
-import { createKvCache, type KvCache } from './kvCache';
+import { createKvCache, type KvCache, readKvLayer, writeKvLayer } from './kvCache';
 import type { KvInfo, ModelRunner, SamplingParams } from './runner';
 import type { AttentionPolicy, AttentionStats } from './types';
 
@@ -377,41 +377,12 @@ export class GpuModel implements ModelRunner {
     return { dtype, numLayers: this.config.numLayers, kvHeads, headDim };
   }
 
-  /** Positions [0, length) of one layer as [kvHeads][length][headDim] bytes: one copy per head, one readback. */
-  async readKvLayer(layer: number, length: number): Promise<{ k: Uint8Array; v: Uint8Array }> {
-    const { kvHeads, headDim, capacity, dtype } = this.kv.layout;
-    const bytes = dtype === 'f16' ? 2 : 4;
-    const slab = length * headDim * bytes;
-    const size = Math.ceil((2 * kvHeads * slab) / 4) * 4;
-    const staging = this.ctx.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = this.ctx.device.createCommandEncoder({ label: 'kv readback' });
-    const kv = this.kv.layers[layer];
-    [kv.k, kv.v].forEach((buf, which) => {
-      for (let h = 0; h < kvHeads; h++) {
-        enc.copyBufferToBuffer(buf, h * capacity * headDim * bytes, staging, (which * kvHeads + h) * slab, slab);
-      }
-    });
-    this.ctx.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const all = new Uint8Array(staging.getMappedRange().slice(0));
-    staging.unmap();
-    staging.destroy();
-    return { k: all.slice(0, kvHeads * slab), v: all.slice(kvHeads * slab, 2 * kvHeads * slab) };
+  readKvLayer(layer: number, length: number): Promise<{ k: Uint8Array; v: Uint8Array }> {
+    return readKvLayer(this.ctx, this.kv, layer, length);
   }
 
   writeKvLayer(layer: number, length: number, k: Uint8Array, v: Uint8Array): void {
-    const { kvHeads, headDim, capacity, dtype } = this.kv.layout;
-    const bytes = dtype === 'f16' ? 2 : 4;
-    const slab = length * headDim * bytes;
-    if (k.byteLength !== kvHeads * slab || v.byteLength !== kvHeads * slab) {
-      throw new Error(`KV layer ${layer}: expected ${kvHeads * slab} bytes for ${length} positions`);
-    }
-    if (length > capacity) throw new Error(`KV layer ${layer}: ${length} positions exceed the capacity ${capacity}`);
-    const kv = this.kv.layers[layer];
-    for (let h = 0; h < kvHeads; h++) {
-      writeBuffer(this.ctx, kv.k, k.subarray(h * slab, (h + 1) * slab), h * capacity * headDim * bytes);
-      writeBuffer(this.ctx, kv.v, v.subarray(h * slab, (h + 1) * slab), h * capacity * headDim * bytes);
-    }
+    writeKvLayer(this.ctx, this.kv, layer, length, k, v);
   }
 
   dispose(): void {

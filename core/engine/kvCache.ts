@@ -2,6 +2,7 @@
 // Capacity comes from the requested context window and the device's limits; a window that cannot fit is refused
 // with the largest one that would.
 
+import { writeBuffer } from '../../kernels/gpuUtil';
 import type { KvCacheLayout, LayerKv } from '../../kernels/types';
 import type { GpuContext } from '../gpu/context';
 import type { ModelConfig } from '../model/config';
@@ -84,4 +85,55 @@ export async function createKvCache(ctx: GpuContext, config: ModelConfig, contex
     );
   }
   return { layout, layers, bytes: size * 2 * config.numLayers, destroy };
+}
+
+/** Positions [0, length) of one layer as [kvHeads][length][headDim] bytes: one copy per head, one readback. The copies
+ * are queued at once, so later work on the queue cannot change what is read. */
+export async function readKvLayer(
+  ctx: GpuContext,
+  kv: KvCache,
+  layer: number,
+  length: number,
+): Promise<{ k: Uint8Array; v: Uint8Array }> {
+  const { kvHeads, headDim, capacity, dtype } = kv.layout;
+  const bytes = dtype === 'f16' ? 2 : 4;
+  const slab = length * headDim * bytes;
+  const size = Math.ceil((2 * kvHeads * slab) / 4) * 4;
+  const staging = ctx.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = ctx.device.createCommandEncoder({ label: 'kv readback' });
+  const { k, v } = kv.layers[layer];
+  [k, v].forEach((buf, which) => {
+    for (let h = 0; h < kvHeads; h++) {
+      enc.copyBufferToBuffer(buf, h * capacity * headDim * bytes, staging, (which * kvHeads + h) * slab, slab);
+    }
+  });
+  ctx.device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const all = new Uint8Array(staging.getMappedRange().slice(0));
+  staging.unmap();
+  staging.destroy();
+  return { k: all.slice(0, kvHeads * slab), v: all.slice(kvHeads * slab, 2 * kvHeads * slab) };
+}
+
+/** Writes what readKvLayer returned back into positions [0, length). */
+export function writeKvLayer(
+  ctx: GpuContext,
+  kv: KvCache,
+  layer: number,
+  length: number,
+  k: Uint8Array,
+  v: Uint8Array,
+): void {
+  const { kvHeads, headDim, capacity, dtype } = kv.layout;
+  const bytes = dtype === 'f16' ? 2 : 4;
+  const slab = length * headDim * bytes;
+  if (k.byteLength !== kvHeads * slab || v.byteLength !== kvHeads * slab) {
+    throw new Error(`KV layer ${layer}: expected ${kvHeads * slab} bytes for ${length} positions`);
+  }
+  if (length > capacity) throw new Error(`KV layer ${layer}: ${length} positions exceed the capacity ${capacity}`);
+  const dst = kv.layers[layer];
+  for (let h = 0; h < kvHeads; h++) {
+    writeBuffer(ctx, dst.k, k.subarray(h * slab, (h + 1) * slab), h * capacity * headDim * bytes);
+    writeBuffer(ctx, dst.v, v.subarray(h * slab, (h + 1) * slab), h * capacity * headDim * bytes);
+  }
 }
