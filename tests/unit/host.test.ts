@@ -210,7 +210,7 @@ describe('EngineHost', () => {
       system: SYSTEM_PROMPT,
       document: `Title: Gull Rock\nURL: https://example.org/a\n\n${ARTICLE.text}`,
     });
-    expect(gen.opts?.attention).toEqual({ kind: 'recycled', k: { fraction: 0.125 }, stride: 16 });
+    expect(gen.opts?.attention).toEqual({ kind: 'recycled', k: { fraction: 0.125 }, stride: 10 });
     expect(gen.opts?.signal).toBeInstanceOf(AbortSignal);
     const deltas = events.filter((e) => e.type === 'delta').map((e) => (e as { text: string }).text);
     expect(deltas).toEqual(['Hello', ' **world**', '!']);
