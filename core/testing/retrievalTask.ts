@@ -3,6 +3,8 @@
 // Same construction as the fixture's task.py `eval_prompt` (4 needles, distinct keys and value tokens, target at
 // depth*L, distractors at random depths), with our own seeded RNG: statistically equivalent, not id-identical.
 
+import { makeRng } from './fixtureModel';
+
 export const BOS = 1;
 export const QUERY = 3;
 const KEY0 = 4;
@@ -19,17 +21,6 @@ export interface RetrievalPrompt {
   /** Position of the target needle's key. */
   needlePos: number;
   depth: number;
-}
-
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ZIPF_CDF = (() => {
@@ -76,7 +67,7 @@ export function retrievalPrompt(rand: () => number, length: number, depth: numbe
 
 /** n prompts of one length, depths cycling through 0.1, 0.3, 0.5, 0.7, 0.95 (as the fixture's eval). */
 export function retrievalEvalSet(length: number, n: number, seed: number): RetrievalPrompt[] {
-  const rand = mulberry32(seed * 1000003 + length);
+  const rand = makeRng(seed * 1000003 + length).uniform;
   const depths = [0.1, 0.3, 0.5, 0.7, 0.95];
   return Array.from({ length: n }, (_, i) => retrievalPrompt(rand, length, depths[i % depths.length]));
 }
