@@ -25,30 +25,32 @@ import {
 } from '../attention/decodeAttention';
 import type { GpuContext } from '../gpu/context';
 import type { ModelConfig } from '../model/config';
-import type { ModelWeights } from '../model/weights';
+import type { HostLinear, HostVector, ModelWeights } from '../model/weights';
 import { createKvCache, type KvCache, readKvLayer, writeKvLayer } from './kvCache';
 import type { KvInfo, ModelRunner, SamplingParams } from './runner';
 import type { AttentionPolicy, AttentionStats } from './types';
 
-/** Kernels of one transformer layer. Linear layers have a matvec (decode) and a matmul (prefill) over one weight. */
+/** A linear layer on fixed buffers: a matvec for decode (one token) and a matmul for prefill, over one weight. */
+interface Projection {
+  decode: Matvec;
+  prefill: MatmulKernel;
+}
+
+/** Kernels of one transformer layer. */
 interface GpuLayer {
   inputNorm: RmsNormKernel;
-  qkvDecode: Matvec;
-  qkvPrefill: MatmulKernel;
+  qkv: Projection;
   qkvBias?: AddBiasKernel;
   qNorm?: RmsNormKernel;
   kNorm?: RmsNormKernel;
   rope: RopeKernel;
   prefillAttention: PrefillAttention;
-  oDecode: Matvec;
-  oPrefill: MatmulKernel;
+  o: Projection;
   attnResidual: AddInPlaceKernel;
   postNorm: RmsNormKernel;
-  gateUpDecode: Matvec;
-  gateUpPrefill: MatmulKernel;
+  gateUp: Projection;
   siluMul: SiluMulKernel;
-  downDecode: Matvec;
-  downPrefill: MatmulKernel;
+  down: Projection;
   mlpResidual: AddInPlaceKernel;
 }
 
@@ -105,12 +107,12 @@ export class GpuModel implements ModelRunner {
     };
     this.buffers = b;
 
-    const linear = (host: Parameters<typeof uploadLinear>[1], name: string): GpuLinear => {
+    const linear = (host: HostLinear, name: string): GpuLinear => {
       const l = uploadLinear(ctx, host, name);
       this.weightBuffers.push(l.weight, ...(l.scales ? [l.scales] : []));
       return l;
     };
-    const vector = (host: Parameters<typeof uploadVector>[1], name: string): GpuVector => {
+    const vector = (host: HostVector, name: string): GpuVector => {
       const v = uploadVector(ctx, host, name);
       this.weightBuffers.push(v.buffer);
       return v;
@@ -140,22 +142,28 @@ export class GpuModel implements ModelRunner {
       headDim: c.headDim,
     });
 
+    const projection = (host: HostLinear, name: string, x: GPUBuffer, y: GPUBuffer): Projection => {
+      const weight = linear(host, name);
+      return {
+        decode: createMatvec(ctx, { weight, input: x, output: y }),
+        prefill: new MatmulKernel(ctx, { weight, x, y, maxTokens: T }),
+      };
+    };
+    /** RMSNorm of the residual stream x into xn. */
+    const hiddenNorm = (host: HostVector, name: string) =>
+      new RmsNormKernel(ctx, {
+        n: c.hiddenSize,
+        weight: vector(host, name),
+        eps,
+        input: b.x,
+        output: b.xn,
+        maxRows: T,
+      });
+
     weights.layers.forEach((w, i) => {
-      const qkv = linear(w.qkv, `layers.${i}.qkv`);
-      const o = linear(w.oProj, `layers.${i}.o`);
-      const gateUp = linear(w.gateUp, `layers.${i}.gateUp`);
-      const down = linear(w.down, `layers.${i}.down`);
       const layer: GpuLayer = {
-        inputNorm: new RmsNormKernel(ctx, {
-          n: c.hiddenSize,
-          weight: vector(w.inputNorm, 'inputNorm'),
-          eps,
-          input: b.x,
-          output: b.xn,
-          maxRows: T,
-        }),
-        qkvDecode: createMatvec(ctx, { weight: qkv, input: b.xn, output: b.qkv }),
-        qkvPrefill: new MatmulKernel(ctx, { weight: qkv, x: b.xn, y: b.qkv, maxTokens: T }),
+        inputNorm: hiddenNorm(w.inputNorm, 'inputNorm'),
+        qkv: projection(w.qkv, `layers.${i}.qkv`, b.xn, b.qkv),
         rope: new RopeKernel(ctx, {
           numHeads: c.numHeads,
           numKvHeads: c.numKvHeads,
@@ -176,27 +184,17 @@ export class GpuModel implements ModelRunner {
           numHeads: c.numHeads,
           maxTokens: T,
         }),
-        oDecode: createMatvec(ctx, { weight: o, input: b.attn, output: b.proj }),
-        oPrefill: new MatmulKernel(ctx, { weight: o, x: b.attn, y: b.proj, maxTokens: T }),
+        o: projection(w.oProj, `layers.${i}.o`, b.attn, b.proj),
         attnResidual: new AddInPlaceKernel(ctx, { width: c.hiddenSize, x: b.x, y: b.proj, maxTokens: T }),
-        postNorm: new RmsNormKernel(ctx, {
-          n: c.hiddenSize,
-          weight: vector(w.postNorm, 'postNorm'),
-          eps,
-          input: b.x,
-          output: b.xn,
-          maxRows: T,
-        }),
-        gateUpDecode: createMatvec(ctx, { weight: gateUp, input: b.xn, output: b.gateUp }),
-        gateUpPrefill: new MatmulKernel(ctx, { weight: gateUp, x: b.xn, y: b.gateUp, maxTokens: T }),
+        postNorm: hiddenNorm(w.postNorm, 'postNorm'),
+        gateUp: projection(w.gateUp, `layers.${i}.gateUp`, b.xn, b.gateUp),
         siluMul: new SiluMulKernel(ctx, {
           intermediate: c.intermediateSize,
           gateUp: b.gateUp,
           out: b.act,
           maxTokens: T,
         }),
-        downDecode: createMatvec(ctx, { weight: down, input: b.act, output: b.proj }),
-        downPrefill: new MatmulKernel(ctx, { weight: down, x: b.act, y: b.proj, maxTokens: T }),
+        down: projection(w.down, `layers.${i}.down`, b.act, b.proj),
         mlpResidual: new AddInPlaceKernel(ctx, { width: c.hiddenSize, x: b.x, y: b.proj, maxTokens: T }),
       };
       if (w.qkvBias)
@@ -213,14 +211,7 @@ export class GpuModel implements ModelRunner {
       }
       this.layers.push(layer);
     });
-    this.finalNorm = new RmsNormKernel(ctx, {
-      n: c.hiddenSize,
-      weight: vector(weights.finalNorm, 'finalNorm'),
-      eps,
-      input: b.x,
-      output: b.xn,
-      maxRows: T,
-    });
+    this.finalNorm = hiddenNorm(weights.finalNorm, 'finalNorm');
     const head = weights.lmHead === weights.embed ? embedTable : linear(weights.lmHead, 'lmHead');
     this.lmHead = createMatvec(ctx, { weight: head, input: b.xn, output: b.logits });
     this.sampler = createSampler(ctx, { logits: b.logits, vocab: c.vocabSize, output: b.sampled });
@@ -268,18 +259,18 @@ export class GpuModel implements ModelRunner {
       this.embedding.encode(pass, T);
       for (const L of this.layers) {
         L.inputNorm.encode(pass, T);
-        L.qkvPrefill.encode(pass, T);
+        L.qkv.prefill.encode(pass, T);
         L.qkvBias?.encode(pass, T);
         L.qNorm?.encode(pass, T);
         L.kNorm?.encode(pass, T);
         L.rope.encode(pass, T, pos);
         L.prefillAttention.encode(pass, { tokens: T, startPos: pos });
-        L.oPrefill.encode(pass, T);
+        L.o.prefill.encode(pass, T);
         L.attnResidual.encode(pass, T);
         L.postNorm.encode(pass, T);
-        L.gateUpPrefill.encode(pass, T);
+        L.gateUp.prefill.encode(pass, T);
         L.siluMul.encode(pass, T);
-        L.downPrefill.encode(pass, T);
+        L.down.prefill.encode(pass, T);
         L.mlpResidual.encode(pass, T);
       }
       pass.end();
@@ -319,7 +310,7 @@ export class GpuModel implements ModelRunner {
     this.embedding.encode(pass, 1);
     this.layers.forEach((L, i) => {
       L.inputNorm.encode(pass, 1);
-      L.qkvDecode.encode(pass);
+      L.qkv.decode.encode(pass);
       L.qkvBias?.encode(pass, 1);
       L.qNorm?.encode(pass, 1);
       L.kNorm?.encode(pass, 1);
@@ -328,12 +319,12 @@ export class GpuModel implements ModelRunner {
       // top-K of recycled and SnapKV.
       if (step === 0) this.attention[i].seedFromPrefill(pass, { kvLen: pos + 1 });
       else this.attention[i].encodeStep(pass, { kvLen: pos + 1, step });
-      L.oDecode.encode(pass);
+      L.o.decode.encode(pass);
       L.attnResidual.encode(pass, 1);
       L.postNorm.encode(pass, 1);
-      L.gateUpDecode.encode(pass);
+      L.gateUp.decode.encode(pass);
       L.siluMul.encode(pass, 1);
-      L.downDecode.encode(pass);
+      L.down.decode.encode(pass);
       L.mlpResidual.encode(pass, 1);
     });
     this.finalNorm.encode(pass, 1);

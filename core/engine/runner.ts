@@ -12,6 +12,9 @@ export interface SamplingParams {
   seed: number;
 }
 
+/** Argmax decoding (what the tests, the bench and the goldens use). */
+export const GREEDY_SAMPLING: SamplingParams = { temperature: 0, topK: 0, topP: 1, seed: 0 };
+
 export interface ModelRunner {
   /** Largest number of positions the KV cache holds. */
   readonly capacity: number;

@@ -4,16 +4,10 @@ import type { ModelConfig } from '../../core/model/config';
 import type { HostLinear, HostVector, ModelWeights } from '../../core/model/weights';
 import { f32ToF16Bits } from '../../core/util/half';
 
-export interface SyntheticShape {
-  name: string;
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  vocabSize: number;
-}
+export type SyntheticShape = { name: string } & Pick<
+  ModelConfig,
+  'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize'
+>;
 
 /** Llama-3.2-1B's shape; the vocabulary is cut to 32K to keep the bench's host memory and build time small. */
 export const LLAMA_1B: SyntheticShape = {

@@ -1,6 +1,7 @@
 // Whole-model parity: the WebGPU model against the plain-TS reference forward pass, on generated models of every
 // architecture variant and dtype. Logits after the prompt and after 8 teacher-forced decode steps, then 32 greedy
 // tokens through the engine.
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,13 +9,13 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { GpuModel } from '../../core/engine/gpuModel';
 import { ReferenceRunner } from '../../core/engine/referenceRunner';
 import type { ModelRunner } from '../../core/engine/runner';
+import { GREEDY_SAMPLING } from '../../core/engine/runner';
 import { loadModel } from '../../core/model/load';
 import { DirSource, writeFixtureModelDir } from '../../core/node/dirSource';
 import { createNodeEngine } from '../../core/node/nodeEngine';
 import type { FixtureOptions } from '../../core/testing/fixtureModel';
 import { testGpu } from './setup';
 
-const GREEDY = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 const root = mkdtempSync(join(tmpdir(), 'rr-parity-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -54,8 +55,8 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 async function stepBoth(gpu: ModelRunner, ref: ModelRunner, id: number, pos: number, step: number) {
-  const g = await gpu.decodeStep(id, pos, GREEDY, step);
-  const r = await ref.decodeStep(id, pos, GREEDY, step);
+  const g = await gpu.decodeStep(id, pos, GREEDY_SAMPLING, step);
+  const r = await ref.decodeStep(id, pos, GREEDY_SAMPLING, step);
   return { g, r, diff: maxAbsDiff(await gpu.readLogits(), await ref.readLogits()) };
 }
 

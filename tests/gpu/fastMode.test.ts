@@ -1,14 +1,14 @@
 // Fast mode (Recycled Attention) as a code path of the engine: equivalences with full attention that must hold
 // exactly, and retrieval on the trained retrieval-llama fixture, where the needle must be found far back.
+
 import { describe, expect, test } from 'vitest';
 import { GpuModel } from '../../core/engine/gpuModel';
+import { GREEDY_SAMPLING } from '../../core/engine/runner';
 import type { AttentionPolicy } from '../../core/engine/types';
 import { loadModel } from '../../core/model/load';
 import { DirSource } from '../../core/node/dirSource';
 import { retrievalEvalSet } from '../../core/testing/retrievalTask';
 import { testGpu } from './setup';
-
-const GREEDY = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 
 /** Decodes `steps` greedy tokens under `policy` after a prefill of all but the last prompt token (done by the
  * caller once per prompt: decoding only appends after the prompt, so every policy starts from the same cache). */
@@ -18,7 +18,7 @@ async function decode(model: GpuModel, prompt: number[], policy: AttentionPolicy
   const logits: Float32Array[] = [];
   let id = prompt[prompt.length - 1];
   for (let s = 0; s < steps; s++) {
-    id = await model.decodeStep(id, prompt.length - 1 + s, GREEDY, s);
+    id = await model.decodeStep(id, prompt.length - 1 + s, GREEDY_SAMPLING, s);
     tokens.push(id);
     logits.push(await model.readLogits());
   }

@@ -1,8 +1,10 @@
 // The WebGPU engine on the two trained fixture models, against references computed outside this project:
 // stories260k's 99 greedy tokens from llama2.c's own C code, and retrieval-llama's numpy golden.json.
+
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { GpuModel } from '../../core/engine/gpuModel';
+import { GREEDY_SAMPLING } from '../../core/engine/runner';
 import { loadModel } from '../../core/model/load';
 import { DirSource } from '../../core/node/dirSource';
 import { createNodeEngine } from '../../core/node/nodeEngine';
@@ -49,9 +51,8 @@ describe('trained fixtures reproduce their external goldens', () => {
         const prompt = c.token_ids;
         await gpu.prefill(prompt.slice(0, -1), 0);
         gpu.beginGeneration({ kind: 'full' });
-        const greedy = { temperature: 0, topK: 0, topP: 1, seed: 0 };
         let pos = prompt.length - 1;
-        let next = await gpu.decodeStep(prompt[pos], pos, greedy, 0);
+        let next = await gpu.decodeStep(prompt[pos], pos, GREEDY_SAMPLING, 0);
         const logits = await gpu.readLogits();
         // golden.json was computed in float32 numpy; this q0f32 model keeps an f32 KV cache on every adapter.
         expect(gpu.kvInfo.dtype).toBe('f32');
@@ -64,7 +65,7 @@ describe('trained fixtures reproduce their external goldens', () => {
         const answer = [next];
         for (let s = 1; s < 4; s++) {
           pos++;
-          next = await gpu.decodeStep(next, pos, greedy, s);
+          next = await gpu.decodeStep(next, pos, GREEDY_SAMPLING, s);
           answer.push(next);
         }
         expect(answer).toEqual(c.greedy_4_tokens_full_attention);

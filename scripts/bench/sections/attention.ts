@@ -1,7 +1,9 @@
 // Fast mode's evidence, part 1: decode step time under each attention policy at long contexts, as a ratio to full
 // attention in the same run, next to the ratio predicted by bytes moved (weights + KV read per step).
 // The KV cache is filled with synthetic values instead of running a long prefill (timing does not depend on them).
+
 import { GpuModel } from '../../../core/engine/gpuModel';
+import { GREEDY_SAMPLING } from '../../../core/engine/runner';
 import type { AttentionPolicy, AttentionStats } from '../../../core/engine/types';
 import { f32ToF16Bits } from '../../../core/util/half';
 import type { BenchContext, BenchRow, BenchSection } from '../sections';
@@ -15,7 +17,6 @@ import {
   syntheticWeights,
 } from '../syntheticModel';
 
-const GREEDY = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 const STRIDE = 10;
 
 function policies(L: number): Record<string, AttentionPolicy> {
@@ -46,9 +47,9 @@ function fillKv(model: GpuModel, length: number): void {
 async function timePolicy(model: GpuModel, L: number, policy: AttentionPolicy, steps: number) {
   model.beginGeneration(policy);
   let id = 5;
-  id = await model.decodeStep(id, L - 1, GREEDY, 0); // the seed step (full attention, first top-K)
+  id = await model.decodeStep(id, L - 1, GREEDY_SAMPLING, 0); // the seed step (full attention, first top-K)
   const t0 = performance.now();
-  for (let s = 1; s <= steps; s++) id = await model.decodeStep(id % 60, L - 1 + s, GREEDY, s);
+  for (let s = 1; s <= steps; s++) id = await model.decodeStep(id % 60, L - 1 + s, GREEDY_SAMPLING, s);
   const ms = (performance.now() - t0) / steps;
   return { ms, stats: await model.attentionStats() };
 }

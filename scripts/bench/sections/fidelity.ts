@@ -1,7 +1,9 @@
 // Fast mode's evidence, part 2: answer accuracy and attention-mass recall on the trained retrieval-llama fixture, for
 // full attention, recycled (fixed and dynamic schedules), StreamingLLM and SnapKV at the same K = L/8.
 // Prompts: core/testing/retrievalTask.ts (the fixture's task format; 4 needles, target at depths 0.1..0.95).
+
 import { GpuModel } from '../../../core/engine/gpuModel';
+import { GREEDY_SAMPLING } from '../../../core/engine/runner';
 import type { AttentionPolicy } from '../../../core/engine/types';
 import { loadModel } from '../../../core/model/load';
 import { DirSource } from '../../../core/node/dirSource';
@@ -9,7 +11,6 @@ import { PROJECT_ROOT } from '../../../core/node/vulkanDrivers';
 import { retrievalEvalSet, VALUE_TOKENS } from '../../../core/testing/retrievalTask';
 import type { BenchRow, BenchSection } from '../sections';
 
-const GREEDY = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 /** Decode past the 4 answer tokens so that a stride-10 schedule takes a refresh step (recall is measured there). */
 const STEPS = 12;
 
@@ -46,7 +47,7 @@ const section: BenchSection = {
             const out: number[] = [];
             let id = p.ids[p.ids.length - 1];
             for (let s = 0; s < STEPS; s++) {
-              id = await model.decodeStep(id, p.ids.length - 1 + s, GREEDY, s);
+              id = await model.decodeStep(id, p.ids.length - 1 + s, GREEDY_SAMPLING, s);
               out.push(id);
             }
             const stats = await model.attentionStats();

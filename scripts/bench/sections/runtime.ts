@@ -1,7 +1,9 @@
 // Whole-model speed on the engine's own code path: prefill tokens/s and decode tokens/s (each decode step reads back
 // one token id, as in the product), for a real small fixture and a Llama-3.2-1B-shaped q4 model; the decode step's
 // achieved bandwidth (weights + KV bytes read per step / step time) as a fraction of copy bandwidth.
+
 import { GpuModel } from '../../../core/engine/gpuModel';
+import { GREEDY_SAMPLING } from '../../../core/engine/runner';
 import { loadModel } from '../../../core/model/load';
 import { DirSource } from '../../../core/node/dirSource';
 import { PROJECT_ROOT } from '../../../core/node/vulkanDrivers';
@@ -14,15 +16,13 @@ import {
   syntheticWeights,
 } from '../syntheticModel';
 
-const GREEDY = { temperature: 0, topK: 0, topP: 1, seed: 0 };
-
 async function measure(bench: BenchContext, model: GpuModel, vocab: number, promptLen: number, steps: number) {
   const prompt = Array.from({ length: promptLen }, (_, i) => 3 + ((i * 7919) % (vocab - 3)));
   // Warm-up (pipeline compilation) on a short prefill and two steps.
   await model.prefill(prompt.slice(0, Math.min(16, promptLen - 1)), 0);
   model.beginGeneration({ kind: 'full' });
-  await model.decodeStep(prompt[0], 16, GREEDY, 0);
-  await model.decodeStep(prompt[0], 17, GREEDY, 1);
+  await model.decodeStep(prompt[0], 16, GREEDY_SAMPLING, 0);
+  await model.decodeStep(prompt[0], 17, GREEDY_SAMPLING, 1);
 
   const t0 = performance.now();
   await model.prefill(prompt.slice(0, -1), 0);
@@ -30,7 +30,7 @@ async function measure(bench: BenchContext, model: GpuModel, vocab: number, prom
   model.beginGeneration({ kind: 'full' });
   let id = prompt[prompt.length - 1];
   const t1 = performance.now();
-  for (let s = 0; s < steps; s++) id = await model.decodeStep(id, promptLen - 1 + s, GREEDY, s);
+  for (let s = 0; s < steps; s++) id = await model.decodeStep(id, promptLen - 1 + s, GREEDY_SAMPLING, s);
   const decodeMs = (performance.now() - t1) / steps;
   bench.log(`  prefill ${promptLen - 1} tok in ${prefillMs.toFixed(0)} ms, decode ${decodeMs.toFixed(2)} ms/step`);
   return { prefillTokPerSec: ((promptLen - 1) / prefillMs) * 1000, decodeMs };
