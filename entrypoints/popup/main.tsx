@@ -1,3 +1,3 @@
-import { mount } from './mount';
+import { mount } from '../../components/mount';
 
 mount('popup');

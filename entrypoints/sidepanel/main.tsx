@@ -1,3 +1,3 @@
-import { mount } from '../popup/mount';
+import { mount } from '../../components/mount';
 
 mount('sidepanel');

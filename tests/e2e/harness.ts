@@ -31,7 +31,7 @@ declare const chrome: InPageChrome;
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const EXTENSION_DIR = join(ROOT, '.output/chrome-mv3');
 export const RESULTS_DIR = join(ROOT, 'test-results');
-const SOURCES = ['entrypoints', 'core', 'kernels', 'public', 'wxt.config.ts', 'package.json'];
+const SOURCES = ['entrypoints', 'components', 'core', 'kernels', 'public', 'wxt.config.ts', 'package.json'];
 
 function newestMtime(path: string): number {
   if (!existsSync(path)) return 0;

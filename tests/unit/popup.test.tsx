@@ -2,13 +2,13 @@ import { parseHTML } from 'linkedom';
 import { render } from 'preact';
 import { act } from 'preact/test-utils';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { App } from '../../components/App';
+import { Markdown, parseBlocks } from '../../components/markdown';
+import { applyEvent, coverageLine, INITIAL_UI_STATE, statusLine } from '../../components/uiState';
 import { DEFAULT_SETTINGS } from '../../core/host/settings';
 import type { HostApi } from '../../core/protocol/client';
 import type { HostEvent, HostState, JobView, Request } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
-import { App } from '../../entrypoints/popup/App';
-import { Markdown, parseBlocks } from '../../entrypoints/popup/markdown';
-import { applyEvent, coverageLine, INITIAL_UI_STATE, statusLine } from '../../entrypoints/popup/uiState';
 
 let container: HTMLElement;
 beforeEach(() => {

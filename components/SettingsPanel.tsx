@@ -1,6 +1,6 @@
 // Settings: model files, context window, fast-mode K and stride, snapshot budget, custom models.
 import { useState } from 'preact/hooks';
-import { formatTopK, parseTopK, type Settings } from '../../core/host/settings';
+import { formatTopK, parseTopK, type Settings } from '../core/host/settings';
 import type {
   EngineStatus,
   GpuStatus,
@@ -8,7 +8,7 @@ import type {
   RequestOf,
   RequestType,
   ResponseMap,
-} from '../../core/protocol/messages';
+} from '../core/protocol/messages';
 import { formatBytes } from './uiState';
 
 interface Props {

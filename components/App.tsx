@@ -1,6 +1,6 @@
 // The Recycled Reader UI, shared by the popup, the side panel and a tab opened on popup.html?tab=ID.
 import { useCallback, useEffect, useMemo, useReducer, useState } from 'preact/hooks';
-import type { HostApi } from '../../core/protocol/client';
+import type { HostApi } from '../core/protocol/client';
 import type {
   DocumentText,
   ErrorInfo,
@@ -9,8 +9,8 @@ import type {
   RequestOf,
   RequestType,
   ResponseMap,
-} from '../../core/protocol/messages';
-import { ProtocolError } from '../../core/protocol/messages';
+} from '../core/protocol/messages';
+import { ProtocolError } from '../core/protocol/messages';
 import { Markdown } from './markdown';
 import { readPdfFile } from './pdfFile';
 import { SettingsPanel } from './SettingsPanel';

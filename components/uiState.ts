@@ -1,5 +1,5 @@
 // The UI's view of the host, updated by host events. Pure: the popup's tests drive it directly.
-import type { Coverage, ErrorInfo, HostEvent, HostState, JobView, Progress } from '../../core/protocol/messages';
+import type { Coverage, ErrorInfo, HostEvent, HostState, JobView, Progress } from '../core/protocol/messages';
 
 export interface UiState {
   host: HostState | null;

@@ -1,8 +1,8 @@
 // Mounts the UI in the popup, the side panel, or a tab opened on popup.html?tab=ID.
 import { render } from 'preact';
-import { HostClient } from '../../core/protocol/client';
-import { UI_PORT_NAME } from '../../core/protocol/messages';
-import type { PortLike } from '../../core/protocol/port';
+import { HostClient } from '../core/protocol/client';
+import { UI_PORT_NAME } from '../core/protocol/messages';
+import type { PortLike } from '../core/protocol/port';
 import { App } from './App';
 import './style.css';
 
