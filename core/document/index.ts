@@ -7,3 +7,4 @@ export * from './plan.ts';
 export * from './retrieval.ts';
 export * from './select.ts';
 export * from './text.ts';
+export * from './citations.ts';
