@@ -1,5 +1,6 @@
 // Long-document logic: chunking, retrieval, coverage, map-reduce planning. Pure TypeScript (no DOM, no browser API).
 export * from './chunk.ts';
+export * from './citations.ts';
 export * from './coverage.ts';
 export * from './mapReduce.ts';
 export * from './mapReduceRun.ts';
@@ -7,4 +8,3 @@ export * from './plan.ts';
 export * from './retrieval.ts';
 export * from './select.ts';
 export * from './text.ts';
-export * from './citations.ts';

@@ -4,7 +4,10 @@
 //   UI → host:  RequestMessage  = { id, ...Request }           (each answered by exactly one reply or error)
 //   host → UI:  HostEvent       = reply | error | state | delta | progress | coverage | done
 
+import type { Citation } from '../document/citations';
 import type { Settings, SettingsPatch } from '../host/settings';
+
+export type { Citation } from '../document/citations';
 
 export const PROTOCOL_VERSION = 1;
 /** Name of the UI port (`runtime.connect({name})`). */
@@ -151,6 +154,45 @@ export interface JobView {
   error: ErrorInfo | null;
   startedAt: number;
   finishedAt: number | null;
+}
+
+/** One question and its answer, as a thread keeps it. */
+export interface TurnView {
+  jobId: string;
+  kind: JobKind;
+  question: string;
+  answer: string;
+  status: JobStatus;
+  citations: Citation[];
+  stats: DoneStats | null;
+  error: ErrorInfo | null;
+  startedAt: number;
+  finishedAt: number | null;
+  droppedTurns: number;
+}
+
+/** The conversation about one page (its URL without the fragment, or a PDF file's name). */
+export interface ThreadView {
+  threadId: string;
+  pageKey: string;
+  pageUrl: string;
+  pageTitle: string;
+  createdAt: number;
+  updatedAt: number;
+  /** Finished turns, oldest first (a running job is not in here yet). */
+  turns: TurnView[];
+}
+
+/** A thread as the history list shows it. */
+export interface ThreadSummary {
+  threadId: string;
+  pageKey: string;
+  pageUrl: string;
+  pageTitle: string;
+  createdAt: number;
+  updatedAt: number;
+  turnCount: number;
+  firstQuestion: string;
 }
 
 export interface HostState {
