@@ -2,10 +2,10 @@
 import { useCallback, useEffect, useMemo, useReducer, useState } from 'preact/hooks';
 import type { HostApi } from '../core/protocol/client';
 import type {
-  DocumentText,
   ErrorInfo,
   HostEvent,
   ModelEntry,
+  PageContent,
   RequestOf,
   RequestType,
   ResponseMap,
@@ -56,7 +56,7 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
   const [models, setModels] = useState<ModelEntry[]>([]);
   const [copied, setCopied] = useState(false);
   /** A PDF file the user opened: asked about instead of the tab while it is set. */
-  const [file, setFile] = useState<DocumentText | null>(null);
+  const [file, setFile] = useState<PageContent | null>(null);
   const [fileBusy, setFileBusy] = useState(false);
 
   const call = useCallback(

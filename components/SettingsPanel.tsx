@@ -1,6 +1,6 @@
 // Settings: model files, context window, fast-mode K and stride, snapshot budget, custom models.
 import { useState } from 'preact/hooks';
-import { formatTopK, parseTopK, type Settings } from '../core/host/settings';
+import { formatTopK, parseTopK, type Settings } from '../core/protocol/settings';
 import type {
   EngineStatus,
   GpuStatus,

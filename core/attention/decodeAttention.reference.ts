@@ -14,7 +14,7 @@ import {
   referenceStreamingPositions,
 } from '../../kernels/recycled/schedule.reference';
 import { referenceGroupMax, referenceMaxPool, referenceTopK } from '../../kernels/recycled/topk.reference';
-import type { AttentionPolicy } from '../engine/types';
+import type { AttentionPolicy } from './policy';
 import { DEFAULT_SINKS, isDynamicCheckStep, isStrideFullStep, resolveK, selectsTopK } from './policy';
 
 export interface ReferenceLayerShape {

@@ -35,8 +35,8 @@ import { readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpuUtil';
 import { createCommit, createDecide, type DecideArgs } from '../../kernels/recycled/schedule';
 import { createTopK } from '../../kernels/recycled/topk';
 import type { KvCacheLayout } from '../../kernels/types';
-import type { AttentionPolicy } from '../engine/types';
 import type { GpuContext } from '../gpu/context';
+import type { AttentionPolicy } from './policy';
 import {
   DEFAULT_SINKS,
   isDynamicCheckStep,

@@ -1,6 +1,21 @@
 // Host-side rules of the attention policies: validation, K from the budget, which steps the host forces full.
 // Pure functions (no GPU): unit-tested in tests/unit/attentionPolicy.test.ts.
-import type { AttentionPolicy, TopKBudget } from '../engine/types';
+
+/** K as a count of positions, or as a fraction of the current context length. */
+export type TopKBudget = { count: number } | { fraction: number };
+
+export type AttentionPolicy =
+  | { kind: 'full' }
+  | {
+      kind: 'recycled';
+      k: TopKBudget;
+      /** Fixed schedule: every `stride`-th decode step is full (all layers). */
+      stride: number;
+      /** Dynamic schedule: every `qc` steps, per layer, a full step if cos(query, query at last full step) < `sim`. */
+      dynamic?: { qc: number; sim: number };
+    }
+  | { kind: 'streaming'; k: TopKBudget; sinks?: number }
+  | { kind: 'snapkv'; k: TopKBudget };
 
 export const DEFAULT_SINKS = 4;
 

@@ -1,25 +1,15 @@
 // The engine's public interface. The extension's background, the Node CLI and the bench all speak this.
+import type { AttentionPolicy } from '../attention/policy';
+import type { LoadProgress } from '../model/load';
+
+// Part of the engine's interface, owned by the modules that define them.
+export type { AttentionPolicy, TopKBudget } from '../attention/policy';
+export type { LoadProgress } from '../model/load';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
 }
-
-/** K as a count of positions, or as a fraction of the current context length. */
-export type TopKBudget = { count: number } | { fraction: number };
-
-export type AttentionPolicy =
-  | { kind: 'full' }
-  | {
-      kind: 'recycled';
-      k: TopKBudget;
-      /** Fixed schedule: every `stride`-th decode step is full (all layers). */
-      stride: number;
-      /** Dynamic schedule: every `qc` steps, per layer, a full step if cos(query, query at last full step) < `sim`. */
-      dynamic?: { qc: number; sim: number };
-    }
-  | { kind: 'streaming'; k: TopKBudget; sinks?: number }
-  | { kind: 'snapkv'; k: TopKBudget };
 
 export interface GenerateOptions {
   maxTokens?: number;
@@ -67,13 +57,6 @@ export type GenerateEvent =
   | { type: 'prefill-progress'; done: number; total: number }
   | { type: 'token'; tokenId: number; text: string }
   | { type: 'done'; stats: GenerationStats };
-
-export interface LoadProgress {
-  phase: 'download' | 'cache' | 'upload' | 'compile';
-  loadedBytes: number;
-  totalBytes: number;
-  file?: string;
-}
 
 export interface ModelInfo {
   modelId: string;

@@ -1,65 +1,159 @@
-// The models a user can pick: the built-in catalog plus custom models added by base URL.
-import { builtinCatalog, catalogEntry, familyOf, quantizationOf } from '../catalog/catalog';
-import type { ModelEntry } from '../protocol/messages';
-import { ProtocolError } from '../protocol/messages';
-import type { CustomModel } from './settings';
+// Model ownership: the GPU device, the one Engine, which model is loaded (engine status), and the requests that
+// change that — load, delete, add a custom model. A job asks `ensure` for its model; nothing here runs generations.
+import type { Engine } from '../engine/types';
+import type { GpuContext } from '../gpu/context';
+import { describeAdapter } from '../gpu/context';
+import type { EngineStatus, GpuStatus, JobView, ModelEntry, Progress } from '../protocol/messages';
+import { ProtocolError, toErrorInfo } from '../protocol/messages';
+import type { Settings } from '../protocol/settings';
+import type { HostEnv } from './env';
+import { customModelFor, findModel, listModelEntries, normalizeModelBaseUrl } from './modelList';
 
-/**
- * Checks and normalizes a custom model's base URL: http(s), no credentials, a folder (ends with `/`).
- * A Hugging Face repo URL gets WebLLM's `resolve/main/`.
- */
-export function normalizeModelBaseUrl(input: string): string {
-  let url: URL;
-  try {
-    url = new URL(input.trim());
-  } catch {
-    throw new ProtocolError('bad-url', `“${input}” is not a URL. Give the folder that holds mlc-chat-config.json.`);
+const PROGRESS_INTERVAL_MS = 250;
+
+/** What Models needs from the host around it. */
+export interface ModelsDeps {
+  env: HostEnv;
+  settings(): Settings;
+  saveSettings(next: Settings): Promise<void>;
+  /** The model id of the job that is running now, if any. */
+  modelInUse(): string | null;
+  /** The state changed (GPU, engine status): the host broadcasts it, with `job` when one is being served. */
+  changed(job: JobView | null): void;
+  progress(job: JobView | null, progress: Progress): void;
+}
+
+export class Models {
+  gpu: GpuStatus = { state: 'unknown' };
+  status: EngineStatus = { state: 'empty', modelId: null, contextWindow: null, error: null };
+  private gpuContext: Promise<GpuContext> | null = null;
+  private engine: Promise<Engine> | null = null;
+  private loading: { key: string; promise: Promise<void> } | null = null;
+  /** The loaded model's real context window (the setting, capped by what the model supports). */
+  private loadedWindow: number | null = null;
+
+  constructor(private readonly deps: ModelsDeps) {}
+
+  openGpu(): Promise<GpuContext> {
+    this.gpuContext ??= this.deps.env.openGpu().then(
+      (ctx) => {
+        this.gpu = { state: 'ok', adapter: describeAdapter(ctx.adapterInfo), f16: ctx.f16 };
+        this.deps.changed(null);
+        return ctx;
+      },
+      (e: unknown) => {
+        this.gpu = { state: 'unavailable', reason: e instanceof Error ? e.message : String(e) };
+        this.deps.changed(null);
+        throw new ProtocolError('no-webgpu', this.gpu.reason);
+      },
+    );
+    return this.gpuContext;
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw new ProtocolError('bad-url', `Model URLs must be http or https, not ${url.protocol}`);
-  if (url.username || url.password)
-    throw new ProtocolError('bad-url', 'Model URLs must not contain a user name or password.');
-  url.hash = '';
-  url.search = '';
-  let href = url.href;
-  href = href.replace(/\/(mlc-chat-config\.json|tensor-cache\.json|ndarray-cache\.json)$/, '/');
-  if (!href.endsWith('/')) href += '/';
-  if (url.hostname === 'huggingface.co' && !/\/resolve\/[^/]+\/$/.test(href)) href += 'resolve/main/';
-  return href;
-}
 
-export function customModelFor(baseUrl: string): CustomModel {
-  const url = new URL(baseUrl);
-  const parts = url.pathname.split('/').filter((p) => p && p !== 'resolve' && p !== 'main');
-  const name = parts.at(-1) ?? url.host;
-  return { modelId: `custom:${baseUrl}`, baseUrl, label: `${name} (${url.host})` };
-}
+  /** The context window of the loaded model: the setting, capped by what the model supports. */
+  get contextWindow(): number | null {
+    return this.loadedWindow;
+  }
 
-export function customEntry(m: CustomModel, cached: boolean): ModelEntry {
-  const name = m.label.split(' ')[0];
-  return {
-    modelId: m.modelId,
-    label: m.label,
-    baseUrl: m.baseUrl,
-    family: familyOf(name),
-    quantization: quantizationOf(name),
-    vramRequiredMB: null,
-    downloadBytesEstimate: null,
-    custom: true,
-    cached,
-  };
-}
+  async list(): Promise<ModelEntry[]> {
+    const cached = await this.deps.env.modelFiles.cachedBaseUrls().catch(() => new Set<string>());
+    return listModelEntries(this.deps.settings().customModels, cached);
+  }
 
-/** Every model, built-in first; `cachedBaseUrls` marks those with files in the browser's model cache. */
-export function listModelEntries(custom: CustomModel[], cachedBaseUrls: ReadonlySet<string>): ModelEntry[] {
-  return [
-    ...builtinCatalog().map((m) => catalogEntry(m, cachedBaseUrls.has(m.baseUrl))),
-    ...custom.map((m) => customEntry(m, cachedBaseUrls.has(m.baseUrl))),
-  ];
-}
+  /**
+   * Loads `modelId` with `contextWindow` unless it is already loaded; one load at a time. Returns the engine with the
+   * model ready.
+   */
+  async ensure(modelId: string, contextWindow: number, job: JobView | null, signal?: AbortSignal): Promise<Engine> {
+    const key = `${modelId}|${contextWindow}`;
+    const s = this.status;
+    if (s.state === 'ready' && s.modelId === modelId && s.contextWindow === contextWindow && this.engine)
+      return this.engine;
+    if (this.loading) {
+      if (this.loading.key !== key) throw new ProtocolError('busy', 'Another model is loading; wait or stop it.');
+      await this.loading.promise;
+      return this.engine!;
+    }
+    const entry = findModel(modelId, this.deps.settings().customModels);
+    const promise = (async () => {
+      const gpu = await this.openGpu();
+      this.engine ??= this.deps.env.createEngine(gpu, { snapshotBudgetMB: this.deps.settings().snapshotBudgetMB });
+      let engine: Engine;
+      try {
+        engine = await this.engine;
+      } catch (e) {
+        this.engine = null;
+        throw e;
+      }
+      if (s.state === 'ready') await engine.unload();
+      this.status = { state: 'loading', modelId, contextWindow, error: null };
+      this.deps.changed(job);
+      let lastEmit = 0;
+      try {
+        this.loadedWindow = null;
+        const info = await engine.load(
+          { kind: 'url', baseUrl: entry.baseUrl, modelId },
+          {
+            contextWindow,
+            signal,
+            onProgress: (p) => {
+              const now = Date.now();
+              if (now - lastEmit < PROGRESS_INTERVAL_MS && p.loadedBytes < p.totalBytes) return;
+              lastEmit = now;
+              const fraction = p.totalBytes > 0 ? p.loadedBytes / p.totalBytes : 0;
+              this.deps.progress(job, {
+                stage: 'loading-model',
+                download: { fraction, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes },
+              });
+            },
+          },
+        );
+        this.loadedWindow = Math.min(contextWindow, info.contextWindow);
+        this.status = { state: 'ready', modelId, contextWindow, error: null };
+      } catch (e) {
+        const error = signal?.aborted
+          ? { code: 'model-load-failed' as const, message: 'Loading was stopped.' }
+          : toErrorInfo(e, 'model-load-failed');
+        this.status = { state: 'error', modelId, contextWindow, error };
+        throw new ProtocolError(error.code, error.message);
+      } finally {
+        this.loading = null;
+        this.deps.changed(job);
+      }
+    })();
+    this.loading = { key, promise };
+    await promise;
+    return this.engine!;
+  }
 
-export function findModel(modelId: string, custom: CustomModel[]): ModelEntry {
-  const entry = listModelEntries(custom, new Set()).find((m) => m.modelId === modelId);
-  if (!entry) throw new ProtocolError('model-unknown', `Unknown model “${modelId}”.`);
-  return entry;
+  async delete(modelId: string): Promise<number> {
+    const entry = findModel(modelId, this.deps.settings().customModels);
+    if (this.loading?.key.startsWith(`${modelId}|`) || this.deps.modelInUse() === modelId)
+      throw new ProtocolError('busy', 'This model is in use; stop the running answer first.');
+    if (this.engine && this.status.modelId === modelId) {
+      await (await this.engine).unload();
+      this.status = { state: 'empty', modelId: null, contextWindow: null, error: null };
+    }
+    const deleted = await this.deps.env.modelFiles.delete(entry.baseUrl);
+    this.deps.changed(null);
+    return deleted;
+  }
+
+  async addCustom(input: string): Promise<ModelEntry> {
+    const baseUrl = normalizeModelBaseUrl(input);
+    const configUrl = `${baseUrl}mlc-chat-config.json`;
+    let config: unknown;
+    try {
+      config = JSON.parse(await this.deps.env.fetchText(configUrl));
+    } catch (e) {
+      throw new ProtocolError('bad-url', `No readable mlc-chat-config.json at ${configUrl}: ${(e as Error).message}`);
+    }
+    if (typeof config !== 'object' || config === null || !('model_type' in config || 'model_config' in config))
+      throw new ProtocolError('bad-url', `${configUrl} is not an MLC model config (no model_type / model_config).`);
+    const model = customModelFor(baseUrl);
+    const settings = this.deps.settings();
+    const others = settings.customModels.filter((m) => m.modelId !== model.modelId);
+    await this.deps.saveSettings({ ...settings, customModels: [...others, model] });
+    return listModelEntries([model], new Set()).at(-1)!;
+  }
 }

@@ -3,7 +3,7 @@ import type { HostEvent } from '../protocol/messages';
 import { toErrorInfo } from '../protocol/messages';
 import type { PortLike } from '../protocol/port';
 import { parseRequest, requestIdOf } from '../protocol/validate';
-import type { EngineHost } from './engineHost';
+import type { EngineHost } from './host';
 
 export function servePort(host: EngineHost, port: PortLike): void {
   let open = true;

@@ -2,13 +2,7 @@
 // otherwise "ask" reads the chunks most relevant to the question (BM25) and "summarize" reads every chunk through
 // map-reduce. The coverage always says how much of the page the model read.
 import { type Chunk, type MapReducePlan, type PlanStep, planDocumentPrompt } from '../document';
-import type { Coverage, JobKind } from '../protocol/messages';
-
-export interface PageContent {
-  title: string;
-  url: string;
-  text: string;
-}
+import type { Coverage, JobKind, PageContent } from '../protocol/messages';
 
 export const SYSTEM_PROMPT =
   'You answer questions about the document the user is reading. Use only the document. ' +

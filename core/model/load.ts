@@ -1,10 +1,16 @@
 // Reads an MLC model folder from a WeightSource: config, manifest, verified shards, normalised host weights, tokenizer.
 
-import type { LoadProgress } from '../engine/types';
 import { type ModelConfig, ModelConfigError, modelConfigFromJson } from './config';
 import { parseManifest, type TensorManifest } from './manifest';
 import { ModelFileError, type WeightSource } from './sources';
 import { buildModelWeights, type ModelWeights, TensorReader } from './weights';
+
+export interface LoadProgress {
+  phase: 'download' | 'cache' | 'upload' | 'compile';
+  loadedBytes: number;
+  totalBytes: number;
+  file?: string;
+}
 
 export interface LoadedModel {
   config: ModelConfig;

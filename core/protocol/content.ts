@@ -1,5 +1,5 @@
 // Background ↔ content script: "extract this page" and its answer (over tabs.sendMessage).
-import type { PageContent } from '../host/prompt';
+import type { PageContent } from './messages';
 import { isRecord } from './schema';
 
 export const EXTRACT_MESSAGE = 'recycled-reader/extract';

@@ -5,7 +5,7 @@
 //   host → UI:  HostEvent       = reply | error | state | delta | progress | coverage | done
 
 import type { Citation } from '../document/citations';
-import type { Settings, SettingsPatch } from '../host/settings';
+import type { Settings, SettingsPatch } from './settings';
 
 export type { Citation } from '../document/citations';
 
@@ -15,8 +15,8 @@ export const UI_PORT_NAME = 'recycled-reader-ui';
 
 export type Request =
   /** `document`: text the UI already has (a PDF file the user opened), read instead of the tab. */
-  | { type: 'ask'; tabId: number; question: string; document?: DocumentText }
-  | { type: 'summarize'; tabId: number; document?: DocumentText }
+  | { type: 'ask'; tabId: number; question: string; document?: PageContent }
+  | { type: 'summarize'; tabId: number; document?: PageContent }
   | { type: 'stop' }
   | { type: 'getState'; tabId?: number }
   | { type: 'setSettings'; settings: SettingsPatch }
@@ -28,7 +28,8 @@ export type Request =
   /** Debug/e2e: obtain the GPU device and run a small compute kernel with a checked result. */
   | { type: 'debugGpuSelfTest' };
 
-export interface DocumentText {
+/** A page's readable text: what the content script extracts, a PDF's text, or a file the UI opened. */
+export interface PageContent {
   title: string;
   url: string;
   text: string;

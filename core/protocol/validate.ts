@@ -1,8 +1,9 @@
 // Incoming messages are untrusted shapes until checked: a bad one becomes a `bad-request` error, never a crash.
-import { settingsPatch } from '../host/settings';
+
 import type { HostEvent, HostEventType, Request, RequestMessage, RequestType } from './messages';
 import { ProtocolError } from './messages';
 import { type Check, isRecord, literal, nullable, num, obj, optional, SchemaError, str } from './schema';
+import { settingsPatch } from './settings';
 
 const tabId = num({ min: 0, max: 2 ** 31, integer: true });
 const modelId = str({ min: 1, max: 2048 });

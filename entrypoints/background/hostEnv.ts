@@ -1,7 +1,7 @@
 // The browser side of the engine host: storage, the model cache, page access, keep-alive.
 
 import { createGpuContext } from '../../core/gpu/context';
-import type { HostEnv, KeyValueStore } from '../../core/host/engineHost';
+import type { HostEnv, KeyValueStore } from '../../core/host/env';
 import { openIdbSnapshotStore } from '../../core/snapshot';
 import { createEngine } from './engineFactory';
 import { readPage } from './pageReader';

@@ -1,9 +1,9 @@
 // Gets a tab's text from the content script, injecting it on demand (activeTab) when it is not loaded there yet.
 
 import { pageAccessError, unreadableReason } from '../../core/host/pageAccess';
-import type { PageContent } from '../../core/host/prompt';
 import { isPdfUrl } from '../../core/pdf/detect';
 import { EXTRACT_MESSAGE, parseExtractReply } from '../../core/protocol/content';
+import type { PageContent } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
 import { readPdfTab, servedAsPdf } from './pdfReader';
 

@@ -1,9 +1,10 @@
 // PDF tabs: the browser's PDF viewer runs no content script, so the background fetches the file itself and extracts
 // its text with pdf.js ("[p. N]" markers keep page numbers citable). A fetch the browser refuses for want of a host
 // permission becomes a typed `permission-needed` error naming the origin, which the popup can ask the user for.
-import type { PageContent } from '../../core/host/prompt';
+
 import { extractPdfText, PdfError, pdfViewerSource } from '../../core/pdf';
 import { pdfjsInline } from '../../core/pdf/pdfjsWorkerInline';
+import type { PageContent } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
 
 /** The origin pattern `permissions.request` takes for a URL's site. */

@@ -10,15 +10,16 @@ import type {
   ModelSourceSpec,
 } from '../../core/engine/types';
 import { type GpuContext, GpuUnavailableError } from '../../core/gpu/context';
-import { EngineHost, type EngineOptions, type HostEnv, type KeyValueStore } from '../../core/host/engineHost';
+import type { EngineOptions, HostEnv, KeyValueStore } from '../../core/host/env';
+import { EngineHost } from '../../core/host/host';
 import { doneStatsFrom } from '../../core/host/jobs';
 import { pageAccessError, unreadableReason } from '../../core/host/pageAccess';
 import { servePort } from '../../core/host/portServer';
-import { type PageContent, planJobPrompt, SUMMARY_REQUEST, SYSTEM_PROMPT } from '../../core/host/prompt';
-import { DEFAULT_SETTINGS, parseTopK, settingsFromStorage } from '../../core/host/settings';
-import type { HostEvent } from '../../core/protocol/messages';
+import { planJobPrompt, SUMMARY_REQUEST, SYSTEM_PROMPT } from '../../core/host/prompt';
+import type { HostEvent, PageContent } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
 import { createPortPair } from '../../core/protocol/port';
+import { DEFAULT_SETTINGS, parseTopK, settingsFromStorage } from '../../core/protocol/settings';
 
 /** An Engine that streams scripted tokens; `gate` lets a test hold generation between tokens. */
 class FakeEngine implements Engine {
@@ -148,7 +149,7 @@ function setup(
       if (opts.gpu) throw opts.gpu;
       return FAKE_GPU;
     },
-    createEngine: (_gpu, o) => {
+    createEngine: async (_gpu, o) => {
       engineOptions.push(o);
       return engine;
     },

@@ -1,6 +1,6 @@
 // Reads the page when the background asks (the background injects this file on demand when it is not there yet).
-import { type ExtractReply, isExtractRequest } from '../core/protocol/content';
-import { ExtractionError, extractPage } from './content/extract';
+import { type ExtractReply, isExtractRequest } from '../../core/protocol/content';
+import { ExtractionError, extractPage } from './extract';
 
 declare global {
   interface Window {

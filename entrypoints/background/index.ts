@@ -1,9 +1,9 @@
 // The background owns the engine host. Side effects stay inside defineBackground: WXT imports this file in Node at
 // build time. Chrome runs it as the MV3 service worker (WebGPU works there); Firefox as the background page.
-import { EngineHost } from '../core/host/engineHost';
-import { servePort } from '../core/host/portServer';
-import { UI_PORT_NAME } from '../core/protocol/messages';
-import { createBrowserHostEnv } from './background/hostEnv';
+import { EngineHost } from '../../core/host/host';
+import { servePort } from '../../core/host/portServer';
+import { UI_PORT_NAME } from '../../core/protocol/messages';
+import { createBrowserHostEnv } from './hostEnv';
 
 export default defineBackground(() => {
   const host = new EngineHost(createBrowserHostEnv());

@@ -1,6 +1,6 @@
 // The user's settings: what the popup edits, what chrome.storage.local keeps, what the host reads at each job.
-import type { TopKBudget } from '../engine/types';
-import { array, bool, literal, num, obj, optional, str, topKBudget } from '../protocol/schema';
+import type { TopKBudget } from '../attention/policy';
+import { array, bool, literal, num, obj, optional, str, topKBudget } from './schema';
 
 export interface CustomModel {
   /** `custom:<baseUrl>`; unique. */

@@ -1,0 +1,36 @@
+// What the host needs from its surroundings. The background (Chrome service worker, Firefox extension page) passes
+// one that touches browser APIs; tests and Node pass their own.
+import type { Engine } from '../engine/types';
+import type { GpuContext } from '../gpu/context';
+import type { PageContent } from '../protocol/messages';
+
+export interface KeyValueStore {
+  get(key: string): Promise<unknown>;
+  set(key: string, value: unknown): Promise<void>;
+}
+
+/** What the engine factory needs from the settings (read when the engine is created). */
+export interface EngineOptions {
+  /** Byte budget of the KV snapshot store, in MiB; 0 = no snapshots. */
+  snapshotBudgetMB: number;
+}
+
+export interface HostEnv {
+  /** The GPU device; throws GpuUnavailableError with the reason when there is none. */
+  openGpu(): Promise<GpuContext>;
+  /** The engine factory (entrypoints/background/engineFactory.ts). May throw ProtocolError('engine-unavailable'). */
+  createEngine(gpu: GpuContext, opts: EngineOptions): Promise<Engine>;
+  /** The tab's readable text; throws ProtocolError('page-unreadable') with the reason. */
+  readPage(tabId: number): Promise<PageContent>;
+  /** Survives browser restarts (settings). */
+  localStore: KeyValueStore;
+  /** Survives worker restarts within a browser session (finished jobs). */
+  sessionStore: KeyValueStore;
+  /** The browser's model file cache (shared with WebLLM). */
+  modelFiles: { cachedBaseUrls(): Promise<Set<string>>; delete(baseUrl: string): Promise<number> };
+  clearSnapshots(): Promise<number>;
+  fetchText(url: string): Promise<string>;
+  /** Keep the worker alive while work runs (MV3 stops idle workers after 30 s). */
+  keepAlive(active: boolean): void;
+  log?(message: string, error?: unknown): void;
+}

@@ -1,0 +1,138 @@
+// The engine host: answers the UI's requests, owns the settings, and fans events out to every connected UI. Model
+// ownership lives in Models (models.ts), the job lifecycle in JobRunner (jobRunner.ts). It touches no browser API:
+// the background passes a HostEnv (env.ts) that does.
+import { DEFAULT_MODEL_ID } from '../catalog/catalog';
+import { describeAdapter } from '../gpu/context';
+import type { HostEvent, HostState, JobView, Request, RequestType, ResponseMap } from '../protocol/messages';
+import { PROTOCOL_VERSION, ProtocolError } from '../protocol/messages';
+import { applySettingsPatch, type Settings, settingsFromStorage } from '../protocol/settings';
+import type { HostEnv } from './env';
+import { runGpuSelfTest } from './gpuSelfTest';
+import { JobRunner } from './jobRunner';
+import { findModel } from './modelList';
+import { Models } from './models';
+
+type Listener = (event: HostEvent) => void;
+const SETTINGS_KEY = 'settings';
+
+export class EngineHost {
+  private settings: Settings = settingsFromStorage(undefined);
+  private readonly listeners = new Set<Listener>();
+  private ready: Promise<void> | null = null;
+  private readonly models: Models;
+  private readonly runner: JobRunner;
+
+  constructor(private readonly env: HostEnv) {
+    const settings = () => this.settings;
+    const changed = (job: JobView | null) => this.emitState(job);
+    this.models = new Models({
+      env,
+      settings,
+      saveSettings: (next) => this.saveSettings(next),
+      modelInUse: () => this.runner.runningJob?.modelId ?? null,
+      changed,
+      progress: (job, progress) => {
+        if (job) job.progress = progress;
+        this.emit({ type: 'progress', jobId: job?.jobId ?? null, tabId: job?.tabId ?? null, progress });
+      },
+    });
+    this.runner = new JobRunner({ env, models: this.models, settings, emit: (e) => this.emit(e), changed });
+  }
+
+  /** Loads settings and persisted jobs, and probes the GPU. Safe to call more than once. */
+  init(): Promise<void> {
+    this.ready ??= (async () => {
+      const [settings] = await Promise.all([
+        this.env.localStore.get(SETTINGS_KEY).catch(() => undefined),
+        this.runner.restore(),
+      ]);
+      this.settings = settingsFromStorage(settings);
+      void this.models.openGpu().catch(() => {}); // status lands in models.gpu
+    })();
+    return this.ready;
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  state(tabId?: number): HostState {
+    const jobs = this.runner.jobs;
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      settings: this.settings,
+      defaultModelId: DEFAULT_MODEL_ID,
+      gpu: this.models.gpu,
+      engine: this.models.status,
+      job: tabId === undefined ? jobs.latest() : jobs.forTab(tabId),
+      runningJobId: this.runner.runningJob?.jobId ?? null,
+      lastFastModeSpeedup: this.runner.lastSpeedup,
+    };
+  }
+
+  async handle<T extends RequestType>(request: Extract<Request, { type: T }>): Promise<ResponseMap[T]> {
+    await this.init();
+    return (await this.dispatch(request as Request)) as ResponseMap[T];
+  }
+
+  private async dispatch(r: Request): Promise<ResponseMap[RequestType]> {
+    switch (r.type) {
+      case 'getState':
+        return this.state(r.tabId);
+      case 'ask':
+        return { jobId: this.runner.start('ask', r.tabId, r.question.trim(), r.document) };
+      case 'summarize':
+        return { jobId: this.runner.start('summarize', r.tabId, '', r.document) };
+      case 'stop':
+        return { stopped: this.runner.stop() };
+      case 'setSettings': {
+        if (r.settings.modelId) findModel(r.settings.modelId, r.settings.customModels ?? this.settings.customModels);
+        await this.saveSettings(applySettingsPatch(this.settings, r.settings));
+        return this.settings;
+      }
+      case 'loadModel': {
+        const contextWindow = this.settings.contextWindow;
+        await this.models.ensure(r.modelId, contextWindow, null, undefined);
+        return { modelId: r.modelId, contextWindow };
+      }
+      case 'deleteModel':
+        return { deletedFiles: await this.models.delete(r.modelId) };
+      case 'listModels':
+        return { models: await this.models.list() };
+      case 'clearSnapshots':
+        return { cleared: await this.env.clearSnapshots() };
+      case 'addCustomModel':
+        return this.models.addCustom(r.baseUrl);
+      case 'debugGpuSelfTest': {
+        const gpu = await this.models.openGpu();
+        return runGpuSelfTest(gpu.device, describeAdapter(gpu.adapterInfo), gpu.f16);
+      }
+    }
+  }
+
+  private emit(event: HostEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (e) {
+        this.env.log?.('A UI listener failed; dropping it', e);
+        this.listeners.delete(l);
+      }
+    }
+  }
+
+  private emitState(job: JobView | null): void {
+    this.emit({ type: 'state', state: { ...this.state(), job } });
+  }
+
+  private async saveSettings(next: Settings): Promise<void> {
+    this.settings = next;
+    try {
+      await this.env.localStore.set(SETTINGS_KEY, next);
+    } catch (e) {
+      throw new ProtocolError('storage-failed', `Settings could not be saved: ${(e as Error).message}`);
+    }
+    this.emitState(null);
+  }
+}

@@ -1,0 +1,261 @@
+// The job lifecycle: start a job (one at a time), read its page, get its model from Models, plan the prompt, run the
+// generation(s) — the one `runGeneration` of the host — and finish it (status, stats, persistence). Each tab keeps its
+// last job (JobStore).
+import type { AttentionPolicy } from '../attention/policy';
+import { DEFAULT_MODEL_ID } from '../catalog/catalog';
+import { describeStep, runMapReduce } from '../document';
+import type { Engine, GenerationStats } from '../engine/types';
+import type { HostEvent, JobKind, JobStage, JobView, PageContent } from '../protocol/messages';
+import { ProtocolError, toErrorInfo } from '../protocol/messages';
+import type { Settings } from '../protocol/settings';
+import type { HostEnv } from './env';
+import { doneStatsFrom, JobStore } from './jobs';
+import type { Models } from './models';
+import { type JobPrompt, mapReduceStepPrompt, planJobPrompt, type SinglePrompt } from './prompt';
+
+const PROGRESS_INTERVAL_MS = 250;
+const JOBS_KEY = 'jobs';
+const SPEEDUP_KEY = 'lastFastModeSpeedup';
+
+/** What JobRunner needs from the host around it. */
+export interface JobRunnerDeps {
+  env: HostEnv;
+  models: Models;
+  settings(): Settings;
+  emit(event: HostEvent): void;
+  /** The state changed: the host broadcasts it with this job. */
+  changed(job: JobView | null): void;
+}
+
+export class JobRunner {
+  readonly jobs = new JobStore();
+  private running: { job: JobView; controller: AbortController } | null = null;
+  lastSpeedup: number | null = null;
+  /** Mean decode step with fast mode off, per model and window: the baseline fast mode's speed-up is measured on. */
+  private readonly fullMsPerStep = new Map<string, number>();
+  private nextJob = 1;
+
+  constructor(private readonly deps: JobRunnerDeps) {}
+
+  /** Restores what a previous worker persisted (finished jobs, the last measured speed-up). */
+  async restore(): Promise<void> {
+    const [jobs, speedup] = await Promise.all([
+      this.deps.env.sessionStore.get(JOBS_KEY).catch(() => undefined),
+      this.deps.env.localStore.get(SPEEDUP_KEY).catch(() => undefined),
+    ]);
+    this.jobs.restore(jobs);
+    if (typeof speedup === 'number' && Number.isFinite(speedup)) this.lastSpeedup = speedup;
+  }
+
+  get runningJob(): JobView | null {
+    return this.running?.job ?? null;
+  }
+
+  stop(): boolean {
+    if (!this.running) return false;
+    this.running.controller.abort();
+    return true;
+  }
+
+  /** `document`: text the UI already has (a PDF file the user opened) instead of the tab's page. */
+  start(kind: JobKind, tabId: number, question: string, document?: PageContent): string {
+    if (this.running)
+      throw new ProtocolError(
+        'busy',
+        `An answer is still being written (tab ${this.running.job.tabId}); stop it first.`,
+      );
+    const gpu = this.deps.models.gpu;
+    if (gpu.state === 'unavailable') throw new ProtocolError('no-webgpu', gpu.reason);
+    const job: JobView = {
+      jobId: `job-${Date.now().toString(36)}-${this.nextJob++}`,
+      tabId,
+      kind,
+      question,
+      status: 'running',
+      stage: 'reading-page',
+      answer: '',
+      pageTitle: '',
+      pageUrl: '',
+      modelId: this.deps.settings().modelId || DEFAULT_MODEL_ID,
+      coverage: null,
+      progress: null,
+      stats: null,
+      error: null,
+      startedAt: Date.now(),
+      finishedAt: null,
+    };
+    const controller = new AbortController();
+    this.running = { job, controller };
+    this.jobs.put(job);
+    this.deps.env.keepAlive(true);
+    this.deps.changed(job);
+    void this.run(job, controller.signal, document);
+    return job.jobId;
+  }
+
+  private setStage(job: JobView, stage: JobStage): void {
+    job.stage = stage;
+    job.progress = { stage };
+    this.deps.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
+  }
+
+  private async run(job: JobView, signal: AbortSignal, document?: PageContent): Promise<void> {
+    const settings = this.deps.settings();
+    const emit = this.deps.emit;
+    try {
+      const page = document ?? (await this.deps.env.readPage(job.tabId));
+      job.pageTitle = page.title;
+      job.pageUrl = page.url;
+      if (!page.text.trim()) throw new ProtocolError('page-empty', 'This page has no readable text.');
+      signal.throwIfAborted();
+      this.setStage(job, 'loading-model');
+      const engine = await this.deps.models.ensure(job.modelId, settings.contextWindow, job, signal);
+      signal.throwIfAborted();
+      let prompt: JobPrompt;
+      try {
+        const contextWindow = this.deps.models.contextWindow ?? settings.contextWindow;
+        prompt = planJobPrompt(job.kind, page, job.question, contextWindow, settings.maxAnswerTokens, (t) =>
+          engine.countTokens(t),
+        );
+      } catch (e) {
+        throw new ProtocolError('generation-failed', (e as Error).message);
+      }
+      job.coverage = prompt.coverage;
+      emit({ type: 'coverage', jobId: job.jobId, tabId: job.tabId, coverage: prompt.coverage });
+      const attention: AttentionPolicy = settings.fastMode
+        ? { kind: 'recycled', k: settings.fastK, stride: settings.fastStride }
+        : { kind: 'full' };
+      let stats: GenerationStats | null = null;
+      let parts = 0;
+      if (prompt.strategy === 'map-reduce') {
+        const { plan } = prompt;
+        await runMapReduce(
+          plan,
+          prompt.chunks,
+          async (input, step) => {
+            const final = step.id === plan.finalStepId;
+            const run = await runGeneration(job, engine, mapReduceStepPrompt(prompt, step, input), emit, {
+              maxTokens: final ? settings.maxAnswerTokens : plan.summaryTokens,
+              attention,
+              signal,
+              stream: final,
+              label: describeStep(plan, step.id),
+              steps: { done: step.id, total: plan.steps.length },
+            });
+            if (final) stats = run.stats;
+            else parts++;
+            return run.text;
+          },
+          { signal },
+        );
+      } else {
+        this.setStage(job, 'prefill');
+        stats = (
+          await runGeneration(job, engine, prompt, emit, {
+            maxTokens: settings.maxAnswerTokens,
+            attention,
+            signal,
+            stream: true,
+          })
+        ).stats;
+      }
+      const done = stats as GenerationStats | null;
+      if (done) {
+        const key = `${job.modelId}|${settings.contextWindow}`;
+        if (!settings.fastMode && done.msPerStep > 0 && done.generatedTokens > 1)
+          this.fullMsPerStep.set(key, done.msPerStep);
+        job.stats = doneStatsFrom(done, settings.fastMode, parts, this.fullMsPerStep.get(key));
+      }
+      job.status = signal.aborted || job.stats?.stopReason === 'aborted' ? 'stopped' : 'done';
+    } catch (e) {
+      if (signal.aborted) job.status = 'stopped';
+      else {
+        job.status = 'error';
+        job.error = toErrorInfo(e, 'generation-failed');
+      }
+    } finally {
+      await this.finish(job);
+    }
+  }
+
+  private async finish(job: JobView): Promise<void> {
+    job.stage = 'finished';
+    job.finishedAt = Date.now();
+    job.progress = null;
+    this.running = null;
+    this.deps.env.keepAlive(false);
+    const speedup = job.stats?.fastModeSpeedup ?? null;
+    if (speedup !== null) this.lastSpeedup = speedup;
+    this.deps.emit({ type: 'done', jobId: job.jobId, tabId: job.tabId, status: job.status, stats: job.stats });
+    if (job.error) this.deps.emit({ type: 'error', requestId: null, jobId: job.jobId, error: job.error });
+    this.deps.changed(job);
+    try {
+      await this.deps.env.sessionStore.set(JOBS_KEY, this.jobs.finished());
+      if (speedup !== null) await this.deps.env.localStore.set(SPEEDUP_KEY, speedup);
+    } catch (e) {
+      this.deps.env.log?.('Could not persist the finished job', e);
+    }
+  }
+}
+
+/**
+ * One generation over [system + document] + question. `stream`: the tokens are the answer (deltas to the UI);
+ * otherwise they are collected (a part summary) while the progress line names the step.
+ */
+export async function runGeneration(
+  job: JobView,
+  engine: Engine,
+  prompt: SinglePrompt,
+  emit: (event: HostEvent) => void,
+  o: {
+    maxTokens: number;
+    attention: AttentionPolicy;
+    signal: AbortSignal;
+    stream: boolean;
+    label?: string;
+    steps?: { done: number; total: number };
+  },
+): Promise<{ text: string; stats: GenerationStats | null }> {
+  const step = o.label ? { label: o.label, steps: o.steps } : {};
+  if (o.label) {
+    job.stage = 'prefill';
+    job.progress = { stage: 'prefill', ...step };
+    emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
+  }
+  let text = '';
+  let stats: GenerationStats | null = null;
+  let decodeStart = 0;
+  let tokens = 0;
+  let lastEmit = 0;
+  for await (const ev of engine.generate(
+    { messages: [{ role: 'user', content: prompt.question }], system: prompt.system, document: prompt.document },
+    { maxTokens: o.maxTokens, temperature: 0, signal: o.signal, attention: o.attention },
+  )) {
+    if (ev.type === 'prefill-progress') {
+      const fraction = ev.total > 0 ? ev.done / ev.total : 1;
+      job.progress = { stage: 'prefill', prefill: { fraction, done: ev.done, total: ev.total }, ...step };
+      emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
+    } else if (ev.type === 'token') {
+      if (tokens === 0) {
+        decodeStart = Date.now();
+        job.stage = 'generating';
+      }
+      tokens++;
+      text += ev.text;
+      if (o.stream) {
+        job.answer += ev.text;
+        emit({ type: 'delta', jobId: job.jobId, tabId: job.tabId, text: ev.text });
+      }
+      const now = Date.now();
+      if (now - lastEmit >= PROGRESS_INTERVAL_MS && now > decodeStart) {
+        lastEmit = now;
+        const tokensPerSec = ((tokens - 1) * 1000) / (now - decodeStart);
+        job.progress = { stage: 'generating', tokensPerSec, ...step };
+        emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
+      }
+    } else if (ev.type === 'done') {
+      stats = ev.stats;
+    }
+  }
+  return { text, stats };
+}
