@@ -1,6 +1,5 @@
 // Settings: model files, context window, fast-mode K and stride, snapshot budget, custom models.
 import { useState } from 'preact/hooks';
-import { formatTopK, parseTopK, type Settings } from '../core/protocol/settings';
 import type {
   EngineStatus,
   GpuStatus,
@@ -9,6 +8,7 @@ import type {
   RequestType,
   ResponseMap,
 } from '../core/protocol/messages';
+import { formatTopK, parseTopK, type Settings } from '../core/protocol/settings';
 import { formatBytes } from './uiState';
 
 interface Props {

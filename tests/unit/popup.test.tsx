@@ -5,10 +5,10 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { App } from '../../components/App';
 import { Markdown, parseBlocks } from '../../components/markdown';
 import { applyEvent, coverageLine, INITIAL_UI_STATE, statusLine } from '../../components/uiState';
-import { DEFAULT_SETTINGS } from '../../core/protocol/settings';
 import type { HostApi } from '../../core/protocol/client';
 import type { HostEvent, HostState, JobView, Request } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
+import { DEFAULT_SETTINGS } from '../../core/protocol/settings';
 
 let container: HTMLElement;
 beforeEach(() => {
