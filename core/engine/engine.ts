@@ -5,7 +5,14 @@
 import type { ConvTemplate } from '../model/config';
 import { type LoadedModel, loadModel } from '../model/load';
 import type { WeightSource } from '../model/sources';
-import { encodeChat, encodeDocumentPrompt, resolveTemplate, stopStrings, stopTokenIds } from '../tokenizer/chat';
+import {
+  encodeChat,
+  encodeThreadPrompt,
+  resolveTemplate,
+  stopStrings,
+  stopTokenIds,
+  type ThreadTurn,
+} from '../tokenizer/chat';
 import { StopStringFilter, StreamingDecoder, Tokenizer } from '../tokenizer/tokenizer';
 import { type CachedSequence, commonPrefixLength, runGeneration } from './generation';
 import type { ModelRunner } from './runner';
@@ -84,6 +91,7 @@ export class LocalEngine implements Engine {
       contextWindow: runner.capacity,
       vocabSize: c.vocabSize,
       numLayers: c.numLayers,
+      template: resolveTemplate(c).name,
     };
     this.loaded = {
       model,
@@ -117,16 +125,20 @@ export class LocalEngine implements Engine {
       throw new Error('A chat must end with a user message.');
     }
     if (input.document !== undefined) {
-      // Earlier turns are folded into the question so that the document stays the shared prefix.
-      const history = messages
-        .slice(0, -1)
-        .map((m) => `${m.role === 'user' ? 'Question' : 'Answer'}: ${m.content}`)
-        .join('\n');
-      const question = messages[messages.length - 1].content;
-      const p = encodeDocumentPrompt(tokenizer, template, {
+      // A thread about the document: earlier turns follow it as messages, so the document stays the shared prefix
+      // and a follow-up reuses the KV of everything before its own question.
+      const turns: ThreadTurn[] = [];
+      for (let i = 0; i + 1 < messages.length; i += 2) {
+        const [q, a] = [messages[i], messages[i + 1]];
+        if (q.role !== 'user' || a.role !== 'assistant') throw new Error('A thread alternates user and assistant.');
+        turns.push({ question: q.content, answer: a.content, answerIds: a.tokenIds });
+      }
+      if (messages.length % 2 === 0) throw new Error('A thread alternates user and assistant.');
+      const p = encodeThreadPrompt(tokenizer, template, {
         system,
         document: input.document,
-        question: history ? `${history}\nQuestion: ${question}` : question,
+        turns,
+        question: messages[messages.length - 1].content,
       });
       return { ids: p.ids, prefixLength: p.prefixLength };
     }
@@ -163,7 +175,7 @@ export class LocalEngine implements Engine {
         snapshots && prefixLength > restored
           ? () => snapshots.save(L.runner, L.model, L.modelKey, ids.slice(0, prefixLength))
           : undefined;
-      yield* runGeneration(L.runner, L.cached, {
+      for await (const ev of runGeneration(L.runner, L.cached, {
         promptIds: ids,
         options: opts,
         stopTokenIds: stopTokenIds(L.template, L.model.config),
@@ -174,7 +186,11 @@ export class LocalEngine implements Engine {
           const text = filter.push(decoder.push(id));
           return { text, stop: filter.stopped };
         },
-      });
+      })) {
+        // What a snapshot supplied beyond what memory still held (the loop reuses at most all but the last token).
+        if (ev.type === 'done') ev.stats.snapshotTokens = Math.max(0, ev.stats.restoredTokens - inMemory);
+        yield ev;
+      }
     } finally {
       this.busy = false;
     }

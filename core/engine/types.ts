@@ -9,6 +9,8 @@ export type { LoadProgress } from '../model/load';
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
+  /** An assistant message's ids as the model generated them (a follow-up then reuses their KV exactly). */
+  tokenIds?: readonly number[];
 }
 
 export interface GenerateOptions {
@@ -43,6 +45,8 @@ export interface GenerationStats {
   prefillTokens: number;
   /** Tokens whose KV came from memory or a snapshot. */
   restoredTokens: number;
+  /** Of restoredTokens, those read from a snapshot (the rest were still in memory). */
+  snapshotTokens?: number;
   generatedTokens: number;
   prefillMs: number;
   prefillTokensPerSec: number;
@@ -65,6 +69,8 @@ export interface ModelInfo {
   contextWindow: number;
   vocabSize: number;
   numLayers: number;
+  /** The conversation template's name; 'raw' = a base model without chat format (prompt = document + question). */
+  template?: string;
 }
 
 export interface LoadOptions {

@@ -180,3 +180,38 @@ export function encodeDocumentPrompt(
   const ids = [...prefixIds, ...tokenizer.encode(suffixText)];
   return { ids, prefixIds, prefixLength: prefixIds.length };
 }
+
+/** A finished turn of a thread: `answerIds` are the ids the model generated (their KV is still in the cache). */
+export interface ThreadTurn {
+  question: string;
+  answer: string;
+  answerIds?: readonly number[];
+}
+
+/**
+ * A thread about a document: [prefix: system + document] + turn 1 (question, reply header, answer, end of message)
+ * + … + the new question and the reply header. Each part is tokenised on its own and earlier answers keep the ids
+ * they were generated as, so the ids of turns 1..n are exactly the cache after answer n: a follow-up prefills only
+ * its own question. With no turns this is `encodeDocumentPrompt`, id for id.
+ */
+export function encodeThreadPrompt(
+  tokenizer: Pick<Tokenizer, 'encode'>,
+  template: ConvTemplate,
+  prompt: DocumentPrompt & { turns: readonly ThreadTurn[] },
+): EncodedPrompt {
+  const first = encodeDocumentPrompt(tokenizer, template, {
+    ...prompt,
+    question: prompt.turns.length > 0 ? prompt.turns[0].question : prompt.question,
+  });
+  if (prompt.turns.length === 0) return first;
+  const encode = (text: string) => (text ? tokenizer.encode(text) : []);
+  const ids = [...first.ids];
+  const questions = [...prompt.turns.slice(1).map((t) => t.question), prompt.question];
+  prompt.turns.forEach((turn, i) => {
+    ids.push(...(turn.answerIds ?? encode(turn.answer)));
+    // The assistant message's separator (message index 2i+1), then the next user message and the reply header.
+    ids.push(...encode(sepAt(template, 2 * i + 1)));
+    ids.push(...encode(messageText(template, 'user', questions[i], 2 * i + 2) + replyHeader(template)));
+  });
+  return { ids, prefixIds: first.prefixIds, prefixLength: first.prefixLength };
+}

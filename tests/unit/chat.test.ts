@@ -9,6 +9,7 @@ import {
   BUILTIN_TEMPLATES,
   encodeChat,
   encodeDocumentPrompt,
+  encodeThreadPrompt,
   resolveTemplate,
   stopStrings,
   stopTokenIds,
@@ -118,5 +119,44 @@ describe('encodeDocumentPrompt', () => {
     expect(p.ids).toEqual([...p.prefixIds, 17, 4, 3, 7]);
     expect(stopTokenIds(t, config)).toEqual([2, 4]);
     expect(stopStrings(t)).toEqual(['<|im_end|>']);
+  });
+
+  it('a thread: the published Llama-3 conversation text, and each follow-up extends the previous cache exactly', () => {
+    const t = BUILTIN_TEMPLATES['llama-3'];
+    const doc = { system: 'Be brief.', document: 'DOC' };
+    const first = encodeThreadPrompt(llama3, t, { ...doc, turns: [], question: 'Q1' });
+    expect(first).toEqual(encodeDocumentPrompt(llama3, t, { ...doc, question: 'Q1' }));
+    // The model answered "A1" then emitted <|eot_id|> (not in the cache: the loop stops before feeding it).
+    const a1 = llama3.encode('A1');
+    const second = encodeThreadPrompt(llama3, t, {
+      ...doc,
+      turns: [{ question: 'Q1', answer: 'A1', answerIds: a1 }],
+      question: 'Q2',
+    });
+    expect(second.ids.slice(0, first.ids.length + a1.length)).toEqual([...first.ids, ...a1]);
+    expect(second.prefixIds).toEqual(first.prefixIds);
+    expect(llama3.decode(second.ids)).toBe(
+      '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>' +
+        '<|start_header_id|>user<|end_header_id|>\n\nDOC\n\nQ1<|eot_id|>' +
+        '<|start_header_id|>assistant<|end_header_id|>\n\nA1<|eot_id|>' +
+        '<|start_header_id|>user<|end_header_id|>\n\nQ2<|eot_id|>' +
+        '<|start_header_id|>assistant<|end_header_id|>\n\n',
+    );
+  });
+
+  it('raw template (a base model): BOS once, the document, then the question; no instruction words', async () => {
+    const tok = await Tokenizer.fromJSON(readFileSync('tests/fixtures/retrieval-llama/tokenizer.json'));
+    const config = parseModelConfig(readFileSync('tests/fixtures/retrieval-llama/mlc-chat-config.json', 'utf8'));
+    const t = resolveTemplate(config);
+    expect(t.name).toBe('raw');
+    const p = encodeThreadPrompt(tok, t, {
+      system: '',
+      document: 'f3 f11 k7 v3 v20 v9 v1 f2',
+      turns: [],
+      question: '? k7',
+    });
+    // <s>=1, f3=47, f11=55, k7=11, v3=23, v20=40, v9=29, v1=21, f2=46, ?=3.
+    expect(p.ids).toEqual([1, 47, 55, 11, 23, 40, 29, 21, 46, 3, 11]);
+    expect(p.prefixLength).toBe(9);
   });
 });
