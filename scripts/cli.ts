@@ -3,16 +3,24 @@
 //     [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--backend webgpu|reference] [--json]
 //     [--context N] [--attention full|recycled|streaming|snapkv] [--k N | --k-frac F] [--stride S]
 //     [--dynamic --qc N --sim s] [--snapshot-dir DIR] [--system TEXT] [--document-file FILE]
+//   npm run cli -- prompt --model DIR|URL [--chat] [--system TEXT] --document-file FILE --prompt TEXT [--json]
+//     the prompt's token ids without loading weights; --json prints {"ids":[…],"documentRange":[start,end]}
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AttentionPolicy, GenerateInput, GenerateOptions, TopKBudget } from '../core/engine/types';
+import { loadModelConfig, loadTokenizerJson } from '../core/model/load';
+import { HttpSource } from '../core/model/sources';
+import { DirSource } from '../core/node/dirSource';
 import { createNodeEngine } from '../core/node/nodeEngine';
 import { ensureVulkanDriverEnv } from '../core/node/vulkanDrivers';
+import { BUILTIN_TEMPLATES, encodeDocumentPrompt, resolveTemplate } from '../core/tokenizer/chat';
+import { Tokenizer } from '../core/tokenizer/tokenizer';
 
 const USAGE = `usage: npm run cli -- generate --model DIR|URL (--prompt TEXT | --prompt-file FILE | --prompt-ids 1,2,3)
   [--chat] [--system TEXT] [--document-file FILE] [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
   [--seed S] [--backend webgpu|reference] [--json] [--context N] [--snapshot-dir DIR]
-  [--attention full|recycled|streaming|snapkv] [--k N | --k-frac F] [--stride S] [--dynamic --qc N --sim s]`;
+  [--attention full|recycled|streaming|snapkv] [--k N | --k-frac F] [--stride S] [--dynamic --qc N --sim s]
+       npm run cli -- prompt --model DIR|URL [--chat] [--system TEXT] --document-file FILE --prompt TEXT [--json]`;
 
 class UsageError extends Error {}
 
@@ -46,6 +54,38 @@ export function parseAttention(values: Record<string, string | boolean | undefin
   throw new UsageError(`--attention must be full, recycled, streaming or snapkv (got "${kind}")`);
 }
 
+/**
+ * The prompt the engine builds for a document and a question, from the model's config and tokenizer.json only (no
+ * weights): page text is tokenised as data, so `documentRange` holds no control token. Without --chat: the raw
+ * template (BOS, document, blank line, question), as `generate` without --chat.
+ */
+async function promptCommand(values: Record<string, string | boolean | undefined>): Promise<number> {
+  const model = values.model as string | undefined;
+  if (!model) throw new UsageError('--model is required');
+  if (typeof values['document-file'] !== 'string') throw new UsageError('prompt needs --document-file FILE');
+  if (typeof values.prompt !== 'string') throw new UsageError('prompt needs --prompt TEXT');
+  const source = /^https?:\/\//.test(model) ? new HttpSource(model) : new DirSource(model);
+  const { config, chatConfig } = await loadModelConfig(source);
+  const tokenizer = await Tokenizer.fromJSON(await loadTokenizerJson(source, chatConfig));
+  const modelTemplate = resolveTemplate(config);
+  const template = values.chat
+    ? modelTemplate
+    : { ...BUILTIN_TEMPLATES.raw, system_prefix_token_ids: modelTemplate.system_prefix_token_ids };
+  const p = encodeDocumentPrompt(tokenizer, template, {
+    system: values.system as string | undefined,
+    document: readFileSync(values['document-file'], 'utf8'),
+    question: values.prompt,
+  });
+  if (values.json) console.log(JSON.stringify({ ids: p.ids, documentRange: p.documentRange }));
+  else {
+    const [start, end] = p.documentRange;
+    console.log(`${p.ids.length} tokens; document ids [${start}, ${end}); reusable prefix ${p.prefixLength}`);
+    console.log(p.ids.join(' '));
+  }
+  tokenizer.dispose();
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -77,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
+  if (positionals[0] === 'prompt' && !values.help) return promptCommand(values);
   if (values.help || positionals[0] !== 'generate') {
     console.log(USAGE);
     return values.help ? 0 : 2;

@@ -106,7 +106,7 @@ export class LocalEngine implements Engine {
   }
 
   countTokens(text: string): number {
-    return this.requireLoaded().tokenizer.encode(text).length;
+    return this.requireLoaded().tokenizer.encodeText(text).length;
   }
 
   /** Token ids and the reusable prefix length for an input (exposed for tests and the document planner). */

@@ -2,6 +2,9 @@
 // Conversation does it: system block, then per message `role + role_content_sep + content + sep`, and the reply
 // header `role + role_empty_sep`. Parts are tokenised separately and their ids concatenated, so the ids of a
 // prefix (system + document) are exactly the first ids of the full prompt: a KV snapshot of the prefix stays valid.
+// The template's markers are tokenised as trusted text (their special-token strings become control ids); message
+// contents, the system message and the document are tokenised as data (`encodeText`): no control id comes out of
+// them, so a page cannot forge a role boundary.
 
 import type { ConvTemplate, ModelConfig } from '../model/config';
 import type { Tokenizer } from './tokenizer';
@@ -107,6 +110,27 @@ function roleWrap(template: ConvTemplate, role: 'user' | 'assistant'): [string, 
   return [t.slice(0, at), t.slice(at + PLACEHOLDER[role].length)];
 }
 
+/** The tokenizer calls prompts need: trusted template text, and untrusted data. */
+export type PromptTokenizer = Pick<Tokenizer, 'encode' | 'encodeText'>;
+
+/** `template` with `placeholder` replaced by `content`: the template's parts as markers, the content as data. */
+function encodeFilled(tok: PromptTokenizer, template: string, placeholder: string, content: string): number[] {
+  const at = template.indexOf(placeholder);
+  if (at < 0) return tok.encode(template);
+  return [
+    ...tok.encode(template.slice(0, at)),
+    ...tok.encodeText(content),
+    ...encodeFilled(tok, template.slice(at + placeholder.length), placeholder, content),
+  ];
+}
+
+/** The system block's ids; none when the system message is empty. */
+function encodeSystem(tok: PromptTokenizer, template: ConvTemplate, systemMessage?: string): number[] {
+  const message = systemMessage ?? template.system_message;
+  if (!message) return [];
+  return encodeFilled(tok, template.system_template, PLACEHOLDER.system, message);
+}
+
 /** The text of one message, separator included (message index `i` picks the separator, as in MLC). */
 export function messageText(template: ConvTemplate, role: 'user' | 'assistant', content: string, i: number): string {
   const [before, after] = roleWrap(template, role);
@@ -121,26 +145,25 @@ export function replyHeader(template: ConvTemplate): string {
 }
 
 /** A full conversation ending with the assistant's reply header. A leading system message replaces the template's. */
-export function encodeChat(
-  tokenizer: Pick<Tokenizer, 'encode'>,
-  template: ConvTemplate,
-  messages: ChatMessage[],
-): number[] {
+export function encodeChat(tokenizer: PromptTokenizer, template: ConvTemplate, messages: ChatMessage[]): number[] {
   let system: string | undefined;
   let rest = messages;
   if (messages[0]?.role === 'system') {
     system = messages[0].content;
     rest = messages.slice(1);
   }
-  const ids = [...(template.system_prefix_token_ids ?? [])];
-  const sys = systemText(template, system);
-  if (sys) ids.push(...tokenizer.encode(sys));
+  // Concatenated, not push(...ids): a long message has more ids than a call may take arguments.
+  let ids = [...(template.system_prefix_token_ids ?? []), ...encodeSystem(tokenizer, template, system)];
   rest.forEach((m, i) => {
     if (m.role === 'system') throw new Error('a system message is only allowed first');
-    ids.push(...tokenizer.encode(messageText(template, m.role, m.content, i)));
+    const [before, after] = roleWrap(template, m.role);
+    ids = ids.concat(
+      tokenizer.encode((template.roles[m.role] ?? '') + (template.role_content_sep ?? '') + before),
+      tokenizer.encodeText(m.content),
+      tokenizer.encode(after + sepAt(template, i)),
+    );
   });
-  ids.push(...tokenizer.encode(replyHeader(template)));
-  return ids;
+  return ids.concat(tokenizer.encode(replyHeader(template)));
 }
 
 export interface DocumentPrompt {
@@ -159,26 +182,30 @@ export interface EncodedPrompt {
   /** system prefix ids + system block + user header + document: always `ids.slice(0, prefixLength)`. */
   prefixIds: number[];
   prefixLength: number;
+  /** Where the document's ids are: `ids.slice(start, end)` (end exclusive), inside the prefix. */
+  documentRange: [number, number];
 }
 
 /** [prefix: system + document] + [question + reply header], tokenised separately so the prefix ids are stable. */
 export function encodeDocumentPrompt(
-  tokenizer: Pick<Tokenizer, 'encode'>,
+  tokenizer: PromptTokenizer,
   template: ConvTemplate,
   prompt: DocumentPrompt,
 ): EncodedPrompt {
   const [before, after] = roleWrap(template, 'user');
-  const prefixText =
-    systemText(template, prompt.system) +
-    (template.roles.user ?? '') +
-    (template.role_content_sep ?? '') +
-    before +
-    prompt.document;
-  const suffixText =
-    (prompt.separator ?? '\n\n') + prompt.question + after + sepAt(template, 0) + replyHeader(template);
-  const prefixIds = [...(template.system_prefix_token_ids ?? []), ...tokenizer.encode(prefixText)];
-  const ids = [...prefixIds, ...tokenizer.encode(suffixText)];
-  return { ids, prefixIds, prefixLength: prefixIds.length };
+  const head = [
+    ...(template.system_prefix_token_ids ?? []),
+    ...encodeSystem(tokenizer, template, prompt.system),
+    ...tokenizer.encode((template.roles.user ?? '') + (template.role_content_sep ?? '') + before),
+  ];
+  const prefixIds = head.concat(tokenizer.encodeText(prompt.document));
+  const documentRange: [number, number] = [head.length, prefixIds.length];
+  const ids = [
+    ...prefixIds,
+    ...tokenizer.encodeText((prompt.separator ?? '\n\n') + prompt.question),
+    ...tokenizer.encode(after + sepAt(template, 0) + replyHeader(template)),
+  ];
+  return { ids, prefixIds, prefixLength: prefixIds.length, documentRange };
 }
 
 /** A finished turn of a thread: `answerIds` are the ids the model generated (their KV is still in the cache). */

@@ -2,8 +2,52 @@
 
 import { loadWebTokenizers, type WebTokenizer } from './webTokenizers';
 
+/**
+ * The added tokens of a tokenizer.json (special or not): the strings the tokenizer maps to control ids. The unknown
+ * token is left out: it is what unknown text becomes, not a role boundary.
+ */
+function addedTokensOf(bytes: Uint8Array): Map<string, number> {
+  const out = new Map<string, number>();
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new Error(`tokenizer.json is not valid JSON: ${(e as Error).message}`);
+  }
+  const { added_tokens: added, model } = json as { added_tokens?: unknown; model?: { unk_token?: unknown } };
+  if (!Array.isArray(added)) return out;
+  for (const t of added) {
+    const content = (t as { content?: unknown }).content;
+    const id = (t as { id?: unknown }).id;
+    if (typeof content === 'string' && content.length > 0 && typeof id === 'number' && content !== model?.unk_token)
+      out.set(content, id);
+  }
+  return out;
+}
+
+/** `out.push(...ids)` without the argument-count limit (a long page has millions of ids). */
+function append(out: number[], ids: readonly number[]): void {
+  for (const id of ids) out.push(id);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 export class Tokenizer {
-  private constructor(private readonly inner: WebTokenizer) {}
+  /** Every added-token id: none of them may come out of `encodeText`. */
+  readonly controlIds: ReadonlySet<number>;
+  /** Matches any added-token string, longest first. */
+  private readonly controlPattern: RegExp | null;
+
+  private constructor(
+    private readonly inner: WebTokenizer,
+    added: Map<string, number>,
+  ) {
+    this.controlIds = new Set(added.values());
+    const strings = [...added.keys()].sort((a, b) => b.length - a.length);
+    this.controlPattern = strings.length > 0 ? new RegExp(strings.map(escapeRegExp).join('|'), 'g') : null;
+  }
 
   /** `json`: the bytes of tokenizer.json. */
   static async fromJSON(json: Uint8Array | ArrayBuffer): Promise<Tokenizer> {
@@ -14,16 +58,60 @@ export class Tokenizer {
       throw new Error(`tokenizer.json is not a JSON object (starts with "${text.slice(0, 20)}")`);
     // fromJSON wants an ArrayBuffer holding exactly the file.
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    let inner: WebTokenizer;
     try {
-      return new Tokenizer(await cls.fromJSON(buffer));
+      inner = await cls.fromJSON(buffer);
     } catch (e) {
       throw new Error(`tokenizer.json could not be loaded by web-tokenizers: ${String(e)}`);
     }
+    return new Tokenizer(inner, addedTokensOf(bytes));
   }
 
-  /** Token ids of `text`; no special tokens are added (BOS comes from the chat template). */
+  /**
+   * Token ids of trusted text (the chat template's markers): special-token strings in it become their control ids.
+   * No special tokens are added (BOS comes from the chat template).
+   */
   encode(text: string): number[] {
     return Array.from(this.inner.encode(text));
+  }
+
+  /**
+   * Token ids of untrusted text (page, PDF, selection, question): no added/special-token id ever comes out. A
+   * special-token string in the text is tokenised as the plain characters it is made of (split after its first
+   * character, so the tokenizer cannot match it); a piece that still yields a control id (a normalizer that rewrites
+   * characters into one) is tokenised one character at a time, and a character that is itself a control token is
+   * dropped. Decoding the ids gives the text back, except for such dropped characters.
+   */
+  encodeText(text: string): number[] {
+    const pattern = this.controlPattern;
+    if (!pattern || text.length === 0) return this.encodePlain(text);
+    const ids: number[] = [];
+    let at = 0;
+    pattern.lastIndex = 0;
+    for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+      if (m.index > at) append(ids, this.encodePlain(text.slice(at, m.index)));
+      // The first character alone, then the rest (which may hold further control strings).
+      const first = String.fromCodePoint(m[0].codePointAt(0)!);
+      append(ids, this.encodePlain(first));
+      if (m[0].length > first.length) append(ids, this.encodeText(m[0].slice(first.length)));
+      at = m.index + m[0].length;
+      pattern.lastIndex = at;
+    }
+    if (at < text.length) append(ids, this.encodePlain(text.slice(at)));
+    return ids;
+  }
+
+  /** Text with no control string in it; checked all the same, since normalizers can rewrite characters. */
+  private encodePlain(text: string): number[] {
+    if (text.length === 0) return [];
+    const ids = this.encode(text);
+    if (!ids.some((id) => this.controlIds.has(id))) return ids;
+    const out: number[] = [];
+    for (const ch of text) {
+      const one = this.encode(ch);
+      if (!one.some((id) => this.controlIds.has(id))) append(out, one);
+    }
+    return out;
   }
 
   decode(ids: ArrayLike<number>): string {
