@@ -139,6 +139,20 @@ export function messageText(template: ConvTemplate, role: 'user' | 'assistant', 
   );
 }
 
+/** `messageText`'s ids: the role markers as trusted text, the content as data. */
+function encodeMessage(
+  tok: PromptTokenizer,
+  template: ConvTemplate,
+  role: 'user' | 'assistant',
+  content: string,
+  i: number,
+): number[] {
+  const [before, after] = roleWrap(template, role);
+  return tok
+    .encode((template.roles[role] ?? '') + (template.role_content_sep ?? '') + before)
+    .concat(tok.encodeText(content), tok.encode(after + sepAt(template, i)));
+}
+
 /** The header that asks the model to answer. */
 export function replyHeader(template: ConvTemplate): string {
   return (template.roles.assistant ?? '') + (template.role_empty_sep ?? '');
@@ -156,12 +170,7 @@ export function encodeChat(tokenizer: PromptTokenizer, template: ConvTemplate, m
   let ids = [...(template.system_prefix_token_ids ?? []), ...encodeSystem(tokenizer, template, system)];
   rest.forEach((m, i) => {
     if (m.role === 'system') throw new Error('a system message is only allowed first');
-    const [before, after] = roleWrap(template, m.role);
-    ids = ids.concat(
-      tokenizer.encode((template.roles[m.role] ?? '') + (template.role_content_sep ?? '') + before),
-      tokenizer.encodeText(m.content),
-      tokenizer.encode(after + sepAt(template, i)),
-    );
+    ids = ids.concat(encodeMessage(tokenizer, template, m.role, m.content, i));
   });
   return ids.concat(tokenizer.encode(replyHeader(template)));
 }
@@ -222,7 +231,7 @@ export interface ThreadTurn {
  * its own question. With no turns this is `encodeDocumentPrompt`, id for id.
  */
 export function encodeThreadPrompt(
-  tokenizer: Pick<Tokenizer, 'encode'>,
+  tokenizer: PromptTokenizer,
   template: ConvTemplate,
   prompt: DocumentPrompt & { turns: readonly ThreadTurn[] },
 ): EncodedPrompt {
@@ -232,13 +241,17 @@ export function encodeThreadPrompt(
   });
   if (prompt.turns.length === 0) return first;
   const encode = (text: string) => (text ? tokenizer.encode(text) : []);
-  const ids = [...first.ids];
+  let ids = first.ids;
   const questions = [...prompt.turns.slice(1).map((t) => t.question), prompt.question];
   prompt.turns.forEach((turn, i) => {
-    ids.push(...(turn.answerIds ?? encode(turn.answer)));
-    // The assistant message's separator (message index 2i+1), then the next user message and the reply header.
-    ids.push(...encode(sepAt(template, 2 * i + 1)));
-    ids.push(...encode(messageText(template, 'user', questions[i], 2 * i + 2) + replyHeader(template)));
+    // Answers and questions are data (an answer may quote the page); the template's markers are not.
+    ids = ids.concat(
+      turn.answerIds ?? tokenizer.encodeText(turn.answer),
+      // The assistant message's separator (message index 2i+1), then the next user message and the reply header.
+      encode(sepAt(template, 2 * i + 1)),
+      encodeMessage(tokenizer, template, 'user', questions[i], 2 * i + 2),
+      encode(replyHeader(template)),
+    );
   });
-  return { ids, prefixIds: first.prefixIds, prefixLength: first.prefixLength };
+  return { ids, prefixIds: first.prefixIds, prefixLength: first.prefixLength, documentRange: first.documentRange };
 }

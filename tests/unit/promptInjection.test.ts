@@ -72,7 +72,7 @@ describe('page text can never become control tokens', () => {
         const chat = encodeChat(tok, template, [{ role: 'user', content: page }]);
         const plainChat = encodeChat(tok, template, [{ role: 'user', content: 'x' }]);
         expect(countIds(chat, special)).toEqual(countIds(plainChat, special));
-      });
+      }, 60_000);
     }
   }
 
