@@ -1,6 +1,8 @@
 // Plain-TS reference for the matvec kernel: dequantize, then multiply row by row (accumulating in f64).
 import { f16ArrayToF32 } from '../../core/util/half';
+import { siluMulReference } from '../elementwise/elementwise.reference';
 import { checkHostLinear, type HostLinear, Q4_GROUP_SIZE } from '../linearUpload';
+import { rmsNormReference } from '../rmsnorm/rmsnorm.reference';
 
 /** MLC q4*_1 -> f32 [rows][cols]: element c of a row is nibble (c % 8) of word c / 8, value (q - 7) * scale. */
 export function dequantizeQ4(
@@ -47,4 +49,21 @@ export function matvecReference(host: HostLinear, x: Float32Array): Float32Array
     y[r] = sum;
   }
   return y;
+}
+
+/** The fused variants of createMatvec, composed from the plain references: y = W rmsnorm(x) (when rmsNorm),
+ * silu(gate . x) * (up . x) over a [gate rows; up rows] weight (when siluMul), plus the prior y (when accumulate). */
+export function matvecFusedReference(
+  host: HostLinear,
+  x: Float32Array,
+  opts: { rmsNorm?: { gamma: ArrayLike<number>; eps: number }; siluMul?: boolean; accumulate?: Float32Array },
+): { y: Float64Array; xn: Float32Array; preEpilogue: Float32Array } {
+  const xn = opts.rmsNorm
+    ? rmsNormReference(x, opts.rmsNorm.gamma, { n: x.length, rows: 1, eps: opts.rmsNorm.eps })
+    : x;
+  const preEpilogue = matvecReference(host, xn);
+  const outRows = opts.siluMul ? host.rows / 2 : host.rows;
+  const y = opts.siluMul ? siluMulReference(preEpilogue, 1, outRows) : Float64Array.from(preEpilogue);
+  if (opts.accumulate) for (let r = 0; r < outRows; r++) y[r] += opts.accumulate[r];
+  return { y, xn, preEpilogue };
 }

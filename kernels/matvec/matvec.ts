@@ -1,12 +1,17 @@
-// Host wrapper for the matvec kernel: y[outputOffset + r] = sum_c W[r][c] * x[inputOffset + c] for r < rows.
+// Host wrapper for the matvec kernel: y[outputOffset + r] = sum_c W[r][c] * x[inputOffset + c] for r < rows, with the
+// optional fusions of matvec.wgsl.ts (RMSNorm prologue, SiLU·mul gate_up epilogue, residual-add epilogue).
 // Pipeline, uniforms and bind groups are built once; encode() only records dispatches. Weights larger than one
 // storage binding (e.g. a 128K-vocab lm_head on a 128 MiB-binding adapter) are bound and dispatched in row chunks.
-import type { AdapterSummary, GpuContext } from '../../core/gpu/context';
+import type { GpuContext } from '../../core/gpu/context';
+import type { GpuVector } from '../elementwise/gpuVector';
 import { computePipeline, dispatch2d, uniformBuffer } from '../gpuUtil';
 import type { GpuLinear } from '../types';
-import { matvecUnitCols, matvecWgsl } from './matvec.wgsl';
+import { matvecUnitCols, matvecWgsl, matvecWorkgroupBytes } from './matvec.wgsl';
+import { matvecScalarWgsl } from './matvecScalar.wgsl';
+import { matvecTuning, minSubgroupSize } from './matvecTuning';
 
 export interface MatvecOptions {
+  /** [rows][cols]; with siluMul [2 * rows][cols]: the gate rows, then the up rows. */
   weight: GpuLinear;
   /** f32 activations; x is read from element `inputOffset` (default 0). */
   input: GPUBuffer;
@@ -14,12 +19,22 @@ export interface MatvecOptions {
   output: GPUBuffer;
   inputOffset?: number;
   outputOffset?: number;
-  /** Tuning: threads cooperating on one row (power of two, 1..256). Default: from the row length. */
+  /** Prologue: y = W rmsnorm(x) with this [cols] gamma and eps (x itself is left as it is). */
+  rmsNorm?: { weight: GpuVector; eps: number };
+  /** Epilogue for a gate_up weight: y[r] = silu(gate_r . x) * (up_r . x) for r < weight.rows / 2. */
+  siluMul?: boolean;
+  /** Epilogue: y[r] += result (the residual add), instead of y[r] = result. */
+  accumulate?: boolean;
+  /** Tuning (default: matvecTuning for this adapter): threads cooperating on one row (power of two, 1..256). */
   threadsPerRow?: number;
-  /** Tuning: threads per workgroup (power of two, >= threadsPerRow). */
+  /** Tuning: threads per workgroup (power of two, >= threadsPerRow, <= 256). */
   workgroupSize?: number;
-  /** Tuning: rows each group of threadsPerRow threads computes together, reusing its x loads (1..8). */
+  /** Tuning: output rows each group of threadsPerRow threads computes together, reusing its x loads (1..8). */
   rowsPerThread?: number;
+  /** Tuning: columns of x staged in workgroup memory per tile (multiple of 32). */
+  tileCols?: number;
+  /** Reduce with subgroup shuffles when the adapter allows it (default true); false forces the workgroup-memory tree. */
+  subgroups?: boolean;
   /** Largest weight binding in bytes (default and cap: the device's maxStorageBufferBindingSize). Tests lower it to
    * exercise row chunks. */
   maxBindingSize?: number;
@@ -39,6 +54,8 @@ export interface Matvec {
   readonly rowsPerThread: number;
   /** Rows one workgroup computes. */
   readonly rowsPerGroup: number;
+  /** The row partials were combined with subgroup shuffles. */
+  readonly subgroupReduce: boolean;
   destroy(): void;
 }
 
@@ -49,25 +66,29 @@ export class MatvecError extends Error {
   }
 }
 
-const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-const lcm = (a: number, b: number) => (a / gcd(a, b)) * b;
+export { isCpuAdapter } from './matvecTuning';
 
-/** Bytes per row of the weight and of the scales (0 when there are none). */
-function rowBytes(w: GpuLinear): { weight: number; scales: number } {
+const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+
+/** Bytes per row of the weight and of the scales (0 when there are none), and the element size of each binding's
+ * array (what the kernel's shifts count). */
+function rowLayout(
+  w: GpuLinear,
+  vectorized: boolean,
+): { weight: number; scales: number; wElem: number; sElem: number } {
   switch (w.dtype) {
     case 'f32':
-      return { weight: w.cols * 4, scales: 0 };
+      return { weight: w.cols * 4, scales: 0, wElem: vectorized ? 16 : 4, sElem: 4 };
     case 'f16':
-      return { weight: w.cols * 2, scales: 0 };
+      return { weight: w.cols * 2, scales: 0, wElem: vectorized ? 16 : 2, sElem: 4 };
     case 'q4f16':
-      return { weight: w.cols / 2, scales: (w.cols / 32) * 2 };
+      return { weight: w.cols / 2, scales: (w.cols / 32) * 2, wElem: 16, sElem: 2 };
     case 'q4f32':
-      return { weight: w.cols / 2, scales: (w.cols / 32) * 4 };
+      return { weight: w.cols / 2, scales: (w.cols / 32) * 4, wElem: 16, sElem: 4 };
   }
 }
 
-function check(o: MatvecOptions, inputOffset: number, outputOffset: number): void {
+function check(o: MatvecOptions, inputOffset: number, outputOffset: number, outRows: number): void {
   const w = o.weight;
   const { rows, cols, dtype } = w;
   const name = `matvec(${dtype} ${rows}x${cols})`;
@@ -84,8 +105,19 @@ function check(o: MatvecOptions, inputOffset: number, outputOffset: number): voi
     }
     if (!w.scales) throw new MatvecError(`${name}: q4 weights need a scales buffer`);
   }
+  if (o.siluMul && rows % 2 !== 0) {
+    throw new MatvecError(`${name}: siluMul needs a gate_up weight with an even row count (gate rows, then up rows)`);
+  }
+  if (o.rmsNorm) {
+    if (o.rmsNorm.weight.length !== cols) {
+      throw new MatvecError(`${name}: rmsNorm weight has ${o.rmsNorm.weight.length} values, expected ${cols}`);
+    }
+    if (!(o.rmsNorm.eps > 0) || !Number.isFinite(o.rmsNorm.eps)) {
+      throw new MatvecError(`${name}: rmsNorm eps must be a positive number, got ${o.rmsNorm.eps}`);
+    }
+  }
   // f16 and q4f16 need no shader-f16 here: the kernel decodes halves with unpack2x16float.
-  const bytes = rowBytes(w);
+  const bytes = rowLayout(w, true);
   if (w.weight.size < rows * bytes.weight) {
     throw new MatvecError(`${name}: weight buffer has ${w.weight.size} bytes, needs ${rows * bytes.weight}`);
   }
@@ -95,109 +127,129 @@ function check(o: MatvecOptions, inputOffset: number, outputOffset: number): voi
   if (o.input.size < (inputOffset + cols) * 4) {
     throw new MatvecError(`${name}: input buffer has ${o.input.size} bytes, needs ${(inputOffset + cols) * 4}`);
   }
-  if (o.output.size < (outputOffset + rows) * 4) {
-    throw new MatvecError(`${name}: output buffer has ${o.output.size} bytes, needs ${(outputOffset + rows) * 4}`);
+  if (o.output.size < (outputOffset + outRows) * 4) {
+    throw new MatvecError(`${name}: output buffer has ${o.output.size} bytes, needs ${(outputOffset + outRows) * 4}`);
   }
-}
-
-/** SwiftShader and lavapipe run WebGPU on the CPU, where workgroup barriers are expensive. */
-export function isCpuAdapter(a: AdapterSummary): boolean {
-  return /swiftshader|llvmpipe|lavapipe/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
-}
-
-/** Default split of the work, from bench sweeps (`npm run bench -- matvec-tune`).
- * CPU adapters (4096x2048): one thread per row (no reduction, no barrier) was fastest on both drivers, by 2-60x over
- * 64-256 threads per row.
- * GPU (H200 over Vulkan, Llama-1B gate_up 16384x2048 and down 2048x8192): f32/f16 were best with about 16 loads per
- * thread along a row and one row per thread group (f16 down: 64 threads/row 3.9 TB/s); q4 with 32-128 threads per row
- * (about 2 groups of 32 columns each) and 4 rows per thread group, which reuses each x load 4 times (gate_up
- * 947 GB/s vs 464 with one row; down 734 vs 464). */
-function defaultTuning(
-  ctx: GpuContext,
-  dtype: GpuLinear['dtype'],
-  units: number,
-): { threadsPerRow: number; workgroupSize: number; rowsPerThread: number } {
-  if (isCpuAdapter(ctx.adapterInfo)) return { threadsPerRow: 1, workgroupSize: 64, rowsPerThread: 1 };
-  const pow2Below = (n: number) => 2 ** Math.floor(Math.log2(Math.max(1, n)));
-  if (dtype === 'q4f16' || dtype === 'q4f32') {
-    return { threadsPerRow: Math.min(128, Math.max(32, pow2Below(units / 2))), workgroupSize: 256, rowsPerThread: 4 };
-  }
-  return { threadsPerRow: Math.min(256, Math.max(4, pow2Below(units / 16))), workgroupSize: 256, rowsPerThread: 1 };
 }
 
 export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   const inputOffset = o.inputOffset ?? 0;
   const outputOffset = o.outputOffset ?? 0;
-  check(o, inputOffset, outputOffset);
-  const { device } = ctx;
   const w = o.weight;
+  const outRows = o.siluMul ? w.rows / 2 : w.rows;
+  check(o, inputOffset, outputOffset, outRows);
+  const { device } = ctx;
   const q4 = w.dtype === 'q4f16' || w.dtype === 'q4f32';
-  const vectorized = q4 || (w.dtype === 'f32' ? w.cols % 4 === 0 : w.cols % 8 === 0);
-  const units = w.cols / matvecUnitCols(w.dtype, vectorized);
+  const vectorized = q4 || w.cols % matvecUnitCols(w.dtype) === 0;
+  const fused = o.rmsNorm || o.siluMul || o.accumulate;
+  if (!vectorized && fused) {
+    throw new MatvecError(
+      `matvec(${w.dtype} ${w.rows}x${w.cols}): fused variants need cols to be a multiple of ` +
+        `${matvecUnitCols(w.dtype)} for ${w.dtype}`,
+    );
+  }
 
-  const tuning = defaultTuning(ctx, w.dtype, units);
+  const tuning = matvecTuning(ctx, w.dtype);
   const threadsPerRow = o.threadsPerRow ?? tuning.threadsPerRow;
   const workgroupSize = Math.max(o.workgroupSize ?? tuning.workgroupSize, threadsPerRow);
-  const rowsPerThread = o.rowsPerThread ?? tuning.rowsPerThread;
+  const rowsPerThread = vectorized ? (o.rowsPerThread ?? tuning.rowsPerThread) : 1;
   if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1 || rowsPerThread > 8) {
     throw new MatvecError(`matvec: rowsPerThread must be an integer in 1..8, got ${rowsPerThread}`);
   }
   if (!isPow2(threadsPerRow) || threadsPerRow > 256 || !isPow2(workgroupSize) || workgroupSize > 256) {
     throw new MatvecError(`matvec: threadsPerRow (${threadsPerRow}) and workgroupSize must be powers of two <= 256`);
   }
+  const unitCols = vectorized ? matvecUnitCols(w.dtype) : 1;
+  const units = w.cols / unitCols;
+  const tileCols = o.tileCols ?? tuning.tileCols;
+  if (!Number.isInteger(tileCols) || tileCols < 32 || tileCols % 32 !== 0) {
+    throw new MatvecError(`matvec: tileCols must be a positive multiple of 32, got ${tileCols}`);
+  }
+  const subgroupReduce =
+    vectorized && (o.subgroups ?? true) && threadsPerRow > 1 && minSubgroupSize(ctx) >= threadsPerRow;
   const slots = workgroupSize / threadsPerRow;
-  const rowsPerGroup = slots * rowsPerThread;
-  const code = matvecWgsl({
-    dtype: w.dtype,
-    threadsPerRow,
-    slots,
-    rowsPerThread,
-    vectorized,
-    alignedInput: inputOffset % 4 === 0,
-  });
+  const rowsPerGroup = slots * (vectorized ? rowsPerThread : 1);
+
+  let code: string;
+  if (vectorized) {
+    const shader = {
+      dtype: w.dtype,
+      threadsPerRow,
+      workgroupSize,
+      rowsPerThread,
+      tileUnits: Math.min(units, tileCols / unitCols),
+      subgroupReduce,
+      rmsNorm: o.rmsNorm?.weight.dtype,
+      siluMul: o.siluMul ?? false,
+      accumulate: o.accumulate ?? false,
+    };
+    const need = matvecWorkgroupBytes(shader);
+    if (need > device.limits.maxComputeWorkgroupStorageSize) {
+      throw new MatvecError(
+        `matvec: this tuning needs ${need} bytes of workgroup memory, the device allows ` +
+          `${device.limits.maxComputeWorkgroupStorageSize} (lower tileCols or rowsPerThread)`,
+      );
+    }
+    code = matvecWgsl(shader);
+  } else {
+    code = matvecScalarWgsl({ dtype: w.dtype as 'f32' | 'f16', threadsPerRow, workgroupSize });
+  }
   const pipeline = computePipeline(ctx, code, `matvec.${w.dtype}`);
 
-  // Row chunks: each chunk's weight (and scales) binding must fit maxStorageBufferBindingSize and start at a
-  // multiple of minStorageBufferOffsetAlignment.
-  const bytes = rowBytes(w);
+  // Row chunks: each binding must fit maxStorageBufferBindingSize and start at a multiple of
+  // minStorageBufferOffsetAlignment; it starts at the aligned offset at or before its first row, and the kernel is
+  // told how many elements lie in between (the shifts).
+  const layout = rowLayout(w, vectorized);
   const align = device.limits.minStorageBufferOffsetAlignment;
   const maxBinding = Math.min(o.maxBindingSize ?? Infinity, device.limits.maxStorageBufferBindingSize);
-  let granule = align / gcd(align, bytes.weight);
-  if (bytes.scales) granule = lcm(granule, align / gcd(align, bytes.scales));
-  const fitRows = Math.floor(maxBinding / Math.max(bytes.weight, bytes.scales));
-  const chunkRows = w.rows <= fitRows ? w.rows : Math.floor(fitRows / granule) * granule;
-  if (chunkRows === 0) {
+  const matrices = o.siluMul ? 2 : 1;
+  const widest = Math.max(layout.weight, layout.scales);
+  const chunkRows = w.rows * widest <= maxBinding ? outRows : Math.floor((maxBinding - align) / widest);
+  if (chunkRows <= 0) {
     throw new MatvecError(
-      `matvec(${w.dtype} ${w.rows}x${w.cols}): ${granule} rows (${granule * bytes.weight} bytes) exceed one ` +
-        `storage binding (${maxBinding} bytes) on this adapter`,
+      `matvec(${w.dtype} ${w.rows}x${w.cols}): one row (${widest} bytes) does not fit one storage binding ` +
+        `(${maxBinding} bytes) on this adapter`,
     );
   }
+  const bindRows = (buffer: GPUBuffer, rowBytes: number, elem: number, first: number, count: number) => {
+    const start = first * rowBytes;
+    const offset = Math.floor(start / align) * align;
+    const size = Math.min(Math.ceil((start + count * rowBytes - offset) / 4) * 4, buffer.size - offset);
+    return { binding: { buffer, offset, size }, shift: (start - offset) / elem };
+  };
 
   const dispatches: MatvecDispatch[] = [];
   const uniforms: GPUBuffer[] = [];
   const groups: GPUBindGroup[] = [];
-  const range = (buffer: GPUBuffer, offset: number, size: number): GPUBufferBinding => ({
-    buffer,
-    offset,
-    size: Math.min(Math.ceil(size / 4) * 4, buffer.size - offset),
-  });
-  for (let firstRow = 0; firstRow < w.rows; firstRow += chunkRows) {
-    const rowCount = Math.min(chunkRows, w.rows - firstRow);
-    const params = uniformBuffer(
-      ctx,
-      new Uint32Array([rowCount, inputOffset, outputOffset + firstRow, w.cols, units]),
-      `matvec.${w.dtype}.params`,
-    );
+  for (let firstRow = 0; firstRow < outRows; firstRow += chunkRows) {
+    const rowCount = Math.min(chunkRows, outRows - firstRow);
     const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: params } },
-      { binding: 1, resource: range(w.weight, firstRow * bytes.weight, rowCount * bytes.weight) },
       { binding: 2, resource: { buffer: o.input } },
       { binding: 3, resource: { buffer: o.output } },
     ];
-    if (q4 && w.scales) {
-      entries.push({ binding: 4, resource: range(w.scales, firstRow * bytes.scales, rowCount * bytes.scales) });
+    const shifts = [0, 0, 0, 0];
+    for (let m = 0; m < matrices; m++) {
+      const first = firstRow + m * outRows;
+      const wb = bindRows(w.weight, layout.weight, layout.wElem, first, rowCount);
+      entries.push({ binding: m === 0 ? 1 : 6, resource: wb.binding });
+      shifts[2 * m] = wb.shift;
+      if (q4 && w.scales) {
+        const sb = bindRows(w.scales, layout.scales, layout.sElem, first, rowCount);
+        entries.push({ binding: m === 0 ? 4 : 7, resource: sb.binding });
+        shifts[2 * m + 1] = sb.shift;
+      }
     }
-    uniforms.push(params);
+    if (o.rmsNorm) entries.push({ binding: 5, resource: { buffer: o.rmsNorm.weight.buffer } });
+    const params = new Uint32Array(vectorized ? 12 : 8);
+    if (vectorized) {
+      params.set([rowCount, inputOffset, outputOffset + firstRow, w.cols, units, ...shifts]);
+      new Float32Array(params.buffer)[9] = o.rmsNorm?.eps ?? 0;
+    } else {
+      params.set([rowCount, inputOffset, outputOffset + firstRow, w.cols, shifts[0]]);
+    }
+    const uniform = uniformBuffer(ctx, params, `matvec.${w.dtype}.params`);
+    entries.push({ binding: 0, resource: { buffer: uniform } });
+    uniforms.push(uniform);
     groups.push(device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
     const workgroups = dispatch2d(Math.ceil(rowCount / rowsPerGroup), device.limits.maxComputeWorkgroupsPerDimension);
     dispatches.push({ firstRow, rowCount, workgroups });
@@ -208,6 +260,7 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
     threadsPerRow,
     rowsPerThread,
     rowsPerGroup,
+    subgroupReduce,
     encode(pass) {
       pass.setPipeline(pipeline);
       for (let i = 0; i < dispatches.length; i++) {

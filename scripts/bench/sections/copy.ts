@@ -25,39 +25,54 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) grou
   }
 }`;
 
-/** Measures a copy of `bytes` bytes; returns the timing and GB/s (read + write). */
-export async function measureCopy(ctx: GpuContext, bench: BenchContext, bytes: number): Promise<[Timing, number]> {
+/** A copy of `bytes` bytes ready to encode: `bytesMoved` counts reads + writes. */
+export function createCopy(
+  ctx: GpuContext,
+  bytes: number,
+): { encode: (pass: GPUComputePassEncoder) => void; bytesMoved: number; destroy: () => void } {
   const { device } = ctx;
   const size = Math.floor(bytes / 16) * 16;
   const src = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   const dst = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE });
-  try {
-    // Non-zero contents, written in slices (a single huge host array is wasteful).
-    const slice = new Uint32Array(Math.min(size, 16 << 20) / 4).map((_, i) => (i * 2654435761) >>> 0);
-    for (let off = 0; off < size; off += slice.byteLength) {
-      device.queue.writeBuffer(src, off, slice, 0, Math.min(slice.length, (size - off) / 4));
-    }
-    const pipeline = computePipeline(ctx, COPY_WGSL, 'bench.copy');
-    const group = device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries: [
-        { binding: 0, resource: { buffer: src } },
-        { binding: 1, resource: { buffer: dst } },
-      ],
-    });
-    const workgroups = Math.ceil(size / 16 / VEC4_PER_THREAD / WORKGROUP);
-    const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
-    const y = Math.ceil(workgroups / maxDim);
-    const x = Math.ceil(workgroups / y);
-    const timing = await bench.time((pass) => {
+  // Non-zero contents, written in slices (a single huge host array is wasteful).
+  const slice = new Uint32Array(Math.min(size, 16 << 20) / 4).map((_, i) => (i * 2654435761) >>> 0);
+  for (let off = 0; off < size; off += slice.byteLength) {
+    device.queue.writeBuffer(src, off, slice, 0, Math.min(slice.length, (size - off) / 4));
+  }
+  const pipeline = computePipeline(ctx, COPY_WGSL, 'bench.copy');
+  const group = device.createBindGroup({
+    layout: pipeline.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: src } },
+      { binding: 1, resource: { buffer: dst } },
+    ],
+  });
+  const workgroups = Math.ceil(size / 16 / VEC4_PER_THREAD / WORKGROUP);
+  const maxDim = device.limits.maxComputeWorkgroupsPerDimension;
+  const y = Math.ceil(workgroups / maxDim);
+  const x = Math.ceil(workgroups / y);
+  return {
+    encode(pass) {
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(x, y);
-    });
-    return [timing, (2 * size) / (timing.medianMs * 1e6)];
+    },
+    bytesMoved: 2 * size,
+    destroy() {
+      src.destroy();
+      dst.destroy();
+    },
+  };
+}
+
+/** Measures a copy of `bytes` bytes; returns the timing and GB/s (read + write). */
+export async function measureCopy(ctx: GpuContext, bench: BenchContext, bytes: number): Promise<[Timing, number]> {
+  const copy = createCopy(ctx, bytes);
+  try {
+    const timing = await bench.time(copy.encode);
+    return [timing, copy.bytesMoved / (timing.medianMs * 1e6)];
   } finally {
-    src.destroy();
-    dst.destroy();
+    copy.destroy();
   }
 }
 
