@@ -211,7 +211,12 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
         <button type="button" data-testid="summarize" disabled={running} onClick={() => void start('summarize')}>
           Summarize
         </button>
-        <button type="button" data-testid="stop" disabled={!running} onClick={() => void call({ type: 'stop' })}>
+        <button
+          type="button"
+          data-testid="stop"
+          disabled={job?.status !== 'running'}
+          onClick={() => job && void call({ type: 'stop', jobId: job.jobId })}
+        >
           Stop
         </button>
         <label class="toggle" title="Recycled Attention: faster answers on long pages">

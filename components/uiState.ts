@@ -56,6 +56,8 @@ export function formatPercent(fraction: number): string {
 
 /** What the coverage meter says: how much of the page the model read, and how. */
 export function coverageLine(c: Coverage): string {
+  // A page cut before the model saw it (long page, PDF caps) is never "the whole page".
+  if (c.truncated) return `${c.truncated.reason} Read ${formatPercent(c.fraction)} of the page.`;
   const tokens = `${c.includedTokens.toLocaleString()} of ${c.totalTokens.toLocaleString()} tokens`;
   if (c.strategy === 'map-reduce')
     return `Read the whole page in ${c.partsTotal} parts, summarized part by part (${c.totalTokens.toLocaleString()} tokens)`;

@@ -15,13 +15,22 @@ export interface EngineOptions {
   snapshotBudgetMB: number;
 }
 
+export interface ReadPageOptions {
+  /**
+   * The user asked for this read (Ask, Summarize). Only then may the background download a URL the page supplied
+   * (a PDF viewer's `?file=`); an automatic read never fetches one.
+   */
+  userAction?: boolean;
+  signal?: AbortSignal;
+}
+
 export interface HostEnv {
   /** The GPU device; throws GpuUnavailableError with the reason when there is none. */
   openGpu(): Promise<GpuContext>;
   /** The engine factory (entrypoints/background/engineFactory.ts). May throw ProtocolError('engine-unavailable'). */
   createEngine(gpu: GpuContext, opts: EngineOptions): Promise<Engine>;
   /** The tab's readable text; throws ProtocolError('page-unreadable') with the reason. */
-  readPage(tabId: number): Promise<PageContent>;
+  readPage(tabId: number, opts?: ReadPageOptions): Promise<PageContent>;
   /** Survives browser restarts (settings). */
   localStore: KeyValueStore;
   /** Survives worker restarts within a browser session (finished jobs). */

@@ -71,6 +71,11 @@ export class EngineHost {
     };
   }
 
+  /** The tab of a job this host knows (running or recent); null if none. */
+  tabOfJob(jobId: string): number | null {
+    return this.runner.jobs.byId(jobId)?.tabId ?? null;
+  }
+
   async handle<T extends RequestType>(request: Extract<Request, { type: T }>): Promise<ResponseMap[T]> {
     await this.init();
     return (await this.dispatch(request as Request)) as ResponseMap[T];
@@ -85,7 +90,7 @@ export class EngineHost {
       case 'summarize':
         return { jobId: this.runner.start('summarize', r.tabId, '', r.document) };
       case 'stop':
-        return { stopped: this.runner.stop() };
+        return { stopped: this.runner.stop(r.jobId) };
       case 'setSettings': {
         if (r.settings.modelId) findModel(r.settings.modelId, r.settings.customModels ?? this.settings.customModels);
         await this.saveSettings(applySettingsPatch(this.settings, r.settings));

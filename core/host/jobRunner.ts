@@ -51,8 +51,9 @@ export class JobRunner {
     return this.running?.job ?? null;
   }
 
-  stop(): boolean {
-    if (!this.running) return false;
+  /** Stops the job `jobId` if it is the one running. */
+  stop(jobId: string): boolean {
+    if (!this.running || this.running.job.jobId !== jobId) return false;
     this.running.controller.abort();
     return true;
   }
@@ -103,7 +104,7 @@ export class JobRunner {
     const settings = this.deps.settings();
     const emit = this.deps.emit;
     try {
-      const page = document ?? (await this.deps.env.readPage(job.tabId));
+      const page = document ?? (await this.deps.env.readPage(job.tabId, { userAction: true, signal }));
       job.pageTitle = page.title;
       job.pageUrl = page.url;
       if (!page.text.trim()) throw new ProtocolError('page-empty', 'This page has no readable text.');

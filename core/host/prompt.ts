@@ -90,6 +90,9 @@ export function planJobPrompt(
     { countTokens, summaryTokens: Math.max(16, Math.min(answerTokens, Math.floor(budget / 8), 256)) },
   );
   const totalChars = page.text.length;
+  // Cut before planning: the share of the page the model can have seen shrinks by what extraction dropped.
+  const truncated = page.truncated ?? null;
+  const kept = truncated ? 1 - truncated.fraction : 1;
   if (plan.fits) {
     return {
       strategy: 'whole',
@@ -102,9 +105,10 @@ export function planJobPrompt(
         totalChars,
         includedTokens: plan.tokens,
         totalTokens: plan.tokens,
-        fraction: 1,
+        fraction: kept,
         partsUsed: 1,
         partsTotal: 1,
+        truncated,
       },
     };
   }
@@ -116,9 +120,10 @@ export function planJobPrompt(
       totalChars,
       includedTokens: plan.coverage.usedTokens,
       totalTokens: plan.coverage.totalTokens,
-      fraction: plan.coverage.fraction,
+      fraction: plan.coverage.fraction * kept,
       partsUsed: plan.coverage.chunksUsed,
       partsTotal: plan.coverage.chunksTotal,
+      truncated,
     };
   };
   if (plan.strategy === 'retrieval') {

@@ -3,3 +3,4 @@
 export * from './assemble.ts';
 export * from './detect.ts';
 export * from './extract.ts';
+export * from './fetch.ts';

@@ -1,5 +1,5 @@
 // Background ↔ content script: "extract this page" and its answer (over tabs.sendMessage).
-import type { PageContent } from './messages';
+import type { PageContent, PageTruncation } from './messages';
 import { isRecord } from './schema';
 
 export const EXTRACT_MESSAGE = 'recycled-reader/extract';
@@ -36,4 +36,16 @@ export function parseExtractReply(m: unknown): ExtractReply | null {
       : 'fallback';
   const truncatedFraction = typeof m.truncatedFraction === 'number' ? m.truncatedFraction : null;
   return { ok: true, page: { title: p.title, url: p.url, text: p.text }, kind, truncatedFraction };
+}
+
+/**
+ * The coverage's account of a page the content script cut (it stops at a character cap or a deadline).
+ * `takenFraction`: the reply's `truncatedFraction`, the share of the page's text it took.
+ */
+export function pageTruncation(takenFraction: number | null): PageTruncation | null {
+  if (takenFraction === null || !(takenFraction < 1)) return null;
+  return {
+    fraction: 1 - Math.max(0, takenFraction),
+    reason: 'The page is very long: only its first part was extracted.',
+  };
 }

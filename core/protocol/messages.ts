@@ -17,7 +17,8 @@ export type Request =
   /** `document`: text the UI already has (a PDF file the user opened), read instead of the tab. */
   | { type: 'ask'; tabId: number; question: string; document?: PageContent }
   | { type: 'summarize'; tabId: number; document?: PageContent }
-  | { type: 'stop' }
+  /** Stops that job only (Stop in one tab never ends another tab's answer). */
+  | { type: 'stop'; jobId: string }
   | { type: 'getState'; tabId?: number }
   | { type: 'setSettings'; settings: SettingsPatch }
   | { type: 'loadModel'; modelId: string }
@@ -33,6 +34,15 @@ export interface PageContent {
   title: string;
   url: string;
   text: string;
+  /** Set when the text is not the whole page (extraction cap, PDF page cap or deadline, garbled parts dropped). */
+  truncated?: PageTruncation | null;
+}
+
+export interface PageTruncation {
+  /** Share of the page that is not in `text` (0..1). */
+  fraction: number;
+  /** Why, for the coverage line ("Only the first 2000 pages of 2400 were read."). */
+  reason: string;
 }
 
 export type RequestType = Request['type'];
@@ -114,6 +124,8 @@ export interface Coverage {
   /** Chunks of the page read, and in all. */
   partsUsed: number;
   partsTotal: number;
+  /** The page's text itself was cut before planning (extraction cap, PDF caps, garbled parts dropped); null if not. */
+  truncated: PageTruncation | null;
 }
 
 export interface DoneStats {

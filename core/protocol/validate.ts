@@ -12,12 +12,13 @@ const documentText = obj({
   title: str({ max: 2000 }),
   url: str({ max: 4096 }),
   text: str({ min: 1, max: 20_000_000 }),
+  truncated: optional(nullable(obj({ fraction: num({ min: 0, max: 1 }), reason: str({ max: 500 }) }))),
 });
 
 const requestBodies: { [T in RequestType]: Check<Omit<Extract<Request, { type: T }>, 'type'>> } = {
   ask: obj({ tabId, question: str({ min: 1, max: 20_000 }), document: optional(documentText) }),
   summarize: obj({ tabId, document: optional(documentText) }),
-  stop: obj({}),
+  stop: obj({ jobId: str({ min: 1, max: 200 }) }),
   getState: obj({ tabId: optional(tabId) }),
   setSettings: obj({ settings: settingsPatch }),
   loadModel: obj({ modelId }),

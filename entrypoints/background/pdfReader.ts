@@ -2,7 +2,18 @@
 // its text with pdf.js ("[p. N]" markers keep page numbers citable). A fetch the browser refuses for want of a host
 // permission becomes a typed `permission-needed` error naming the origin, which the popup can ask the user for.
 
-import { extractPdfText, PdfError, pdfViewerSource } from '../../core/pdf';
+import type { ReadPageOptions } from '../../core/host/env';
+import {
+  extractPdfText,
+  MAX_PDF_BYTES,
+  MAX_PDF_PAGES,
+  PDF_DEADLINE_MS,
+  PdfError,
+  PdfFetchError,
+  pdfSourceFor,
+  pdfTruncation,
+  readBodyCapped,
+} from '../../core/pdf';
 import { pdfjsInline } from '../../core/pdf/pdfjsWorkerInline';
 import type { PageContent } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
@@ -22,7 +33,7 @@ function fileName(url: string): string {
   }
 }
 
-async function fetchPdf(url: string): Promise<Uint8Array> {
+async function fetchPdf(url: string, signal?: AbortSignal): Promise<Uint8Array> {
   const parsed = new URL(url);
   if (parsed.protocol === 'file:')
     throw new ProtocolError(
@@ -33,7 +44,7 @@ async function fetchPdf(url: string): Promise<Uint8Array> {
     throw new ProtocolError('page-unreadable', `PDFs can be read from http(s) addresses only, not ${parsed.protocol}`);
   let response: Response;
   try {
-    response = await fetch(url, { credentials: 'include' });
+    response = await fetch(url, { credentials: 'include', signal });
   } catch (e) {
     const origins = [originPattern(url)];
     const granted = await browser.permissions.contains({ origins }).catch(() => false);
@@ -47,19 +58,24 @@ async function fetchPdf(url: string): Promise<Uint8Array> {
   }
   if (!response.ok)
     throw new ProtocolError('page-unreadable', `The PDF could not be downloaded: HTTP ${response.status}.`);
-  return new Uint8Array(await response.arrayBuffer());
+  return readBodyCapped(response, MAX_PDF_BYTES, signal);
 }
 
 /** The text of the PDF shown at `tabUrl` (a .pdf address or a PDF viewer's address). */
-export async function readPdfTab(tabUrl: string): Promise<PageContent> {
-  const url = pdfViewerSource(tabUrl) ?? tabUrl;
-  const bytes = await fetchPdf(url);
+export async function readPdfTab(tabUrl: string, opts: ReadPageOptions = {}): Promise<PageContent> {
   try {
-    const pdf = await extractPdfText(pdfjsInline, bytes);
-    return { title: pdf.title ?? fileName(url), url, text: pdf.text };
+    const url = pdfSourceFor(tabUrl, { userAction: opts.userAction === true });
+    const bytes = await fetchPdf(url, opts.signal);
+    const pdf = await extractPdfText(pdfjsInline, bytes, {
+      maxPages: MAX_PDF_PAGES,
+      deadlineMs: PDF_DEADLINE_MS,
+      signal: opts.signal,
+    });
+    return { title: pdf.title ?? fileName(url), url, text: pdf.text, truncated: pdfTruncation(pdf.truncated) };
   } catch (e) {
     if (e instanceof PdfError)
       throw new ProtocolError(e.code === 'no-text-layer' ? 'page-empty' : 'page-unreadable', e.message);
+    if (e instanceof PdfFetchError) throw new ProtocolError('page-unreadable', e.message);
     throw e;
   }
 }

@@ -1,4 +1,5 @@
-// Reads the page when the background asks (the background injects this file on demand when it is not there yet).
+// Reads the page when the background asks. Never declared in the manifest: the background injects it on demand
+// (activeTab + scripting) into the tab the user asked about, so the extension asks for no access to every site.
 import { type ExtractReply, isExtractRequest } from '../../core/protocol/content';
 import { ExtractionError, extractPage } from './extract';
 
@@ -42,14 +43,14 @@ function extract(): ExtractReply {
 }
 
 export default defineContentScript({
-  matches: ['<all_urls>'],
-  runAt: 'document_idle',
+  registration: 'runtime',
   main() {
-    // Manifest injection and on-demand injection may both run: listen once.
+    // Injected again on every read: listen once.
     if (window.__recycledReaderContent) return;
     window.__recycledReaderContent = true;
-    browser.runtime.onMessage.addListener((message: unknown, _sender, sendResponse: (r: ExtractReply) => void) => {
-      if (!isExtractRequest(message)) return undefined;
+    browser.runtime.onMessage.addListener((message: unknown, sender, sendResponse: (r: ExtractReply) => void) => {
+      // Only our own background asks (another extension cannot reach this listener, but check all the same).
+      if (sender.id !== browser.runtime.id || !isExtractRequest(message)) return undefined;
       sendResponse(extract());
       return undefined;
     });

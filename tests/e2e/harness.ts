@@ -5,7 +5,17 @@
 //   openPopup()             chrome-extension://ID/popup.html?tab=ID
 //   hostRequest()           one typed request over a real UI port, from an extension page
 import { execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  cpSync,
+  createReadStream,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -65,10 +75,29 @@ export interface LaunchedExtension {
   close(): Promise<void>;
 }
 
+/** The test server's origin: the host access a user grants from the popup (optional_host_permissions). */
+export const TEST_SERVER_HOSTS = ['http://127.0.0.1/*'];
+
+/**
+ * A copy of the built extension as it is once the user granted `hosts` (the manifest declares no host access; it asks
+ * with permissions.request, a prompt a headless test cannot click, and activeTab comes from a toolbar click).
+ */
+function withGrantedHosts(dir: string, hosts: string[]): string {
+  const copy = mkdtempSync(join(tmpdir(), 'rr-e2e-ext-'));
+  cpSync(dir, copy, { recursive: true });
+  const manifestPath = join(copy, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  manifest.host_permissions = hosts;
+  writeFileSync(manifestPath, JSON.stringify(manifest));
+  return copy;
+}
+
 export async function launchWithExtension(
-  opts: { webgpu?: boolean; extensionDir?: string } = {},
+  opts: { webgpu?: boolean; extensionDir?: string; grantedHosts?: string[] } = {},
 ): Promise<LaunchedExtension> {
-  const dir = opts.extensionDir ?? EXTENSION_DIR;
+  const granted = opts.grantedHosts ?? TEST_SERVER_HOSTS;
+  const built = opts.extensionDir ?? EXTENSION_DIR;
+  const dir = granted.length > 0 ? withGrantedHosts(built, granted) : built;
   const userDataDir = mkdtempSync(join(tmpdir(), 'rr-e2e-'));
   const args = [
     `--disable-extensions-except=${dir}`,
@@ -98,6 +127,7 @@ export async function launchWithExtension(
       async close() {
         await context.close();
         rmSync(userDataDir, { recursive: true, force: true });
+        if (dir !== built) rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (e) {

@@ -261,13 +261,15 @@ describe('EngineHost', () => {
     const { jobId } = await host.handle({ type: 'ask', tabId: 1, question: 'q' });
     for (let i = 0; i < 100 && !release; i++) await new Promise((r) => setTimeout(r, 1));
     await expect(host.handle({ type: 'summarize', tabId: 2 })).rejects.toMatchObject({ code: 'busy' });
-    expect(await host.handle({ type: 'stop' })).toEqual({ stopped: true });
+    // Stop names its job: another job id (another tab's answer) stops nothing.
+    expect(await host.handle({ type: 'stop', jobId: 'job-of-another-tab' })).toEqual({ stopped: false });
+    expect(await host.handle({ type: 'stop', jobId })).toEqual({ stopped: true });
     release();
     const done = await untilDone(events, jobId);
     expect(done).toMatchObject({ status: 'stopped' });
     expect(engine.generations[0].opts?.signal?.aborted).toBe(true);
     expect(host.state(1).job?.answer).toBe('');
-    expect(await host.handle({ type: 'stop' })).toEqual({ stopped: false });
+    expect(await host.handle({ type: 'stop', jobId })).toEqual({ stopped: false });
   });
 
   test('an unreadable page ends the job with its typed error', async () => {

@@ -121,7 +121,14 @@ describe('UI state', () => {
     const progress = { stage: 'prefill' as const, label: 'Summarizing part 3 of 12', steps: { done: 2, total: 14 } };
     s = applyEvent(s, { type: 'progress', jobId: 'j1', tabId: 7, progress }, 7);
     expect(statusLine(s)).toBe('Summarizing part 3 of 12… (step 3 of 14)');
-    const base = { includedChars: 900, totalChars: 900, includedTokens: 300, totalTokens: 300, fraction: 1 };
+    const base = {
+      includedChars: 900,
+      totalChars: 900,
+      includedTokens: 300,
+      totalTokens: 300,
+      fraction: 1,
+      truncated: null,
+    };
     expect(coverageLine({ ...base, strategy: 'map-reduce', partsUsed: 12, partsTotal: 12 })).toBe(
       'Read the whole page in 12 parts, summarized part by part (300 tokens)',
     );
@@ -132,6 +139,11 @@ describe('UI state', () => {
     expect(coverageLine({ ...partial, partsUsed: 3, partsTotal: 12 })).toBe(
       'Read 25% of the page (75 of 300 tokens): the 3 of 12 parts most relevant to the question',
     );
+    // A page cut at extraction is never "the whole page", even when everything extracted fit.
+    const cut = { fraction: 0.4, reason: 'The page is very long: only its first part was extracted.' };
+    expect(
+      coverageLine({ ...base, fraction: 0.6, truncated: cut, strategy: 'whole', partsUsed: 1, partsTotal: 1 }),
+    ).toBe('The page is very long: only its first part was extracted. Read 60% of the page.');
   });
 });
 
@@ -233,6 +245,7 @@ describe('App', () => {
           fraction: 0.25,
           partsUsed: 1,
           partsTotal: 4,
+          truncated: null,
         },
       });
     });

@@ -20,7 +20,7 @@ describe('parseRequest', () => {
     const samples = [
       { type: 'ask', tabId: 3, question: 'Who?' },
       { type: 'summarize', tabId: 0 },
-      { type: 'stop' },
+      { type: 'stop', jobId: 'job-1' },
       { type: 'getState' },
       { type: 'getState', tabId: 12 },
       { type: 'setSettings', settings: { fastMode: false, fastK: { count: 2048 }, contextWindow: 4096 } },
@@ -38,7 +38,12 @@ describe('parseRequest', () => {
   });
 
   test('drops unknown fields instead of forwarding them', () => {
-    expect(parseRequest({ id: 1, type: 'stop', extra: { evil: true } })).toEqual({ id: 1, type: 'stop' });
+    expect(parseRequest({ id: 1, type: 'stop', jobId: 'j', extra: { evil: true } })).toEqual({
+      id: 1,
+      type: 'stop',
+      jobId: 'j',
+    });
+    expect(() => parseRequest({ id: 1, type: 'stop' })).toThrow(/stop\.jobId/);
     expect(parseRequest({ id: 2, type: 'setSettings', settings: { fastMode: true, bogus: 1 } })).toEqual({
       id: 2,
       type: 'setSettings',
@@ -126,7 +131,10 @@ describe('HostClient', () => {
       client.request({ type: 'getState', tabId: 2 }),
     ]);
     expect((a as unknown as { echo: number }).echo).not.toBe((b as unknown as { echo: number }).echo);
-    await expect(client.request({ type: 'stop' })).rejects.toMatchObject({ code: 'busy', message: 'nope' });
+    await expect(client.request({ type: 'stop', jobId: 'j1' })).rejects.toMatchObject({
+      code: 'busy',
+      message: 'nope',
+    });
     await client.request({ type: 'listModels' });
     expect(events).toEqual([{ type: 'delta', jobId: 'j1', tabId: 4, text: 'tok' }]);
     expect(client.protocolErrors).toHaveLength(1);
