@@ -136,7 +136,7 @@ export class JobRunner {
           async (input, step) => {
             const final = step.id === plan.finalStepId;
             const run = await runGeneration(job, engine, mapReduceStepPrompt(prompt, step, input), emit, {
-              maxTokens: final ? settings.maxAnswerTokens : plan.summaryTokens,
+              maxTokens: final ? prompt.answerTokens : plan.summaryTokens,
               attention,
               signal,
               stream: final,
@@ -153,7 +153,7 @@ export class JobRunner {
         this.setStage(job, 'prefill');
         stats = (
           await runGeneration(job, engine, prompt, emit, {
-            maxTokens: settings.maxAnswerTokens,
+            maxTokens: prompt.answerTokens,
             attention,
             signal,
             stream: true,

@@ -23,6 +23,8 @@ export interface SinglePrompt {
   document: string;
   question: string;
   coverage: Coverage;
+  /** The answer length this prompt leaves room for (the setting, shrunk for a small window). */
+  answerTokens: number;
 }
 
 export interface MapReducePrompt {
@@ -33,6 +35,8 @@ export interface MapReducePrompt {
   /** Title/URL lines put before every step's text. */
   header: string;
   coverage: Coverage;
+  /** The final answer's length (the setting, shrunk for a small window). */
+  answerTokens: number;
 }
 
 export type JobPrompt = SinglePrompt | MapReducePrompt;
@@ -57,9 +61,16 @@ export function documentBlock(header: string, text: string): string {
   return `${OPEN}\n${body.replace(/<(\/?)document>/gi, '<$1 document>')}\n${CLOSE}`;
 }
 
+/** The shortest answer a job plans for: a small context window shrinks the answer setting down to this. */
+export const ANSWER_FLOOR_TOKENS = 64;
+/** The least document a prompt carries (a few sentences); below this the page is not worth reading. */
+const MIN_DOCUMENT_TOKENS = 64;
+
 /**
- * Plans the prompt of an "ask" or "summarize" job for a context of `contextWindow` tokens that must leave
- * `answerTokens` free. Throws RangeError when even the question does not fit.
+ * Plans the prompt of an "ask" or "summarize" job for a context of `contextWindow` tokens that should leave
+ * `answerTokens` free. When the window cannot hold the question, some document and that answer, the answer budget
+ * shrinks (down to ANSWER_FLOOR_TOKENS) and the document is chunked to fit. Throws RangeError naming the window when
+ * even the floor does not fit.
  */
 export function planJobPrompt(
   kind: JobKind,
@@ -76,11 +87,14 @@ export function planJobPrompt(
     countTokens(b) > countTokens(a) ? b : a,
   );
   const overhead = countTokens(`${SYSTEM_PROMPT}\n${documentBlock(header, '')}\n\n${longest}`) + CHAT_TEMPLATE_TOKENS;
-  const budget = contextWindow - answerTokens - overhead;
-  if (budget < 64)
+  const answer = Math.min(answerTokens, contextWindow - overhead - MIN_DOCUMENT_TOKENS);
+  if (answer < Math.min(ANSWER_FLOOR_TOKENS, answerTokens))
     throw new RangeError(
-      `The context window (${contextWindow} tokens) is too small for the question and a ${answerTokens}-token answer.`,
+      `The model's context window (${contextWindow} tokens) is too small for this question, some of the page and a ` +
+        `${ANSWER_FLOOR_TOKENS}-token answer; ask a shorter question or pick a model with a larger window.`,
     );
+  answerTokens = answer;
+  const budget = contextWindow - answerTokens - overhead;
   const plan = planDocumentPrompt(
     { text: page.text, title: page.title },
     budget,
@@ -96,6 +110,7 @@ export function planJobPrompt(
   if (plan.fits) {
     return {
       strategy: 'whole',
+      answerTokens,
       system: SYSTEM_PROMPT,
       document: documentBlock(header, plan.text),
       question: request,
@@ -129,6 +144,7 @@ export function planJobPrompt(
   if (plan.strategy === 'retrieval') {
     return {
       strategy: 'retrieval',
+      answerTokens,
       system: SYSTEM_PROMPT,
       document: documentBlock(header, plan.text),
       question: request,
@@ -137,6 +153,7 @@ export function planJobPrompt(
   }
   return {
     strategy: 'map-reduce',
+    answerTokens,
     system: SYSTEM_PROMPT,
     plan: plan.plan,
     chunks: plan.allChunks,
@@ -157,5 +174,6 @@ export function mapReduceStepPrompt(p: MapReducePrompt, step: PlanStep, input: s
     document: documentBlock(p.header, input),
     question,
     coverage: p.coverage,
+    answerTokens: final ? p.answerTokens : p.plan.summaryTokens,
   };
 }

@@ -452,7 +452,9 @@ describe('servePort', () => {
 
 describe('prompt, page access, settings helpers', () => {
   test('planJobPrompt refuses a context too small for the question; a short page is read whole', () => {
-    expect(() => planJobPrompt('ask', ARTICLE, 'q', 100, 90, (t: string) => t.length)).toThrow(/too small/);
+    expect(() => planJobPrompt('ask', ARTICLE, 'q', 100, 90, (t: string) => t.length)).toThrow(
+      /context window \(100 tokens\) is too small/,
+    );
     const whole = planJobPrompt('summarize', ARTICLE, '', 4096, 256, (t: string) => Math.ceil(t.length / 4));
     expect(whole.strategy).toBe('whole');
     if (whole.strategy === 'map-reduce') throw new Error('unexpected');
