@@ -4,6 +4,7 @@ import type { HostApi } from '../core/protocol/client';
 import type {
   ErrorInfo,
   HostEvent,
+  JobView,
   ModelEntry,
   PageContent,
   RequestOf,
@@ -103,6 +104,12 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
     const document = file ?? undefined;
     if (kind === 'ask') await call({ type: 'ask', tabId: tab, question, document });
     else await call({ type: 'summarize', tabId: tab, document });
+  };
+
+  /** Runs a failed job again (after a lost GPU device the host opens a new one and reloads the model). */
+  const retry = async (j: JobView) => {
+    if (j.kind === 'ask') await call({ type: 'ask', tabId: j.tabId, question: j.question });
+    else await call({ type: 'summarize', tabId: j.tabId });
   };
 
   const openFile = async (picked: File | undefined) => {
@@ -273,6 +280,15 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
               Allow
             </button>
           )}
+        </div>
+      )}
+
+      {job?.status === 'error' && job.error?.code === 'gpu-lost' && (
+        <div class="notice" role="alert" data-code="gpu-lost">
+          {job.error.message}
+          <button type="button" data-testid="retry" disabled={running} onClick={() => void retry(job)}>
+            Retry
+          </button>
         </div>
       )}
 

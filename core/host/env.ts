@@ -37,7 +37,10 @@ export interface HostEnv {
   sessionStore: KeyValueStore;
   /** The browser's model file cache (shared with WebLLM). */
   modelFiles: { cachedBaseUrls(): Promise<Set<string>>; delete(baseUrl: string): Promise<number> };
+  /** Deletes every snapshot; a save in flight is cancelled, never written after the clear. */
   clearSnapshots(): Promise<number>;
+  /** The snapshot budget setting changed: apply it at once (evict above it; 0 = keep none). */
+  snapshotBudgetChanged?(budgetMB: number): Promise<void>;
   fetchText(url: string): Promise<string>;
   /** Keep the worker alive while work runs (MV3 stops idle workers after 30 s). */
   keepAlive(active: boolean): void;

@@ -31,6 +31,7 @@ export class EngineHost {
       saveSettings: (next) => this.saveSettings(next),
       modelInUse: () => this.runner.runningJob?.modelId ?? null,
       changed,
+      deviceLost: (error) => this.runner.fail(error),
       progress: (job, progress) => {
         if (job) job.progress = progress;
         this.emit({ type: 'progress', jobId: job?.jobId ?? null, tabId: job?.tabId ?? null, progress });
@@ -93,10 +94,16 @@ export class EngineHost {
         return { stopped: this.runner.stop(r.jobId) };
       case 'setSettings': {
         if (r.settings.modelId) findModel(r.settings.modelId, r.settings.customModels ?? this.settings.customModels);
+        const budget = this.settings.snapshotBudgetMB;
         await this.saveSettings(applySettingsPatch(this.settings, r.settings));
+        if (this.settings.snapshotBudgetMB !== budget)
+          await this.env.snapshotBudgetChanged?.(this.settings.snapshotBudgetMB);
         return this.settings;
       }
       case 'loadModel': {
+        // Loading replaces the model under a running answer: refused until it ends.
+        if (this.runner.runningJob)
+          throw new ProtocolError('busy', 'An answer is being written; stop it or wait before loading a model.');
         const contextWindow = this.settings.contextWindow;
         await this.models.ensure(r.modelId, contextWindow, null, undefined);
         return { modelId: r.modelId, contextWindow };
@@ -109,6 +116,8 @@ export class EngineHost {
         return { cleared: await this.env.clearSnapshots() };
       case 'addCustomModel':
         return this.models.addCustom(r.baseUrl);
+      case 'debugLoseGpu':
+        return { destroyed: await this.models.debugDestroyDevice() };
       case 'debugGpuSelfTest': {
         const gpu = await this.models.openGpu();
         return runGpuSelfTest(gpu.device, describeAdapter(gpu.adapterInfo), gpu.f16);

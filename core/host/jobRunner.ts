@@ -5,7 +5,7 @@ import type { AttentionPolicy } from '../attention/policy';
 import { DEFAULT_MODEL_ID } from '../catalog/catalog';
 import { describeStep, runMapReduce } from '../document';
 import type { Engine, GenerationStats } from '../engine/types';
-import type { HostEvent, JobKind, JobStage, JobView, PageContent } from '../protocol/messages';
+import type { ErrorInfo, HostEvent, JobKind, JobStage, JobView, PageContent } from '../protocol/messages';
 import { ProtocolError, toErrorInfo } from '../protocol/messages';
 import type { Settings } from '../protocol/settings';
 import type { HostEnv } from './env';
@@ -29,7 +29,13 @@ export interface JobRunnerDeps {
 
 export class JobRunner {
   readonly jobs = new JobStore();
-  private running: { job: JobView; controller: AbortController } | null = null;
+  private running: {
+    job: JobView;
+    controller: AbortController;
+    /** Why the job was failed from outside (a lost GPU device), and the rejection that ends it at once. */
+    failure?: ErrorInfo;
+    rejectFailed: (e: unknown) => void;
+  } | null = null;
   lastSpeedup: number | null = null;
   /** Mean decode step with fast mode off, per model and window: the baseline fast mode's speed-up is measured on. */
   private readonly fullMsPerStep = new Map<string, number>();
@@ -49,6 +55,15 @@ export class JobRunner {
 
   get runningJob(): JobView | null {
     return this.running?.job ?? null;
+  }
+
+  /** Ends the running job with `error` (the GPU device was lost under it). */
+  fail(error: ErrorInfo): void {
+    if (!this.running) return;
+    this.running.failure = error;
+    this.running.controller.abort();
+    // Work on a lost device may never settle (a readback that never maps): the job ends now, not when it returns.
+    this.running.rejectFailed(new ProtocolError(error.code, error.message));
   }
 
   /** Stops the job `jobId` if it is the one running. */
@@ -86,11 +101,14 @@ export class JobRunner {
       finishedAt: null,
     };
     const controller = new AbortController();
-    this.running = { job, controller };
+    let rejectFailed!: (e: unknown) => void;
+    const failed = new Promise<never>((_, reject) => (rejectFailed = reject));
+    failed.catch(() => {}); // observed through the race in run()
+    this.running = { job, controller, rejectFailed };
     this.jobs.put(job);
     this.deps.env.keepAlive(true);
     this.deps.changed(job);
-    void this.run(job, controller.signal, document);
+    void this.run(job, controller.signal, failed, document);
     return job.jobId;
   }
 
@@ -100,82 +118,91 @@ export class JobRunner {
     this.deps.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
   }
 
-  private async run(job: JobView, signal: AbortSignal, document?: PageContent): Promise<void> {
+  private async run(job: JobView, signal: AbortSignal, failed: Promise<never>, document?: PageContent): Promise<void> {
     const settings = this.deps.settings();
-    const emit = this.deps.emit;
     try {
-      const page = document ?? (await this.deps.env.readPage(job.tabId, { userAction: true, signal }));
-      job.pageTitle = page.title;
-      job.pageUrl = page.url;
-      if (!page.text.trim()) throw new ProtocolError('page-empty', 'This page has no readable text.');
-      signal.throwIfAborted();
-      this.setStage(job, 'loading-model');
-      const engine = await this.deps.models.ensure(job.modelId, settings.contextWindow, job, signal);
-      signal.throwIfAborted();
-      let prompt: JobPrompt;
-      try {
-        const contextWindow = this.deps.models.contextWindow ?? settings.contextWindow;
-        prompt = planJobPrompt(job.kind, page, job.question, contextWindow, settings.maxAnswerTokens, (t) =>
-          engine.countTokens(t),
-        );
-      } catch (e) {
-        throw new ProtocolError('generation-failed', (e as Error).message);
-      }
-      job.coverage = prompt.coverage;
-      emit({ type: 'coverage', jobId: job.jobId, tabId: job.tabId, coverage: prompt.coverage });
-      const attention: AttentionPolicy = settings.fastMode
-        ? { kind: 'recycled', k: settings.fastK, stride: settings.fastStride }
-        : { kind: 'full' };
-      let stats: GenerationStats | null = null;
-      let parts = 0;
-      if (prompt.strategy === 'map-reduce') {
-        const { plan } = prompt;
-        await runMapReduce(
-          plan,
-          prompt.chunks,
-          async (input, step) => {
-            const final = step.id === plan.finalStepId;
-            const run = await runGeneration(job, engine, mapReduceStepPrompt(prompt, step, input), emit, {
-              maxTokens: final ? prompt.answerTokens : plan.summaryTokens,
-              attention,
-              signal,
-              stream: final,
-              label: describeStep(plan, step.id),
-              steps: { done: step.id, total: plan.steps.length },
-            });
-            if (final) stats = run.stats;
-            else parts++;
-            return run.text;
-          },
-          { signal },
-        );
-      } else {
-        this.setStage(job, 'prefill');
-        stats = (
-          await runGeneration(job, engine, prompt, emit, {
-            maxTokens: prompt.answerTokens,
-            attention,
-            signal,
-            stream: true,
-          })
-        ).stats;
-      }
-      const done = stats as GenerationStats | null;
-      if (done) {
-        const key = `${job.modelId}|${settings.contextWindow}`;
-        if (!settings.fastMode && done.msPerStep > 0 && done.generatedTokens > 1)
-          this.fullMsPerStep.set(key, done.msPerStep);
-        job.stats = doneStatsFrom(done, settings.fastMode, parts, this.fullMsPerStep.get(key));
-      }
+      await Promise.race([this.work(job, signal, settings, document), failed]);
       job.status = signal.aborted || job.stats?.stopReason === 'aborted' ? 'stopped' : 'done';
     } catch (e) {
-      if (signal.aborted) job.status = 'stopped';
+      const failure = this.running?.job === job ? this.running.failure : undefined;
+      if (failure) {
+        job.status = 'error';
+        job.error = failure;
+      } else if (signal.aborted) job.status = 'stopped';
       else {
         job.status = 'error';
         job.error = toErrorInfo(e, 'generation-failed');
       }
     } finally {
       await this.finish(job);
+    }
+  }
+
+  /** Reads the page, gets the model, plans the prompt and generates; fills in the job's coverage and stats. */
+  private async work(job: JobView, signal: AbortSignal, settings: Settings, document?: PageContent): Promise<void> {
+    const emit = this.deps.emit;
+    const page = document ?? (await this.deps.env.readPage(job.tabId, { userAction: true, signal }));
+    job.pageTitle = page.title;
+    job.pageUrl = page.url;
+    if (!page.text.trim()) throw new ProtocolError('page-empty', 'This page has no readable text.');
+    signal.throwIfAborted();
+    this.setStage(job, 'loading-model');
+    const engine = await this.deps.models.ensure(job.modelId, settings.contextWindow, job, signal);
+    signal.throwIfAborted();
+    let prompt: JobPrompt;
+    try {
+      const contextWindow = this.deps.models.contextWindow ?? settings.contextWindow;
+      prompt = planJobPrompt(job.kind, page, job.question, contextWindow, settings.maxAnswerTokens, (t) =>
+        engine.countTokens(t),
+      );
+    } catch (e) {
+      throw new ProtocolError('generation-failed', (e as Error).message);
+    }
+    job.coverage = prompt.coverage;
+    emit({ type: 'coverage', jobId: job.jobId, tabId: job.tabId, coverage: prompt.coverage });
+    const attention: AttentionPolicy = settings.fastMode
+      ? { kind: 'recycled', k: settings.fastK, stride: settings.fastStride }
+      : { kind: 'full' };
+    let stats: GenerationStats | null = null;
+    let parts = 0;
+    if (prompt.strategy === 'map-reduce') {
+      const { plan } = prompt;
+      await runMapReduce(
+        plan,
+        prompt.chunks,
+        async (input, step) => {
+          const final = step.id === plan.finalStepId;
+          const run = await runGeneration(job, engine, mapReduceStepPrompt(prompt, step, input), emit, {
+            maxTokens: final ? prompt.answerTokens : plan.summaryTokens,
+            attention,
+            signal,
+            stream: final,
+            label: describeStep(plan, step.id),
+            steps: { done: step.id, total: plan.steps.length },
+          });
+          if (final) stats = run.stats;
+          else parts++;
+          return run.text;
+        },
+        { signal },
+      );
+    } else {
+      this.setStage(job, 'prefill');
+      stats = (
+        await runGeneration(job, engine, prompt, emit, {
+          maxTokens: prompt.answerTokens,
+          attention,
+          signal,
+          stream: true,
+        })
+      ).stats;
+    }
+    const done = stats as GenerationStats | null;
+    if (done) {
+      const key = `${job.modelId}|${settings.contextWindow}`;
+      if (!settings.fastMode && done.msPerStep > 0 && done.generatedTokens > 1)
+        this.fullMsPerStep.set(key, done.msPerStep);
+      job.stats = doneStatsFrom(done, settings.fastMode, parts, this.fullMsPerStep.get(key));
     }
   }
 

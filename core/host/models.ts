@@ -3,7 +3,7 @@
 import type { Engine } from '../engine/types';
 import type { GpuContext } from '../gpu/context';
 import { describeAdapter } from '../gpu/context';
-import type { EngineStatus, GpuStatus, JobView, ModelEntry, Progress } from '../protocol/messages';
+import type { EngineStatus, ErrorInfo, GpuStatus, JobView, ModelEntry, Progress } from '../protocol/messages';
 import { ProtocolError, toErrorInfo } from '../protocol/messages';
 import type { Settings } from '../protocol/settings';
 import type { HostEnv } from './env';
@@ -21,6 +21,8 @@ export interface ModelsDeps {
   /** The state changed (GPU, engine status): the host broadcasts it, with `job` when one is being served. */
   changed(job: JobView | null): void;
   progress(job: JobView | null, progress: Progress): void;
+  /** The GPU device was lost: the running job (if any) must end with `error`. */
+  deviceLost(error: ErrorInfo): void;
 }
 
 export class Models {
@@ -38,6 +40,7 @@ export class Models {
     this.gpuContext ??= this.deps.env.openGpu().then(
       (ctx) => {
         this.gpu = { state: 'ok', adapter: describeAdapter(ctx.adapterInfo), f16: ctx.f16 };
+        void ctx.device.lost?.then((info) => this.onDeviceLost(ctx, info));
         this.deps.changed(null);
         return ctx;
       },
@@ -48,6 +51,34 @@ export class Models {
       },
     );
     return this.gpuContext;
+  }
+
+  /**
+   * The device is gone with everything on it (weights, KV cache, pipelines). Forget the device and the engine built on
+   * it: the next request opens a new device and loads the model again.
+   */
+  private async onDeviceLost(ctx: GpuContext, info: GPUDeviceLostInfo): Promise<void> {
+    const current = await this.gpuContext?.catch(() => null);
+    if (current !== ctx) return;
+    this.gpuContext = null;
+    this.engine = null;
+    this.loadedWindow = null;
+    const reason = info.message ? ` (${info.message})` : '';
+    const error: ErrorInfo = {
+      code: 'gpu-lost',
+      message: `The GPU device was lost${reason}; the model has to be loaded again. Retry to continue.`,
+    };
+    this.status = { ...this.status, state: 'error', error };
+    this.deps.deviceLost(error);
+    this.deps.changed(null);
+  }
+
+  /** Debug/e2e: destroys the device as a driver reset would; false when there is none. */
+  async debugDestroyDevice(): Promise<boolean> {
+    const ctx = await this.gpuContext?.catch(() => null);
+    if (!ctx) return false;
+    ctx.device.destroy();
+    return true;
   }
 
   /** The context window of the loaded model: the setting, capped by what the model supports. */

@@ -27,7 +27,9 @@ export type Request =
   | { type: 'clearSnapshots' }
   | { type: 'addCustomModel'; baseUrl: string }
   /** Debug/e2e: obtain the GPU device and run a small compute kernel with a checked result. */
-  | { type: 'debugGpuSelfTest' };
+  | { type: 'debugGpuSelfTest' }
+  /** Debug/e2e: destroy the GPU device, as a driver reset would (the device-lost path). */
+  | { type: 'debugLoseGpu' };
 
 /** A page's readable text: what the content script extracts, a PDF's text, or a file the UI opened. */
 export interface PageContent {
@@ -55,6 +57,8 @@ export type ErrorCode =
   /** The port to the host closed (worker restarted, extension reloaded) before the reply. */
   | 'disconnected'
   | 'no-webgpu'
+  /** The GPU device was lost (driver reset, GPU process crash) mid-answer: Retry creates a new one and reloads. */
+  | 'gpu-lost'
   /** The page cannot be read: chrome://, the Web Store, file:// without permission, a closed tab. */
   | 'page-unreadable'
   | 'page-empty'
@@ -261,6 +265,7 @@ export interface ResponseMap {
   clearSnapshots: { cleared: number };
   addCustomModel: ModelEntry;
   debugGpuSelfTest: GpuSelfTestResult;
+  debugLoseGpu: { destroyed: boolean };
 }
 
 export type HostEvent =

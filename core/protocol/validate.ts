@@ -27,6 +27,7 @@ const requestBodies: { [T in RequestType]: Check<Omit<Extract<Request, { type: T
   clearSnapshots: obj({}),
   addCustomModel: obj({ baseUrl: str({ min: 1, max: 2048 }) }),
   debugGpuSelfTest: obj({}),
+  debugLoseGpu: obj({}),
 };
 
 export const REQUEST_TYPES = Object.keys(requestBodies) as RequestType[];

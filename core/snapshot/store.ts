@@ -60,7 +60,8 @@ export interface CleanupReport {
 
 export class SnapshotStore {
   readonly backend: SnapshotBackend;
-  readonly maxBytes: number;
+  /** The byte budget; changed at once by setMaxBytes (the user's setting). */
+  maxBytes: number;
   readonly chunkBytes: number;
   private readonly now: () => number;
   private readonly writers = new Map<SnapshotWriter, number>();
@@ -217,6 +218,16 @@ export class SnapshotStore {
   async delete(key: string): Promise<void> {
     const stored = await this.backend.getMeta(key);
     if (stored) await this.discardRecord(key, stored.record);
+  }
+
+  /**
+   * A new byte budget, applied at once: snapshots above it are evicted (least recently used first). 0 keeps no
+   * snapshots: everything is evicted and every save ends 'too-large'.
+   */
+  async setMaxBytes(maxBytes: number): Promise<void> {
+    if (!(maxBytes >= 0)) throw new Error(`snapshot store: maxBytes must be >= 0, got ${maxBytes}`);
+    this.maxBytes = maxBytes;
+    await this.locked(() => this.evictUntilFits(0));
   }
 
   /** Deletes every snapshot ("clear saved documents"); saves in progress end with reason 'cleared'. */

@@ -8,9 +8,16 @@ import type { Engine, ModelSourceSpec } from '../../core/engine/types';
 import type { GpuContext } from '../../core/gpu/context';
 import type { EngineOptions } from '../../core/host/env';
 import { HttpSource } from '../../core/model/sources';
-import { openIdbSnapshotStore } from '../../core/snapshot';
+import { openIdbSnapshotStore, type SnapshotStore } from '../../core/snapshot';
 
 const MIB = 1024 * 1024;
+
+/** The snapshot store of the engine built last: budget changes and "clear" go through it, so they see its saves. */
+let engineStore: SnapshotStore | null = null;
+
+export function currentSnapshotStore(): SnapshotStore | null {
+  return engineStore;
+}
 
 function log(message: string, error?: unknown): void {
   console.warn(`[Recycled Reader] ${message}`, error ?? '');
@@ -22,6 +29,7 @@ export async function createEngine(gpu: GpuContext, opts: EngineOptions): Promis
     try {
       const store = await openIdbSnapshotStore(undefined, { maxBytes: opts.snapshotBudgetMB * MIB });
       snapshots = new SnapshotCoordinator(store);
+      engineStore = store;
     } catch (e) {
       // Answers still work without snapshots; only the reuse across worker restarts is lost.
       log('KV snapshots are off: the IndexedDB store did not open', e);

@@ -3,7 +3,7 @@
 import { createGpuContext } from '../../core/gpu/context';
 import type { HostEnv, KeyValueStore } from '../../core/host/env';
 import { openIdbSnapshotStore } from '../../core/snapshot';
-import { createEngine } from './engineFactory';
+import { createEngine, currentSnapshotStore } from './engineFactory';
 import { readPage } from './pageReader';
 
 // WebLLM's Cache API stores, keyed by full URL: weights and configs are shared with WebLLM.
@@ -68,6 +68,13 @@ export function createBrowserHostEnv(): HostEnv {
       },
     },
     async clearSnapshots() {
+      const live = currentSnapshotStore();
+      if (live) {
+        // The engine's own store: clear() cancels its saves in flight, so none lands after the clear.
+        const count = (await live.list()).length;
+        await live.clear();
+        return count;
+      }
       const store = await openIdbSnapshotStore();
       try {
         const count = (await store.list()).length;
@@ -76,6 +83,9 @@ export function createBrowserHostEnv(): HostEnv {
       } finally {
         await store.close();
       }
+    },
+    async snapshotBudgetChanged(budgetMB) {
+      await currentSnapshotStore()?.setMaxBytes(budgetMB * 1024 * 1024);
     },
     async fetchText(url) {
       const response = await fetch(url, { cache: 'no-store' });

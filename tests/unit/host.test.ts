@@ -254,6 +254,29 @@ describe('EngineHost', () => {
     expect(messages.at(-1)?.content).toMatch(/Summarize the document/);
   });
 
+  test('no lifecycle races: loading a model during an answer is refused; a new snapshot budget applies at once', async () => {
+    const { host, engine, env, events } = setup();
+    const budgets: number[] = [];
+    env.snapshotBudgetChanged = async (mb) => void budgets.push(mb);
+    let release!: () => void;
+    engine.gate = () => new Promise<void>((r) => (release = r));
+    const { jobId } = await host.handle({ type: 'ask', tabId: 1, question: 'q' });
+    for (let i = 0; i < 100 && !release; i++) await new Promise((r) => setTimeout(r, 1));
+    await expect(host.handle({ type: 'loadModel', modelId: 'Qwen3-0.6B-q4f16_1-MLC' })).rejects.toMatchObject({
+      code: 'busy',
+    });
+    await expect(host.handle({ type: 'deleteModel', modelId: host.state().engine.modelId! })).rejects.toMatchObject({
+      code: 'busy',
+    });
+    expect(engine.unloads).toBe(0);
+    await host.handle({ type: 'setSettings', settings: { snapshotBudgetMB: 256 } });
+    await host.handle({ type: 'setSettings', settings: { fastMode: false } });
+    expect(budgets).toEqual([256]);
+    engine.gate = null;
+    release();
+    expect(await untilDone(events, jobId)).toMatchObject({ status: 'done' });
+  });
+
   test('a second job while one runs is refused as busy; Stop aborts the running one', async () => {
     const { host, engine, events } = setup({ pages: { 1: ARTICLE, 2: ARTICLE } });
     let release!: () => void;

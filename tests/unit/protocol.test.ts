@@ -30,6 +30,7 @@ describe('parseRequest', () => {
       { type: 'clearSnapshots' },
       { type: 'addCustomModel', baseUrl: 'http://127.0.0.1:8080/m/' },
       { type: 'debugGpuSelfTest' },
+      { type: 'debugLoseGpu' },
     ];
     expect(new Set(samples.map((s) => s.type))).toEqual(new Set(REQUEST_TYPES));
     samples.forEach((s, i) => {

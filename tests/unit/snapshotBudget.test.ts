@@ -42,6 +42,19 @@ describe.each(HARNESSES)('snapshot store budget and lifecycle on %s', (_name, ma
     expect(received.map((r) => [[...r.k], [...r.v]])).toEqual(layers.map((l) => [[...l.k], [...l.v]]));
   }
 
+  it('a lowered budget applies at once: snapshots above it are evicted, LRU first; 0 keeps none', async () => {
+    const store = await SnapshotStore.open(backend, opts({ maxBytes: 3 * SNAP }));
+    const keyA = await save(store, identity(), tokens(12, 1), makeLayers(3, SLAB, 1));
+    clock = 2;
+    const keyB = await save(store, identity(), tokens(12, 2), makeLayers(3, SLAB, 2));
+    expect((await store.list()).map((s) => s.key).sort()).toEqual([keyA, keyB].sort());
+    await store.setMaxBytes(SNAP + 100);
+    expect((await store.list()).map((s) => s.key)).toEqual([keyB]);
+    await store.setMaxBytes(0);
+    expect(await store.list()).toEqual([]);
+    expect(await store.beginSave(identity(), tokens(12, 3))).toMatchObject({ ok: false, reason: 'too-large' });
+  });
+
   it('evicts the least recently used snapshot when over the byte budget; too-large fails at once', async () => {
     const store = await SnapshotStore.open(backend, opts({ maxBytes: 2 * SNAP + 1000 }));
     const keyA = await save(store, identity(), tokens(12, 1), makeLayers(3, SLAB, 1));
