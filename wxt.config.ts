@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import preact from '@preact/preset-vite';
 import { defineConfig } from 'wxt';
+import { kvCodeFiles, kvCodeVersionOf } from './core/node/kvCodeVersion';
 
 const CATALOG_JSON = 'core/catalog/webllm-models.json';
 
@@ -20,7 +21,11 @@ async function refreshModelCatalog(): Promise<void> {
 
 // Chrome MV3 first, Firefox second (`wxt build -b firefox`).
 export default defineConfig({
-  vite: () => ({ plugins: [preact()] }),
+  vite: () => ({
+    plugins: [preact()],
+    // The snapshot engine version: a hash of the code that computes K/V (core/snapshot/engineVersion.ts).
+    define: { __RR_KV_CODE_VERSION__: JSON.stringify(kvCodeVersionOf(kvCodeFiles(process.cwd()))) },
+  }),
   hooks: { 'build:before': refreshModelCatalog },
   manifest: ({ browser }) => ({
     name: 'Recycled Reader',

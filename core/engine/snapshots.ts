@@ -2,6 +2,7 @@
 // freshly prefilled prefix in the background so the answer that is streaming never waits for storage.
 import type { LoadedModel } from '../model/load';
 import { SNAPSHOT_LAYOUT_VERSION, type SnapshotIdentity, type SnapshotStore, sha256Hex } from '../snapshot';
+import { bundledKvCodeVersion } from '../snapshot/engineVersion';
 import type { ModelRunner } from './runner';
 
 /** Prefixes shorter than this are cheaper to prefill than to store. */
@@ -19,9 +20,14 @@ export class SnapshotCoordinator {
   /** Where the coordinator reports what it did (the UI and tests read it). */
   readonly events: SnapshotEvent[] = [];
 
+  /**
+   * `engineVersion`: the version of the code that computes K/V (core/snapshot/engineVersion.ts); the extension's is
+   * baked in at build time, Node passes nodeKvCodeVersion().
+   */
   constructor(
     readonly store: SnapshotStore,
     private readonly minTokens = MIN_SNAPSHOT_TOKENS,
+    private readonly engineVersion: string | null = bundledKvCodeVersion(),
   ) {}
 
   private async identity(runner: ModelRunner, model: LoadedModel, modelKey: string): Promise<SnapshotIdentity> {
@@ -39,6 +45,7 @@ export class SnapshotCoordinator {
       numLayers: kv.numLayers,
       kvHeads: kv.kvHeads,
       headDim: kv.headDim,
+      ...(this.engineVersion ? { engineVersion: this.engineVersion } : {}),
     };
   }
 

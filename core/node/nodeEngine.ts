@@ -10,6 +10,7 @@ import type { GpuContext } from '../gpu/context';
 import { HttpSource } from '../model/sources';
 import { openDirSnapshotStore } from './dirSnapshotStore';
 import { DirSource } from './dirSource';
+import { nodeKvCodeVersion } from './kvCodeVersion';
 import { createNodeGpuContext } from './webgpu';
 
 export interface NodeEngineOptions {
@@ -26,7 +27,7 @@ export function openNodeSource(spec: ModelSourceSpec) {
 
 export async function createNodeEngine(opts: NodeEngineOptions = {}): Promise<LocalEngine> {
   const snapshots = opts.snapshotDir
-    ? new SnapshotCoordinator(await openDirSnapshotStore(opts.snapshotDir))
+    ? new SnapshotCoordinator(await openDirSnapshotStore(opts.snapshotDir), undefined, nodeKvCodeVersion())
     : undefined;
   if (opts.backend === 'reference') {
     return new LocalEngine({

@@ -26,6 +26,11 @@ export interface SnapshotIdentity {
   numLayers: number;
   kvHeads: number;
   headDim: number;
+  /**
+   * The code that computed the K/V (core/snapshot/engineVersion.ts: a hash of the kernels, GPU model, KV cache and
+   * layout sources). Snapshots of other code miss.
+   */
+  engineVersion?: string;
 }
 
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
@@ -105,6 +110,7 @@ function identityHeader(id: SnapshotIdentity): string {
     id.numLayers,
     id.kvHeads,
     id.headDim,
+    id.engineVersion ?? '',
   ]);
 }
 
@@ -126,8 +132,10 @@ export async function snapshotKey(id: SnapshotIdentity, tokenIds: ArrayLike<numb
 
 /** Just the identity fields (the caller may pass a larger object; only these belong in a record). */
 export function pickIdentity(id: SnapshotIdentity): SnapshotIdentity {
-  const { modelId, manifestHash, kvDtype, layoutVersion, numLayers, kvHeads, headDim } = id;
-  return { modelId, manifestHash, kvDtype, layoutVersion, numLayers, kvHeads, headDim };
+  const { modelId, manifestHash, kvDtype, layoutVersion, numLayers, kvHeads, headDim, engineVersion } = id;
+  const out: SnapshotIdentity = { modelId, manifestHash, kvDtype, layoutVersion, numLayers, kvHeads, headDim };
+  if (engineVersion !== undefined) out.engineVersion = engineVersion;
+  return out;
 }
 
 /** True if both identities name the same model, weights, dtype, layout and shape. */

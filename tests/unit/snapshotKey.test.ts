@@ -33,6 +33,7 @@ describe('snapshot key', () => {
       3,
       2,
       8,
+      '', // engineVersion: none given
     ]);
     const tokenBytes = Buffer.alloc(16);
     toks.forEach((t, i) => {
