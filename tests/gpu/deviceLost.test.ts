@@ -78,5 +78,5 @@ describe('GPU device lost', () => {
     expect(devices).toHaveLength(2);
     expect(host.state().engine.state).toBe('ready');
     devices[1].device.destroy();
-  }, 300_000);
+  }, 600_000);
 });
