@@ -124,7 +124,10 @@ export class JobRunner {
       await Promise.race([this.work(job, signal, settings, document), failed]);
       job.status = signal.aborted || job.stats?.stopReason === 'aborted' ? 'stopped' : 'done';
     } catch (e) {
-      const failure = this.running?.job === job ? this.running.failure : undefined;
+      // The GPU work may fail before the device reports itself lost: ask, so the error says what happened.
+      const failure =
+        (this.running?.job === job ? this.running.failure : undefined) ??
+        (signal.aborted || e instanceof ProtocolError ? null : await this.deps.models.lostError());
       if (failure) {
         job.status = 'error';
         job.error = failure;

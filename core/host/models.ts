@@ -29,6 +29,8 @@ export class Models {
   gpu: GpuStatus = { state: 'unknown' };
   status: EngineStatus = { state: 'empty', modelId: null, contextWindow: null, error: null };
   private gpuContext: Promise<GpuContext> | null = null;
+  /** The current device's `lost` promise: tells a GPU error from a lost device. */
+  private deviceLost: Promise<GPUDeviceLostInfo> | null = null;
   private engine: Promise<Engine> | null = null;
   private loading: { key: string; promise: Promise<void> } | null = null;
   /** The loaded model's real context window (the setting, capped by what the model supports). */
@@ -40,7 +42,8 @@ export class Models {
     this.gpuContext ??= this.deps.env.openGpu().then(
       (ctx) => {
         this.gpu = { state: 'ok', adapter: describeAdapter(ctx.adapterInfo), f16: ctx.f16 };
-        void ctx.device.lost?.then((info) => this.onDeviceLost(ctx, info));
+        this.deviceLost = ctx.device.lost ?? null;
+        void this.deviceLost?.then((info) => this.onDeviceLost(ctx, info));
         this.deps.changed(null);
         return ctx;
       },
@@ -63,14 +66,28 @@ export class Models {
     this.gpuContext = null;
     this.engine = null;
     this.loadedWindow = null;
-    const reason = info.message ? ` (${info.message})` : '';
-    const error: ErrorInfo = {
-      code: 'gpu-lost',
-      message: `The GPU device was lost${reason}; the model has to be loaded again. Retry to continue.`,
-    };
+    const error = gpuLostError(info);
     this.status = { ...this.status, state: 'error', error };
     this.deps.deviceLost(error);
     this.deps.changed(null);
+  }
+
+  /**
+   * After a job failed: the gpu-lost error if the device is lost, or turns out lost within `graceMs` (the browser
+   * rejects the GPU work before it resolves `device.lost`); null for any other failure.
+   */
+  async lostError(graceMs = 1000): Promise<ErrorInfo | null> {
+    const lost = this.deviceLost;
+    if (!lost) return null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const info = await Promise.race([
+      lost,
+      new Promise<null>((resolve) => {
+        timer = setTimeout(() => resolve(null), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    return info ? gpuLostError(info) : null;
   }
 
   /** Debug/e2e: destroys the device as a driver reset would; false when there is none. */
@@ -187,4 +204,12 @@ export class Models {
     await this.deps.saveSettings({ ...settings, customModels: [...others, model] });
     return listModelEntries([model], new Set()).at(-1)!;
   }
+}
+
+function gpuLostError(info: GPUDeviceLostInfo): ErrorInfo {
+  const reason = info.message ? ` (${info.message})` : '';
+  return {
+    code: 'gpu-lost',
+    message: `The GPU device was lost${reason}; the model has to be loaded again. Retry to continue.`,
+  };
 }
