@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { nodeKvCodeVersion } from '../../core/node/kvCodeVersion';
 import { buildExtension, EXTENSION_DIR } from './harness';
 
 let manifest: Record<string, unknown>;
@@ -30,5 +31,10 @@ describe('the built manifest', () => {
 
   test('the on-demand content script is still built (the background injects this file)', () => {
     expect(readFileSync(join(EXTENSION_DIR, 'content-scripts/content.js'), 'utf8').length).toBeGreaterThan(1000);
+  });
+
+  test('the background carries the snapshot engine version derived from the K/V code (same as Node computes)', () => {
+    const background = readFileSync(join(EXTENSION_DIR, 'background.js'), 'utf8');
+    expect(background).toContain(JSON.stringify(nodeKvCodeVersion()));
   });
 });
