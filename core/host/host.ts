@@ -108,6 +108,8 @@ export class EngineHost {
         await this.models.ensure(r.modelId, contextWindow, null, undefined);
         return { modelId: r.modelId, contextWindow };
       }
+      case 'cancelLoad':
+        return { cancelled: this.models.cancelLoad() };
       case 'deleteModel':
         return { deletedFiles: await this.models.delete(r.modelId) };
       case 'listModels':

@@ -3,6 +3,7 @@
 import type { Engine } from '../engine/types';
 import type { GpuContext } from '../gpu/context';
 import { describeAdapter } from '../gpu/context';
+import { StorageFullError } from '../model/sources';
 import type { EngineStatus, ErrorInfo, GpuStatus, JobView, ModelEntry, Progress } from '../protocol/messages';
 import { ProtocolError, toErrorInfo } from '../protocol/messages';
 import type { Settings } from '../protocol/settings';
@@ -32,7 +33,7 @@ export class Models {
   /** The current device's `lost` promise: tells a GPU error from a lost device. */
   private deviceLost: Promise<GPUDeviceLostInfo> | null = null;
   private engine: Promise<Engine> | null = null;
-  private loading: { key: string; promise: Promise<void> } | null = null;
+  private loading: { key: string; promise: Promise<void>; controller: AbortController } | null = null;
   /** The loaded model's real context window (the setting, capped by what the model supports). */
   private loadedWindow: number | null = null;
 
@@ -123,6 +124,9 @@ export class Models {
       return this.engine!;
     }
     const entry = findModel(modelId, this.deps.settings().customModels);
+    // Stop (the job's signal) or cancelLoad (this controller) ends the download.
+    const controller = new AbortController();
+    const loadSignal = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
     const promise = (async () => {
       const gpu = await this.openGpu();
       this.engine ??= this.deps.env.createEngine(gpu, { snapshotBudgetMB: this.deps.settings().snapshotBudgetMB });
@@ -143,7 +147,7 @@ export class Models {
           { kind: 'url', baseUrl: entry.baseUrl, modelId },
           {
             contextWindow,
-            signal,
+            signal: loadSignal,
             onProgress: (p) => {
               const now = Date.now();
               if (now - lastEmit < PROGRESS_INTERVAL_MS && p.loadedBytes < p.totalBytes) return;
@@ -159,9 +163,9 @@ export class Models {
         this.loadedWindow = Math.min(contextWindow, info.contextWindow);
         this.status = { state: 'ready', modelId, contextWindow, error: null };
       } catch (e) {
-        const error = signal?.aborted
+        const error = loadSignal.aborted
           ? { code: 'model-load-failed' as const, message: 'Loading was stopped.' }
-          : toErrorInfo(e, 'model-load-failed');
+          : toErrorInfo(e, e instanceof StorageFullError ? 'storage-failed' : 'model-load-failed');
         this.status = { state: 'error', modelId, contextWindow, error };
         throw new ProtocolError(error.code, error.message);
       } finally {
@@ -169,9 +173,16 @@ export class Models {
         this.deps.changed(job);
       }
     })();
-    this.loading = { key, promise };
+    this.loading = { key, promise, controller };
     await promise;
     return this.engine!;
+  }
+
+  /** Cancels the model download/load in progress; false when none runs. */
+  cancelLoad(): boolean {
+    if (!this.loading) return false;
+    this.loading.controller.abort();
+    return true;
   }
 
   async delete(modelId: string): Promise<number> {

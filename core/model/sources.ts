@@ -1,6 +1,7 @@
 // Where a model's MLC folder is read from. HTTP(S) shares WebLLM's Cache API store (`webllm/model`, keyed by the full
 // URL) so a model is never downloaded twice; an interrupted shard resumes with a Range request.
 
+import { isQuotaError } from '../snapshot/backend';
 import { md5Hex } from './md5';
 
 export interface ReadBytesOptions {
@@ -83,6 +84,27 @@ export interface HttpSourceOptions {
 
 export const WEBLLM_CACHE_NAME = 'webllm/model';
 
+/** The browser's storage is full: the model cannot be kept. Says what to do; never swallowed. */
+export class StorageFullError extends Error {
+  constructor(url: string, cause: unknown) {
+    super(
+      `Not enough storage to keep the model (${url} could not be saved: ${(cause as Error)?.message ?? String(cause)}). ` +
+        'Free disk space, or delete models you do not use in Settings, then try again.',
+    );
+    this.name = 'StorageFullError';
+  }
+}
+
+/** Stores a download in the model cache; a full disk is an error the user sees, anything else only costs a re-download. */
+async function keep(cache: CacheLike | null | undefined, url: string, response: Response): Promise<void> {
+  if (!cache) return;
+  try {
+    await cache.put(url, response);
+  } catch (e) {
+    if (isQuotaError(e)) throw new StorageFullError(url, e);
+  }
+}
+
 export class HttpSource implements WeightSource {
   readonly location: string;
   private readonly fetchFn: typeof fetch;
@@ -129,7 +151,7 @@ export class HttpSource implements WeightSource {
     const text = await response.text();
     if (type.includes('text/html')) throw new ModelFileError(url, `expected JSON but got HTML (content-type ${type})`);
     rejectHtml(url, text);
-    await cache?.put(url, new Response(text, { headers: { 'content-type': 'application/json' } })).catch(() => {});
+    await keep(cache, url, new Response(text, { headers: { 'content-type': 'application/json' } }));
     return text;
   }
 
@@ -150,7 +172,7 @@ export class HttpSource implements WeightSource {
     }
     const bytes = await this.download(url, opts);
     verifyBytes(url, bytes, opts.expectedBytes, opts.md5);
-    await cache?.put(url, new Response(bytes as Uint8Array<ArrayBuffer>)).catch(() => {});
+    await keep(cache, url, new Response(bytes as Uint8Array<ArrayBuffer>));
     return bytes;
   }
 

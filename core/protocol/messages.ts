@@ -22,6 +22,8 @@ export type Request =
   | { type: 'getState'; tabId?: number }
   | { type: 'setSettings'; settings: SettingsPatch }
   | { type: 'loadModel'; modelId: string }
+  /** Cancels the model download in progress ("Download & load", or the one a job started). */
+  | { type: 'cancelLoad' }
   | { type: 'deleteModel'; modelId: string }
   | { type: 'listModels' }
   | { type: 'clearSnapshots' }
@@ -260,6 +262,7 @@ export interface ResponseMap {
   getState: HostState;
   setSettings: Settings;
   loadModel: { modelId: string; contextWindow: number };
+  cancelLoad: { cancelled: boolean };
   deleteModel: { deletedFiles: number };
   listModels: { models: ModelEntry[] };
   clearSnapshots: { cleared: number };

@@ -22,6 +22,7 @@ const requestBodies: { [T in RequestType]: Check<Omit<Extract<Request, { type: T
   getState: obj({ tabId: optional(tabId) }),
   setSettings: obj({ settings: settingsPatch }),
   loadModel: obj({ modelId }),
+  cancelLoad: obj({}),
   deleteModel: obj({ modelId }),
   listModels: obj({}),
   clearSnapshots: obj({}),

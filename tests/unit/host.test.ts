@@ -16,6 +16,7 @@ import { doneStatsFrom } from '../../core/host/jobs';
 import { pageAccessError, unreadableReason } from '../../core/host/pageAccess';
 import { servePort } from '../../core/host/portServer';
 import { planJobPrompt, SUMMARY_REQUEST, SYSTEM_PROMPT } from '../../core/host/prompt';
+import { StorageFullError } from '../../core/model/sources';
 import type { HostEvent, PageContent } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
 import { createPortPair } from '../../core/protocol/port';
@@ -275,6 +276,24 @@ describe('EngineHost', () => {
     engine.gate = null;
     release();
     expect(await untilDone(events, jobId)).toMatchObject({ status: 'done' });
+  });
+
+  test('a model download can be cancelled; a full disk reaches the user as storage-failed', async () => {
+    const { host, engine } = setup();
+    engine.load = (_source, opts) =>
+      new Promise((_, reject) => opts?.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
+    const loading = host.handle({ type: 'loadModel', modelId: 'Qwen3-0.6B-q4f16_1-MLC' });
+    for (let i = 0; i < 100 && host.state().engine.state !== 'loading'; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(await host.handle({ type: 'cancelLoad' })).toEqual({ cancelled: true });
+    await expect(loading).rejects.toMatchObject({ code: 'model-load-failed', message: 'Loading was stopped.' });
+    expect(await host.handle({ type: 'cancelLoad' })).toEqual({ cancelled: false });
+    engine.load = async () => {
+      throw new StorageFullError('https://x/params_shard_0.bin', new DOMException('full', 'QuotaExceededError'));
+    };
+    await expect(host.handle({ type: 'loadModel', modelId: 'Qwen3-0.6B-q4f16_1-MLC' })).rejects.toMatchObject({
+      code: 'storage-failed',
+      message: expect.stringMatching(/Free disk space/),
+    });
   });
 
   test('a second job while one runs is refused as busy; Stop aborts the running one', async () => {

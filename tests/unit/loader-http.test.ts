@@ -4,7 +4,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadModel } from '../../core/model/load';
-import { type CacheLike, type CacheStorageLike, HttpSource, ModelFileError } from '../../core/model/sources';
+import {
+  type CacheLike,
+  type CacheStorageLike,
+  HttpSource,
+  ModelFileError,
+  StorageFullError,
+} from '../../core/model/sources';
 import { dequantizeLinear } from '../../core/reference/ops';
 import { makeFixtureModel } from '../../core/testing/fixtureModel';
 
@@ -162,6 +168,20 @@ describe('HttpSource', () => {
     await loadModel(source({ caches }), { onProgress: (p) => phases.add(p.phase) });
     expect(requests).toEqual([]);
     expect([...phases]).toEqual(['cache']);
+  });
+
+  it('a full disk while keeping the model is a StorageFullError that says what to do (never swallowed)', async () => {
+    class FullCaches extends FakeCaches {
+      override async open(name: string) {
+        const c = await super.open(name);
+        c.put = async () => {
+          throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+        };
+        return c;
+      }
+    }
+    await expect(loadModel(source({ caches: new FullCaches() }))).rejects.toThrow(StorageFullError);
+    await expect(loadModel(source({ caches: new FullCaches() }))).rejects.toThrow(/Free disk space.*delete models/);
   });
 
   it('reuses a cache entry WebLLM wrote, and replaces a corrupt one', async () => {

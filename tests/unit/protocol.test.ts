@@ -26,6 +26,7 @@ describe('parseRequest', () => {
       { type: 'setSettings', settings: { fastMode: false, fastK: { count: 2048 }, contextWindow: 4096 } },
       { type: 'loadModel', modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC' },
       { type: 'deleteModel', modelId: 'x' },
+      { type: 'cancelLoad' },
       { type: 'listModels' },
       { type: 'clearSnapshots' },
       { type: 'addCustomModel', baseUrl: 'http://127.0.0.1:8080/m/' },
