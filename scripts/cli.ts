@@ -2,11 +2,15 @@
 //   npm run cli -- generate --model DIR|URL (--prompt TEXT | --prompt-file FILE | --prompt-ids 1,2,3) [--chat]
 //     [--max-tokens N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--backend webgpu|reference] [--json]
 //     [--context N] [--attention full|recycled|streaming|snapkv] [--k N | --k-frac F] [--stride S]
-//     [--dynamic --qc N --sim s] [--snapshot-dir DIR] [--system TEXT] [--document-file FILE]
+//     [--dynamic --qc N [--sim s]] [--snapshot-dir DIR] [--system TEXT] [--document-file FILE]
 //   npm run cli -- prompt --model DIR|URL [--chat] [--system TEXT] --document-file FILE --prompt TEXT [--json]
 //     the prompt's token ids without loading weights; --json prints {"ids":[…],"documentRange":[start,end]}
+//   npm run cli -- score --model DIR|URL (--prompt-ids 1,2,3 | --prompt-file FILE)
+//     (--continuation-ids 4,5,6 | --continuation-file FILE) | --cases FILE   [attention flags] [--json]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { LocalEngine } from '../core/engine/engine';
+import type { ScoreInput, ScoreResult } from '../core/engine/scoring';
 import type { AttentionPolicy, GenerateInput, GenerateOptions, TopKBudget } from '../core/engine/types';
 import { loadModelConfig, loadTokenizerJson } from '../core/model/load';
 import { HttpSource } from '../core/model/sources';
@@ -16,11 +20,24 @@ import { ensureVulkanDriverEnv } from '../core/node/vulkanDrivers';
 import { BUILTIN_TEMPLATES, encodeDocumentPrompt, resolveTemplate } from '../core/tokenizer/chat';
 import { Tokenizer } from '../core/tokenizer/tokenizer';
 
+const ATTENTION_FLAGS = `[--attention full|recycled|streaming|snapkv] [--k N | --k-frac F] [--stride S]
+  [--dynamic --qc N [--sim s]]`;
 const USAGE = `usage: npm run cli -- generate --model DIR|URL (--prompt TEXT | --prompt-file FILE | --prompt-ids 1,2,3)
   [--chat] [--system TEXT] [--document-file FILE] [--max-tokens N] [--temperature T] [--top-p P] [--top-k K]
   [--seed S] [--backend webgpu|reference] [--json] [--context N] [--snapshot-dir DIR]
-  [--attention full|recycled|streaming|snapkv] [--k N | --k-frac F] [--stride S] [--dynamic --qc N --sim s]
-       npm run cli -- prompt --model DIR|URL [--chat] [--system TEXT] --document-file FILE --prompt TEXT [--json]`;
+  ${ATTENTION_FLAGS}
+       npm run cli -- prompt --model DIR|URL [--chat] [--system TEXT] --document-file FILE --prompt TEXT [--json]
+       npm run cli -- score --model DIR|URL (--prompt-ids 1,2,3 | --prompt-file FILE)
+  (--continuation-ids 4,5,6 | --continuation-file FILE) [--backend webgpu|reference] [--context N] [--json]
+  ${ATTENTION_FLAGS}
+       npm run cli -- score --model DIR|URL --cases FILE [...]   (JSON lines {"prompt_ids":[..],"continuation_ids":[..]})
+Attention: K is a count or a fraction of the prompt length (default --k-frac 0.125). recycled: a full step every
+--stride S steps (default 10); with --dynamic every --qc N steps (default 5) a layer runs full when the cosine of its
+head-mean query before RoPE with the one of its last full step is below --sim (default by model family: 0.85 Llama,
+0.95 Qwen2/Qwen3); --dynamic takes no stride unless --stride is given.
+score: the prompt is prefilled up to its last token; that token and each continuation token are DECODE steps under
+the policy; one JSON line per case: {"predictions":[..],"logprobs":[..],"nll":..,"stats":{..}}. A --prompt-file /
+--continuation-file holds text, tokenized with the model's tokenizer (the prompt gets the model's BOS).`;
 
 class UsageError extends Error {}
 
@@ -42,11 +59,23 @@ export function parseAttention(values: Record<string, string | boolean | undefin
     throw new UsageError('--k must be a positive integer');
   if ('fraction' in k && !(k.fraction > 0 && k.fraction <= 1)) throw new UsageError('--k-frac must be in (0, 1]');
   if (kind === 'recycled') {
-    const stride = num(values.stride as string | undefined, 'stride', 10);
-    if (stride < 1 || !Number.isInteger(stride)) throw new UsageError('--stride must be a positive integer');
-    const policy: AttentionPolicy = { kind: 'recycled', k, stride };
-    if (values.dynamic)
-      policy.dynamic = { qc: num(values.qc as string, 'qc', 5), sim: num(values.sim as string, 'sim', 0.9) };
+    // The dynamic schedule takes its full steps from the cosine check alone unless a stride is given explicitly.
+    const stride =
+      values.stride !== undefined || !values.dynamic
+        ? num(values.stride as string | undefined, 'stride', 10)
+        : undefined;
+    if (stride !== undefined && (stride < 1 || !Number.isInteger(stride)))
+      throw new UsageError('--stride must be a positive integer');
+    const policy: AttentionPolicy = { kind: 'recycled', k, ...(stride !== undefined ? { stride } : {}) };
+    if (values.dynamic) {
+      const qc = num(values.qc as string | undefined, 'qc', 5);
+      if (qc < 1 || !Number.isInteger(qc)) throw new UsageError('--qc must be a positive integer');
+      const sim = values.sim !== undefined ? num(values.sim as string, 'sim', 0) : undefined;
+      if (sim !== undefined && !(sim >= -1 && sim <= 1)) throw new UsageError('--sim must be in [-1, 1]');
+      policy.dynamic = sim === undefined ? { qc } : { qc, sim };
+    } else if (values.qc !== undefined || values.sim !== undefined) {
+      throw new UsageError('--qc and --sim need --dynamic');
+    }
     return policy;
   }
   if (kind === 'streaming') return { kind: 'streaming', k };
@@ -114,15 +143,20 @@ async function main(argv: string[]): Promise<number> {
       dynamic: { type: 'boolean' },
       qc: { type: 'string' },
       sim: { type: 'string' },
+      'continuation-ids': { type: 'string' },
+      'continuation-file': { type: 'string' },
+      cases: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (positionals[0] === 'prompt' && !values.help) return promptCommand(values);
-  if (values.help || positionals[0] !== 'generate') {
+  const command = positionals[0];
+  if (command === 'prompt' && !values.help) return promptCommand(values);
+  if (values.help || (command !== 'generate' && command !== 'score')) {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
   if (!values.model) throw new UsageError('--model is required');
+  if (command === 'score') return score(values);
   const promptSources = ['prompt', 'prompt-file', 'prompt-ids'].filter(
     (k) => values[k as keyof typeof values] !== undefined,
   );
@@ -133,10 +167,7 @@ async function main(argv: string[]): Promise<number> {
 
   let input: GenerateInput;
   if (values['prompt-ids'] !== undefined) {
-    const ids = values['prompt-ids'].split(',').map((s) => Number(s.trim()));
-    if (ids.length === 0 || ids.some((n) => !Number.isInteger(n) || n < 0)) {
-      throw new UsageError('--prompt-ids must be comma-separated non-negative integers');
-    }
+    const ids = parseIds(values['prompt-ids'], 'prompt-ids');
     // The snapshot prefix is all but the last token.
     input = { tokenIds: ids, prefixLength: ids.length - 1 };
   } else {
@@ -159,17 +190,7 @@ async function main(argv: string[]): Promise<number> {
   options.signal = controller.signal;
 
   const engine = await createNodeEngine({ backend, snapshotDir: values['snapshot-dir'] });
-  const isUrl = /^https?:\/\//.test(values.model);
-  const info = await engine.load(isUrl ? { kind: 'url', baseUrl: values.model } : { kind: 'dir', path: values.model }, {
-    contextWindow: values.context ? num(values.context, 'context', 0) : undefined,
-    onProgress: values.json
-      ? undefined
-      : (p) =>
-          process.stderr.write(
-            `\r${p.phase} ${(p.loadedBytes / 1e6).toFixed(1)}/${(p.totalBytes / 1e6).toFixed(1)} MB`,
-          ),
-  });
-  if (!values.json) process.stderr.write(`\nloaded ${info.modelId} (${info.architecture}, ${info.quantization})\n`);
+  const info = await loadModelFor(engine, values);
   const tokens: number[] = [];
   let text = '';
   for await (const ev of engine.generate(input, options)) {
@@ -183,6 +204,114 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   await engine.unload();
+  return 0;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parseIds(text: string, name: string): number[] {
+  const ids = text.split(',').map((s) => (s.trim() === '' ? Number.NaN : Number(s.trim())));
+  if (ids.length === 0 || ids.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new UsageError(`--${name} must be comma-separated non-negative integers`);
+  }
+  return ids;
+}
+
+async function loadModelFor(engine: LocalEngine, values: Values) {
+  const model = values.model as string;
+  const isUrl = /^https?:\/\//.test(model);
+  const info = await engine.load(isUrl ? { kind: 'url', baseUrl: model } : { kind: 'dir', path: model }, {
+    contextWindow: values.context ? num(values.context as string, 'context', 0) : undefined,
+    onProgress: values.json
+      ? undefined
+      : (p) =>
+          process.stderr.write(
+            `\r${p.phase} ${(p.loadedBytes / 1e6).toFixed(1)}/${(p.totalBytes / 1e6).toFixed(1)} MB`,
+          ),
+  });
+  if (!values.json) process.stderr.write(`\nloaded ${info.modelId} (${info.architecture}, ${info.quantization})\n`);
+  return info;
+}
+
+/** The cases of a --cases file: JSON lines with prompt_ids and continuation_ids (other keys are ignored). */
+export function parseCases(text: string, file: string): ScoreInput[] {
+  const cases: ScoreInput[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch (e) {
+      throw new UsageError(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
+    }
+    const r = row as { prompt_ids?: unknown; continuation_ids?: unknown };
+    for (const key of ['prompt_ids', 'continuation_ids'] as const) {
+      const ids = r?.[key];
+      if (!Array.isArray(ids) || ids.length === 0 || ids.some((n) => !Number.isInteger(n) || n < 0)) {
+        throw new UsageError(`${file}:${i + 1}: "${key}" must be a non-empty array of non-negative integers`);
+      }
+    }
+    cases.push({ promptIds: r.prompt_ids as number[], continuationIds: r.continuation_ids as number[] });
+  });
+  if (cases.length === 0) throw new UsageError(`${file}: no cases`);
+  return cases;
+}
+
+async function score(values: Values): Promise<number> {
+  const backend = (values.backend as string | undefined) ?? 'webgpu';
+  if (backend !== 'webgpu' && backend !== 'reference') throw new UsageError('--backend must be webgpu or reference');
+  const given = (names: string[]) => names.filter((k) => values[k] !== undefined);
+  const single = given(['prompt-ids', 'prompt-file', 'continuation-ids', 'continuation-file']);
+  if (values.cases !== undefined && single.length > 0) {
+    throw new UsageError(`--cases replaces --${single.join(', --')}`);
+  }
+  if (values.cases === undefined) {
+    if (given(['prompt-ids', 'prompt-file']).length !== 1)
+      throw new UsageError('give one of --prompt-ids, --prompt-file');
+    if (given(['continuation-ids', 'continuation-file']).length !== 1) {
+      throw new UsageError('give one of --continuation-ids, --continuation-file');
+    }
+  }
+  const attention = parseAttention(values);
+  const cases =
+    values.cases !== undefined
+      ? parseCases(readFileSync(values.cases as string, 'utf8'), values.cases as string)
+      : undefined;
+  if (backend === 'webgpu') ensureVulkanDriverEnv();
+  const engine = await createNodeEngine({ backend });
+  await loadModelFor(engine, values);
+  const inputs: ScoreInput[] = cases ?? [
+    {
+      promptIds:
+        values['prompt-ids'] !== undefined
+          ? parseIds(values['prompt-ids'] as string, 'prompt-ids')
+          : engine.encodeInput({ text: readFileSync(values['prompt-file'] as string, 'utf8') }).ids,
+      continuationIds:
+        values['continuation-ids'] !== undefined
+          ? parseIds(values['continuation-ids'] as string, 'continuation-ids')
+          : engine.encodeText(readFileSync(values['continuation-file'] as string, 'utf8')),
+    },
+  ];
+  try {
+    for (const [i, input] of inputs.entries()) {
+      let result: ScoreResult;
+      try {
+        result = await engine.score(input, { attention });
+      } catch (e) {
+        throw new Error(`case ${i + 1}: ${(e as Error).message}`);
+      }
+      if (values.json) console.log(JSON.stringify(result));
+      else {
+        const hits = result.predictions.filter((p, j) => p === input.continuationIds[j]).length;
+        console.log(
+          `case ${i + 1}: nll ${result.nll.toFixed(4)} | argmax = next token ${hits}/${result.predictions.length} | ` +
+            `full layer-steps ${result.stats.fullLayerSteps}/${result.stats.layerSteps}`,
+        );
+      }
+    }
+  } finally {
+    await engine.unload();
+  }
   return 0;
 }
 

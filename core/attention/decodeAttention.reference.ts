@@ -15,7 +15,7 @@ import {
 } from '../../kernels/recycled/schedule.reference';
 import { referenceGroupMax, referenceMaxPool, referenceTopK } from '../../kernels/recycled/topk.reference';
 import type { AttentionPolicy } from './policy';
-import { DEFAULT_SINKS, isDynamicCheckStep, isStrideFullStep, resolveK, selectsTopK } from './policy';
+import { DEFAULT_SINKS, dynamicThreshold, isDynamicCheckStep, isStrideFullStep, resolveK, selectsTopK } from './policy';
 
 export interface ReferenceLayerShape {
   numHeads: number;
@@ -101,7 +101,7 @@ export class ReferenceLayerAttention {
       seeded: this.lastFullLen > 0,
       checkDynamic: p.kind === 'recycled' && p.dynamic !== undefined && isDynamicCheckStep(p.dynamic.qc, step),
       cosine,
-      sim: p.kind === 'recycled' && p.dynamic ? p.dynamic.sim : 0,
+      sim: dynamicThreshold(p),
     });
     if (full) {
       this.fullSteps++;

@@ -39,6 +39,7 @@ import type { GpuContext } from '../gpu/context';
 import type { AttentionPolicy } from './policy';
 import {
   DEFAULT_SINKS,
+  dynamicThreshold,
   isDynamicCheckStep,
   isStrideFullStep,
   maxK,
@@ -161,7 +162,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     policy: policy.kind,
     kvLen,
     k: kFor(kvLen),
-    sim: policy.kind === 'recycled' && policy.dynamic ? policy.dynamic.sim : 0,
+    sim: dynamicThreshold(policy),
     sinks,
   });
 
@@ -228,18 +229,21 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   };
 }
 
-/** Summary over layers for GenerationStats.attention (the engine adds the timings). */
-export function summarizeAttentionStats(
-  policy: AttentionPolicy,
-  layers: LayerAttentionStats[],
-): {
+/** What summarizeAttentionStats reports (the engine's AttentionStats adds the step timings). */
+export interface AttentionSummary {
   policy: AttentionPolicy['kind'];
   fullStepsPerLayer: number[];
   meanPositionsRead: number;
   meanPositionsFull: number;
   attentionMassRecall: number | null;
-  attentionMassRecallWithAppended: number | null;
-} {
+  attentionMassRecallAttended: number | null;
+  fullLayerSteps: number;
+  effectiveStridePerLayer: number[];
+}
+
+/** Summary over layers for GenerationStats.attention (the engine adds the timings). Layer counters exclude the last
+ * prompt token's step (always full); fullLayerSteps and the effective strides count it. */
+export function summarizeAttentionStats(policy: AttentionPolicy, layers: LayerAttentionStats[]): AttentionSummary {
   const stepCount = layers.reduce((a, l) => a + l.steps, 0);
   const recallSteps = layers.reduce((a, l) => a + l.recallSteps, 0);
   return {
@@ -248,9 +252,11 @@ export function summarizeAttentionStats(
     meanPositionsRead: stepCount ? layers.reduce((a, l) => a + l.positionsRead, 0) / stepCount : 0,
     meanPositionsFull: stepCount ? layers.reduce((a, l) => a + l.positionsFull, 0) / stepCount : 0,
     attentionMassRecall: recallSteps ? layers.reduce((a, l) => a + l.recallTopKSum, 0) / recallSteps : null,
-    attentionMassRecallWithAppended: recallSteps
+    attentionMassRecallAttended: recallSteps
       ? layers.reduce((a, l) => a + l.recallWithAppendedSum, 0) / recallSteps
       : null,
+    fullLayerSteps: layers.reduce((a, l) => a + l.fullSteps + 1, 0),
+    effectiveStridePerLayer: layers.map((l) => (l.steps + 1) / (l.fullSteps + 1)),
   };
 }
 

@@ -16,6 +16,7 @@ import {
 import { StopStringFilter, StreamingDecoder, Tokenizer } from '../tokenizer/tokenizer';
 import { type CachedSequence, commonPrefixLength, runGeneration } from './generation';
 import type { ModelRunner } from './runner';
+import { runScoring, type ScoreInput, type ScoreOptions, type ScoreResult, validateScoreInput } from './scoring';
 import type { SnapshotCoordinator } from './snapshots';
 import type {
   Engine,
@@ -109,6 +110,11 @@ export class LocalEngine implements Engine {
     return this.requireLoaded().tokenizer.encodeText(text).length;
   }
 
+  /** Token ids of a text, without BOS or template (a continuation to score). */
+  encodeText(text: string): number[] {
+    return this.requireLoaded().tokenizer.encode(text);
+  }
+
   /** Token ids and the reusable prefix length for an input (exposed for tests and the document planner). */
   encodeInput(input: GenerateInput): { ids: number[]; prefixLength: number } {
     const { tokenizer, template } = this.requireLoaded();
@@ -191,6 +197,23 @@ export class LocalEngine implements Engine {
         if (ev.type === 'done') ev.stats.snapshotTokens = Math.max(0, ev.stats.restoredTokens - inMemory);
         yield ev;
       }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Teacher-forced scoring of a continuation (see scoring.ts). The KV cache is shared with generate: a prompt
+   * prefix already cached (e.g. the same case under another policy) is not prefilled again. */
+  async score(input: ScoreInput, opts: ScoreOptions = {}): Promise<ScoreResult> {
+    const L = this.requireLoaded();
+    if (this.busy) throw new EngineBusyError();
+    validateScoreInput(input, L.model.config.vocabSize, L.runner.capacity);
+    this.busy = true;
+    try {
+      return await runScoring(L.runner, L.cached, input, opts);
+    } catch (e) {
+      L.cached.ids = [];
+      throw e;
     } finally {
       this.busy = false;
     }

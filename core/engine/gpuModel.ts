@@ -23,6 +23,7 @@ import {
   type LayerDecodeAttention,
   summarizeAttentionStats,
 } from '../attention/decodeAttention';
+import { isStrideFullStep, resolveAttentionPolicy } from '../attention/policy';
 import type { GpuContext } from '../gpu/context';
 import type { ModelConfig } from '../model/config';
 import type { HostLinear, HostVector, ModelWeights } from '../model/weights';
@@ -279,7 +280,8 @@ export class GpuModel implements ModelRunner {
     await this.ctx.device.queue.onSubmittedWorkDone();
   }
 
-  beginGeneration(policy: AttentionPolicy): void {
+  beginGeneration(requested: AttentionPolicy): void {
+    const policy = resolveAttentionPolicy(requested, this.config.architecture);
     if (this.attention.length === 0 || JSON.stringify(policy) !== JSON.stringify(this.policy)) {
       for (const a of this.attention) a.destroy();
       this.attention = this.kv.layers.map((kv) =>
@@ -337,7 +339,7 @@ export class GpuModel implements ModelRunner {
     const full =
       step === 0 ||
       this.policy.kind === 'full' ||
-      (this.policy.kind === 'recycled' && !this.policy.dynamic && step % this.policy.stride === 0);
+      (this.policy.kind === 'recycled' && !this.policy.dynamic && isStrideFullStep(this.policy.stride, step));
     if (full) {
       this.stepTimes.full += ms;
       this.stepTimes.fullCount++;

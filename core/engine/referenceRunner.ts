@@ -1,19 +1,36 @@
-// ModelRunner over the plain-TS reference forward pass: `--backend reference` and the tests' ground truth.
-// Full attention only; sampling uses the same semantics and RNG as the GPU sampler.
+// ModelRunner over the plain-TS reference forward pass: `--backend reference` and the tests' ground truth. Every
+// attention policy runs through the schedule simulation of core/attention (the same rules the GPU kernels follow);
+// sampling uses the same semantics and RNG as the GPU sampler.
+
 import { sampleReference } from '../../kernels/sampling/sampling.reference';
+import { type LayerAttentionStats, summarizeAttentionStats } from '../attention/decodeAttention';
+import { resolveAttentionPolicy, validateAttentionPolicy } from '../attention/policy';
+import { ReferenceLayerSchedule, type SchedulePlan } from '../attention/schedule.reference';
 import type { ModelConfig } from '../model/config';
 import type { ModelWeights } from '../model/weights';
 import { ReferenceModel } from '../reference/forward';
 import type { KvInfo, ModelRunner, SamplingParams } from './runner';
 import type { AttentionPolicy, AttentionStats } from './types';
 
+interface LayerCounters {
+  schedule: ReferenceLayerSchedule;
+  seedLen: number;
+  positionsFull: number;
+}
+
 export class ReferenceRunner implements ModelRunner {
   readonly capacity: number;
   readonly kvInfo: KvInfo;
   private readonly model: ReferenceModel;
   private logits: Float32Array | null = null;
+  private policy: AttentionPolicy = { kind: 'full' };
+  private layers: LayerCounters[] = [];
 
-  constructor(config: ModelConfig, weights: ModelWeights, contextWindow: number) {
+  constructor(
+    private readonly config: ModelConfig,
+    weights: ModelWeights,
+    contextWindow: number,
+  ) {
     this.model = new ReferenceModel(config, weights);
     this.capacity = contextWindow;
     this.kvInfo = { dtype: 'f32', numLayers: config.numLayers, kvHeads: config.numKvHeads, headDim: config.headDim };
@@ -21,20 +38,39 @@ export class ReferenceRunner implements ModelRunner {
 
   async prefill(ids: number[], startPos: number): Promise<void> {
     this.model.truncate(startPos);
+    this.model.recordAttention = false;
     for (const id of ids) this.model.step(id, false);
   }
 
   beginGeneration(policy: AttentionPolicy): void {
-    if (policy.kind !== 'full') {
-      throw new Error(
-        `The reference backend runs full attention only (asked for "${policy.kind}"); use --backend webgpu.`,
-      );
-    }
+    validateAttentionPolicy(policy);
+    this.policy = resolveAttentionPolicy(policy, this.config.architecture);
+    const dims = { numHeads: this.config.numHeads, kvHeads: this.config.numKvHeads, headDim: this.config.headDim };
+    this.layers = Array.from({ length: this.config.numLayers }, () => ({
+      schedule: new ReferenceLayerSchedule(this.policy, dims),
+      seedLen: 0,
+      positionsFull: 0,
+    }));
   }
 
   async decodeStep(id: number, pos: number, sampling: SamplingParams, step: number): Promise<number> {
     this.model.truncate(pos);
-    const logits = this.model.step(id, true)!;
+    const kvLen = pos + 1;
+    const plans: (SchedulePlan | undefined)[] = [];
+    const attend = (layer: number, kvHead: number, length: number, preRopeQuery: Float32Array) => {
+      if (kvHead === 0) {
+        const counters = this.layers[layer];
+        if (step === 0) counters.seedLen = kvLen;
+        else counters.positionsFull += kvLen;
+        plans[layer] = counters.schedule.plan(step, length, preRopeQuery);
+      }
+      return plans[layer]?.positions?.[kvHead] ?? null;
+    };
+    this.model.recordAttention = true;
+    const logits = this.model.step(id, true, attend) as Float32Array;
+    plans.forEach((plan, layer) => {
+      if (plan?.full) this.layers[layer].schedule.commitFull(this.model.lastAttention[layer], kvLen);
+    });
     this.logits = logits;
     return sampleReference(logits, { ...sampling, step }).id;
   }
@@ -45,7 +81,19 @@ export class ReferenceRunner implements ModelRunner {
   }
 
   async attentionStats(): Promise<AttentionStats | undefined> {
-    return undefined;
+    const layers: LayerAttentionStats[] = this.layers.map(({ schedule: s, seedLen, positionsFull }) => {
+      const seeded = seedLen > 0 ? 1 : 0;
+      return {
+        steps: s.steps - seeded,
+        fullSteps: s.fullSteps - seeded,
+        positionsRead: s.positionsRead - seedLen,
+        positionsFull,
+        recallSteps: s.recall.length,
+        recallTopKSum: s.recall.reduce((a, r) => a + r.topK, 0),
+        recallWithAppendedSum: s.recall.reduce((a, r) => a + r.withAppended, 0),
+      };
+    });
+    return { ...summarizeAttentionStats(this.policy, layers), msPerFullStep: 0, msPerRecycledStep: 0 };
   }
 
   async readKvLayer(): Promise<{ k: Uint8Array; v: Uint8Array }> {

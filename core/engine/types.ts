@@ -37,6 +37,12 @@ export interface AttentionStats {
   msPerRecycledStep: number;
   /** On each full step after the first: share of attention mass the previous top-K captured (mean over layers/heads). */
   attentionMassRecall: number | null;
+  /** The same over everything a recycled step at that position attends (selection after displacement + decoded). */
+  attentionMassRecallAttended?: number | null;
+  /** Layer-steps that attended the whole cache, the last prompt token's step included (sum over layers). */
+  fullLayerSteps?: number;
+  /** Per layer: decode steps per full step, the last prompt token's step included in both (the paper's Fig. 4). */
+  effectiveStridePerLayer?: number[];
 }
 
 export interface GenerationStats {

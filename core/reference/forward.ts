@@ -17,9 +17,15 @@ interface RefLayer {
   down: Float32Array;
 }
 
-/** Sparse attention for policy tests: the positions (< length) that a layer's KV head may attend to, or null for
- * all of them. A recycled step passes its top-K positions plus the tokens generated since. */
-export type AttendFilter = (layer: number, kvHead: number, length: number) => ArrayLike<number> | null;
+/** Sparse attention for attention policies: the positions (< length) that a layer's KV head may attend to, or null
+ * for all of them. A recycled step passes its top-K positions plus the tokens generated since. `preRopeQuery` is the
+ * layer's query [numHeads][headDim] before RoPE (what the dynamic schedule compares); called for kvHead 0 first. */
+export type AttendFilter = (
+  layer: number,
+  kvHead: number,
+  length: number,
+  preRopeQuery: Float32Array,
+) => ArrayLike<number> | null;
 
 export interface ReferenceOptions {
   /** Keep each step's attention probabilities (`lastAttention`), for attention-policy tests. */
@@ -52,15 +58,21 @@ export class ReferenceModel {
   private readonly gateUpOut: Float32Array;
   private readonly act: Float32Array;
   private scores: Float32Array;
+  /** The current layer's query before RoPE, for attend filters. */
+  private readonly preRopeQuery: Float32Array;
   /** One head's attention output, accumulated in double. */
   private readonly acc: Float64Array;
+
+  /** Keep each step's attention probabilities in `lastAttention` (may be switched on and off between steps). */
+  recordAttention: boolean;
 
   constructor(
     readonly config: ModelConfig,
     weights: ModelWeights,
-    private readonly opts: ReferenceOptions = {},
+    opts: ReferenceOptions = {},
   ) {
     const c = config;
+    this.recordAttention = opts.recordAttention ?? false;
     this.embed = dequantizeLinear(weights.embed);
     this.lmHead = weights.lmHead === weights.embed ? this.embed : dequantizeLinear(weights.lmHead);
     this.finalNorm = vectorToF32(weights.finalNorm);
@@ -87,6 +99,7 @@ export class ReferenceModel {
     this.gateUpOut = new Float32Array(2 * c.intermediateSize);
     this.act = new Float32Array(c.intermediateSize);
     this.scores = new Float32Array(256);
+    this.preRopeQuery = new Float32Array(c.numHeads * c.headDim);
     this.acc = new Float64Array(c.headDim);
   }
 
@@ -112,7 +125,7 @@ export class ReferenceModel {
     const h = c.hiddenSize;
     const hd = c.headDim;
     x.set(this.embed.subarray(tokenId * h, (tokenId + 1) * h));
-    if (this.opts.recordAttention) this.lastAttention = [];
+    if (this.recordAttention) this.lastAttention = [];
 
     for (let li = 0; li < this.layers.length; li++) {
       const L = this.layers[li];
@@ -122,6 +135,7 @@ export class ReferenceModel {
       const vOffset = kOffset + this.kvDim;
       for (let head = 0; head < c.numHeads; head++) {
         if (L.qNorm) rmsNorm(qkvOut, L.qNorm, c.rmsNormEps, qkvOut, head * hd, hd);
+        if (attend) this.preRopeQuery.set(qkvOut.subarray(head * hd, (head + 1) * hd), head * hd);
         applyRope(qkvOut, head * hd, hd, pos, this.invFreq);
       }
       for (let head = 0; head < c.numKvHeads; head++) {
@@ -221,16 +235,16 @@ export class ReferenceModel {
         for (; i < hd; i++) o[i] += p * values[v + i];
       }
       out.set(o, head * hd);
-      if (this.opts.recordAttention) layerProbs.push(scores.slice(0, length));
+      if (this.recordAttention) layerProbs.push(scores.slice(0, length));
     }
-    if (this.opts.recordAttention) this.lastAttention.push(layerProbs);
+    if (this.recordAttention) this.lastAttention.push(layerProbs);
   }
 
   /** Per KV head: 1 where attention is allowed (null = everywhere). */
   private attendMasks(layer: number, length: number, attend: AttendFilter): (Uint8Array | null)[] {
     const masks: (Uint8Array | null)[] = [];
     for (let kvHead = 0; kvHead < this.config.numKvHeads; kvHead++) {
-      const positions = attend(layer, kvHead, length);
+      const positions = attend(layer, kvHead, length, this.preRopeQuery);
       if (!positions) {
         masks.push(null);
         continue;

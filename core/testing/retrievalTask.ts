@@ -14,6 +14,7 @@ const NVAL = 24;
 const FIL0 = 44;
 const NFIL = 24;
 export const VALUE_TOKENS = 4;
+export const retrievalVocabulary = { key0: KEY0, keyCount: NKEY, value0: VAL0, valueCount: NVAL } as const;
 
 export interface RetrievalPrompt {
   ids: number[];
@@ -39,14 +40,19 @@ function shuffledPrefix(rand: () => number, n: number, k: number): number[] {
   return a.slice(0, k);
 }
 
+/** n filler tokens drawn from Zipf(1.1) over f0..f23, as the fixture was trained on. */
+export function zipfFiller(rand: () => number, n: number): number[] {
+  return Array.from({ length: n }, () => {
+    const u = rand();
+    return FIL0 + ZIPF_CDF.findIndex((c) => u <= c);
+  });
+}
+
 export function retrievalPrompt(rand: () => number, length: number, depth: number, needles = 4): RetrievalPrompt {
   const keys = shuffledPrefix(rand, NKEY, needles).map((k) => KEY0 + k);
   const values = shuffledPrefix(rand, NVAL, needles * VALUE_TOKENS).map((v) => VAL0 + v);
   const body = length - 3; // BOS ... '? k'
-  const x = Array.from({ length: body }, () => {
-    const u = rand();
-    return FIL0 + ZIPF_CDF.findIndex((c) => u <= c);
-  });
+  const x = zipfFiller(rand, body);
   const span = 1 + VALUE_TOKENS;
   const starts = [Math.floor(depth * body)];
   while (starts.length < needles) {

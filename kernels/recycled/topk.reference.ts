@@ -32,3 +32,11 @@ export function referenceTopK(values: ArrayLike<number>, k: number): number[] {
   order.sort((a, b) => values[b] - values[a] || a - b);
   return order.slice(0, Math.min(k, values.length)).sort((a, b) => a - b);
 }
+
+/** The K largest values' positions ordered strongest first (ties: the lower position first), the order in which a
+ * recycled step displaces selected positions from the end. */
+export function referenceRankedTopK(values: ArrayLike<number>, k: number): number[] {
+  const order = Array.from({ length: values.length }, (_, i) => i);
+  order.sort((a, b) => values[b] - values[a] || a - b);
+  return order.slice(0, Math.min(k, values.length));
+}

@@ -125,6 +125,10 @@ describe('stats summary', () => {
     expect(s.meanPositionsRead).toBe(375);
     expect(s.meanPositionsFull).toBe(1000);
     expect(s.attentionMassRecall).toBeCloseTo(0.8, 12);
+    expect(s.attentionMassRecallAttended).toBeCloseTo((0.95 + 0.95) / 3, 12);
+    // The last prompt token's step is full in every layer and counts in the layer-steps and strides.
+    expect(s.fullLayerSteps).toBe(2 + 3);
+    expect(s.effectiveStridePerLayer).toEqual([5 / 2, 5 / 3]);
     const none = summarizeAttentionStats({ kind: 'full' }, [{ ...layer, recallSteps: 0 }]);
     expect(none.attentionMassRecall).toBeNull();
   });
