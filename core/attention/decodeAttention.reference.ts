@@ -6,16 +6,8 @@ import {
   referenceDecodeAttention,
   referenceProbabilities,
 } from '../../kernels/decodeAttention/decodeAttention.reference';
-import {
-  referenceIsFullStep,
-  referenceMeanQueryCosine,
-  referenceRecall,
-  referenceRecycledPositions,
-  referenceStreamingPositions,
-} from '../../kernels/recycled/schedule.reference';
-import { referenceGroupMax, referenceMaxPool, referenceTopK } from '../../kernels/recycled/topk.reference';
 import type { AttentionPolicy } from './policy';
-import { DEFAULT_SINKS, dynamicThreshold, isDynamicCheckStep, isStrideFullStep, resolveK, selectsTopK } from './policy';
+import { ReferenceLayerSchedule } from './schedule.reference';
 
 export interface ReferenceLayerShape {
   numHeads: number;
@@ -34,82 +26,50 @@ export interface ReferenceStepResult {
 }
 
 export class ReferenceLayerAttention {
-  selection: number[][] = [];
-  lastFullLen = 0;
-  savedQuery: Float64Array;
-  fullSteps = 0;
-  positionsRead = 0;
-  recall: { topK: number; withAppended: number }[] = [];
-  private readonly sinks: number;
+  readonly schedule: ReferenceLayerSchedule;
+  private seedLen = 0;
 
   constructor(
-    private readonly policy: AttentionPolicy,
+    readonly policy: AttentionPolicy,
     private readonly shape: ReferenceLayerShape,
   ) {
-    this.savedQuery = new Float64Array(shape.headDim);
-    this.sinks = policy.kind === 'streaming' ? (policy.sinks ?? DEFAULT_SINKS) : 0;
+    this.schedule = new ReferenceLayerSchedule(policy, shape);
   }
 
-  private kFor(kvLen: number): number {
-    if (this.policy.kind === 'full') return kvLen;
-    return resolveK(this.policy.k, kvLen, this.policy.kind === 'streaming' ? this.sinks + 1 : 1);
+  /** Counters as the GPU keeps them: decode steps after the seed. */
+  get fullSteps(): number {
+    return this.schedule.fullSteps - (this.seedLen > 0 ? 1 : 0);
+  }
+  get positionsRead(): number {
+    return this.schedule.positionsRead - this.seedLen;
+  }
+  get recall() {
+    return this.schedule.recall;
+  }
+  get selection(): number[][] {
+    return this.schedule.selection;
+  }
+  get lastFullLen(): number {
+    return this.schedule.lastFullLen;
   }
 
-  private attend(q: Float32Array, positions: number[][]) {
+  private run(step: number, q: Float32Array, kvLen: number, scheduleQuery: ArrayLike<number>): ReferenceStepResult {
     const s = this.shape;
-    return referenceDecodeAttention({ ...s, q, positions });
+    const plan = this.schedule.plan(step, kvLen, scheduleQuery);
+    const r = referenceDecodeAttention({ ...s, q, positions: plan.positions ?? fullPositions(s.kvHeads, kvLen) });
+    if (plan.full) this.schedule.commitFull(referenceProbabilities(r), kvLen);
+    return { out: r.out, full: plan.full, cosine: plan.cosine };
   }
 
-  /** Full step with selection: recall of the previous selection, then the new top-K. */
-  private fullSelectingStep(q: Float32Array, kvLen: number): Float32Array {
-    const s = this.shape;
-    const r = this.attend(q, fullPositions(s.kvHeads, kvLen));
-    const probs = referenceProbabilities(r);
-    if (this.lastFullLen > 0) this.recall.push(referenceRecall(probs, this.selection, this.lastFullLen));
-    const k = this.kFor(kvLen);
-    this.selection = referenceGroupMax(probs, s.kvHeads).map((agg) => referenceTopK(referenceMaxPool(agg), k));
-    this.lastFullLen = kvLen;
-    this.savedQuery = referenceMeanQueryCosine(q, this.savedQuery, s.numHeads, s.headDim).mean;
-    return r.out;
+  /** Full attention of the last prompt position; the first selection for recycled/SnapKV. `scheduleQuery` (the query
+   * before RoPE; default q) is what the dynamic schedule compares. */
+  seedFromPrefill(q: Float32Array, kvLen: number, scheduleQuery: ArrayLike<number> = q): Float32Array {
+    this.seedLen = kvLen;
+    return this.run(0, q, kvLen, scheduleQuery).out;
   }
 
-  /** Full attention of the last prompt position; the first selection for recycled/SnapKV. */
-  seedFromPrefill(q: Float32Array, kvLen: number): Float32Array {
-    if (selectsTopK(this.policy)) return this.fullSelectingStep(q, kvLen);
-    return this.attend(q, fullPositions(this.shape.kvHeads, kvLen)).out;
-  }
-
-  step(q: Float32Array, kvLen: number, step: number): ReferenceStepResult {
-    const s = this.shape;
-    const p = this.policy;
-    if (p.kind === 'full') {
-      this.fullSteps++;
-      this.positionsRead += kvLen;
-      return { out: this.attend(q, fullPositions(s.kvHeads, kvLen)).out, full: true, cosine: null };
-    }
-    if (p.kind === 'streaming') {
-      const k = this.kFor(kvLen);
-      const full = kvLen <= k;
-      const list = full ? fullPositions(1, kvLen)[0] : referenceStreamingPositions(kvLen, k, this.sinks);
-      this.fullSteps += full ? 1 : 0;
-      this.positionsRead += list.length;
-      return { out: this.attend(q, new Array(s.kvHeads).fill(list)).out, full, cosine: null };
-    }
-    const cosine = referenceMeanQueryCosine(q, this.savedQuery, s.numHeads, s.headDim).cosine;
-    const full = referenceIsFullStep({
-      forceFull: p.kind === 'recycled' && isStrideFullStep(p.stride, step),
-      seeded: this.lastFullLen > 0,
-      checkDynamic: p.kind === 'recycled' && p.dynamic !== undefined && isDynamicCheckStep(p.dynamic.qc, step),
-      cosine,
-      sim: dynamicThreshold(p),
-    });
-    if (full) {
-      this.fullSteps++;
-      this.positionsRead += kvLen;
-      return { out: this.fullSelectingStep(q, kvLen), full, cosine };
-    }
-    const positions = this.selection.map((sel) => referenceRecycledPositions(sel, this.lastFullLen, kvLen));
-    this.positionsRead += positions[0].length;
-    return { out: this.attend(q, positions).out, full, cosine };
+  step(q: Float32Array, kvLen: number, step: number, scheduleQuery: ArrayLike<number> = q): ReferenceStepResult {
+    if (step < 1) throw new Error(`reference layer attention: decode step must be >= 1 (got ${step})`);
+    return this.run(step, q, kvLen, scheduleQuery);
   }
 }

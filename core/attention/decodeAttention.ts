@@ -8,8 +8,9 @@
 //                                                               scratch }));
 //   -- after prefill of a prompt of promptLen tokens (KV written for positions 0..promptLen-1):
 //   for each layer: put the LAST prompt position's query (RoPE applied, f32 [numHeads][headDim]) in a buffer
-//     (the decode `q` buffer, or pass another one as `q`), then
+//     (the decode `q` buffer, or pass another one as `q`; its query before RoPE in `scheduleQuery`), then
 //     attn[i].seedFromPrefill(pass, { kvLen: promptLen, q? })   // full attention (writes `out`) + first top-K
+//     K is fixed here for the whole generation: a fraction is taken of the prompt length.
 //   (any policy; the engine may instead run the last prompt token as "step 0" of the decode loop and call
 //   seedFromPrefill there in place of encodeStep.)
 //   -- submit that command buffer BEFORE the first encodeStep (the kernels' uniforms are rewritten per call).
@@ -21,9 +22,11 @@
 //   -- after generation: await attn[i].readStats() per layer, then summarizeAttentionStats(policy, layerStats).
 //   -- a new generation with the same policy: attn[i].reset() (then seed again); another policy: new objects.
 //
-// Per step the GPU does: decide (flag full/recycled, dynamic cosine rule; counters) -> split-K attention over the
-// virtual key list (all positions, or top-K + appended) + combine -> [full steps of top-K policies] commit (recall
-// statistic, lastFullLen) -> aggregate/pool -> radix select. Kernels not selected by the flag exit at once.
+// Per step the GPU does: decide (flag full/recycled, dynamic cosine rule on the query before RoPE, how much of the
+// selection a recycled step still attends; counters) -> split-K attention over the virtual key list (all positions,
+// or the selection minus the displaced + appended) + combine -> [full steps of top-K policies] commit (recall
+// statistic, lastFullLen) -> aggregate/pool -> radix select -> [recycled] rank the selection strongest first.
+// Kernels not selected by the flag exit at once.
 
 import {
   createDecodeAttentionScratch,
@@ -32,18 +35,25 @@ import {
 } from '../../kernels/decodeAttention/decodeAttention';
 import { STATE } from '../../kernels/decodeAttention/decodeAttention.wgsl';
 import { readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpuUtil';
-import { createCommit, createDecide, type DecideArgs } from '../../kernels/recycled/schedule';
+import {
+  createCommit,
+  createDecide,
+  createRankSelection,
+  type DecideArgs,
+  rankScratchBytes,
+} from '../../kernels/recycled/schedule';
 import { createTopK } from '../../kernels/recycled/topk';
 import type { KvCacheLayout } from '../../kernels/types';
 import type { GpuContext } from '../gpu/context';
 import type { AttentionPolicy } from './policy';
 import {
   DEFAULT_SINKS,
+  displacesSelection,
   dynamicThreshold,
+  generationK as generationKOf,
   isDynamicCheckStep,
   isStrideFullStep,
   maxK,
-  resolveK,
   selectsTopK,
   validateAttentionPolicy,
 } from './policy';
@@ -56,6 +66,8 @@ export interface DecodeAttentionOptions {
   v: GPUBuffer;
   /** Decode query, f32 [numHeads][headDim], RoPE applied. */
   q: GPUBuffer;
+  /** The same query before RoPE (its first numHeads * headDim floats), compared by the dynamic schedule; default q. */
+  scheduleQuery?: GPUBuffer;
   /** Attention output, f32 [numHeads][headDim]. */
   out: GPUBuffer;
   policy: AttentionPolicy;
@@ -88,7 +100,7 @@ export interface LayerDecodeAttention {
   /** Full attention of the last prompt position into `out`, for every policy (the prompt is always attended in
    * full, so streaming is StreamingLLM with a full prefill). Recycled/SnapKV: also the first top-K and the saved
    * mean query. */
-  seedFromPrefill(pass: GPUComputePassEncoder, args: { kvLen: number; q?: GPUBuffer }): void;
+  seedFromPrefill(pass: GPUComputePassEncoder, args: { kvLen: number; q?: GPUBuffer; scheduleQuery?: GPUBuffer }): void;
   encodeStep(pass: GPUComputePassEncoder, args: { kvLen: number; step: number }): void;
   /** One small readback; call after generation. */
   readStats(): Promise<LayerAttentionStats>;
@@ -108,7 +120,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   const state = storageBuffer(ctx, STATE.words * 4, 'attn.state');
   const savedQuery = storageBuffer(ctx, headDim * 4, 'attn.savedQuery');
   const attention = createSplitAttention(ctx, { ...o, idx: indices, idxStride, state, scratch });
-  const decide = createDecide(ctx, { numHeads, headDim, q: o.q, savedQuery, state });
+  const decide = createDecide(ctx, { numHeads, headDim, q: o.scheduleQuery ?? o.q, savedQuery, state });
   const commit = createCommit(ctx, {
     numHeads,
     kvHeads,
@@ -130,12 +142,34 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     idx: indices,
     idxStride,
   });
+  const displaces = displacesSelection(policy);
+  const rankScratch = displaces ? storageBuffer(ctx, rankScratchBytes(kvHeads, idxStride), 'attn.rankScratch') : null;
+  const rank =
+    rankScratch &&
+    createRankSelection(ctx, {
+      kvHeads,
+      capacity,
+      idxStride,
+      pooled: scratch.pooled,
+      state,
+      idx: indices,
+      scratch: rankScratch,
+    });
   let seeded = false;
   let positionsFull = 0;
+  /** K of this generation, fixed at its first step (the prompt length); 0 = not yet. */
+  let generationK = 0;
 
   const kFor = (kvLen: number): number => {
     if (policy.kind === 'full') return kvLen;
-    return resolveK(policy.k, kvLen, policy.kind === 'streaming' ? sinks + 1 : 1);
+    if (generationK === 0) generationK = generationKOf(policy.k, kvLen, policy.kind === 'streaming' ? sinks + 1 : 1);
+    return generationK;
+  };
+
+  const encodeSelection = (pass: GPUComputePassEncoder, kvLen: number, k: number) => {
+    commit.encode(pass, { kvLen, k, displaces });
+    topK.encode(pass, { kvLen, k });
+    rank?.encode(pass);
   };
 
   const reset = () => {
@@ -149,6 +183,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     }
     seeded = false;
     positionsFull = 0;
+    generationK = 0;
   };
   reset();
 
@@ -172,19 +207,17 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     idxStride,
     state,
     scratch,
-    seedFromPrefill(pass, { kvLen, q }) {
+    seedFromPrefill(pass, { kvLen, q, scheduleQuery }) {
       checkKvLen(kvLen);
       seeded = true;
       const selecting = selectsTopK(policy);
       const k = kFor(kvLen);
       // Non-selecting policies run the decide kernel as 'full': the prompt is always attended in full.
       const base = { ...baseDecide(kvLen), policy: selecting ? policy.kind : ('full' as const) };
-      decide.encode(pass, { ...base, forceFull: true, checkDynamic: false, countStep: false, q });
+      const decideQuery = scheduleQuery ?? (o.scheduleQuery ? undefined : q);
+      decide.encode(pass, { ...base, forceFull: true, checkDynamic: false, countStep: false, q: decideQuery });
       attention.encode(pass, { kvLen, q });
-      if (selecting) {
-        commit.encode(pass, { kvLen, k });
-        topK.encode(pass, { kvLen, k });
-      }
+      if (selecting) encodeSelection(pass, kvLen, k);
     },
     encodeStep(pass, { kvLen, step }) {
       checkKvLen(kvLen);
@@ -200,10 +233,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
       attention.encode(pass, { kvLen });
       // Selection kernels exit on recycled steps; skip encoding them when the host already knows the answer.
       const maybeFull = !seeded || forceFull || checkDynamic;
-      if (selectsTopK(policy) && maybeFull) {
-        commit.encode(pass, { kvLen, k });
-        topK.encode(pass, { kvLen, k });
-      }
+      if (selectsTopK(policy) && maybeFull) encodeSelection(pass, kvLen, k);
       positionsFull += kvLen;
     },
     async readStats() {
@@ -223,6 +253,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     destroy() {
       indices.destroy();
       state.destroy();
+      rankScratch?.destroy();
       savedQuery.destroy();
       if (!o.scratch) destroyScratch(scratch);
     },

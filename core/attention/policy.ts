@@ -105,16 +105,23 @@ export function displacesSelection(policy: AttentionPolicy): boolean {
   return policy.kind === 'recycled';
 }
 
-/** How many selected positions a recycled step attends: K minus the tokens decoded since the last full step (the
- * current one excluded; it is attended itself), when the policy displaces. */
+/** K of one generation, fixed at its first step from the prompt length: a count, or floor(fraction * promptLen);
+ * at least `min`. Not clamped to the context: a selection holds min(K, kvLen) positions. */
+export function generationK(k: TopKBudget, promptLen: number, min = 1): number {
+  return Math.max(min, 'count' in k ? k.count : Math.floor(k.fraction * promptLen));
+}
+
+/** How many of `selected` positions a recycled step attends so that, with the tokens decoded since the last full step
+ * (the current one excluded; it is attended itself), the set stays at K (when the policy displaces). */
 export function attendedSelectionCount(
   policy: AttentionPolicy,
   selected: number,
+  k: number,
   lastFullLen: number,
   kvLen: number,
 ): number {
   if (!displacesSelection(policy)) return selected;
-  return selected - Math.min(selected, Math.max(0, kvLen - lastFullLen - 1));
+  return Math.min(selected, k - Math.min(k, Math.max(0, kvLen - lastFullLen - 1)));
 }
 
 /** Dynamic schedule: the cosine check runs on every qc-th decode step. */

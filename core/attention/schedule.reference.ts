@@ -15,9 +15,9 @@ import {
   attendedSelectionCount,
   DEFAULT_SINKS,
   dynamicThreshold,
+  generationK,
   isDynamicCheckStep,
   isStrideFullStep,
-  resolveK,
   selectsTopK,
 } from './policy';
 
@@ -63,7 +63,7 @@ export class ReferenceLayerSchedule {
     const p = this.policy;
     const { numHeads, headDim, kvHeads } = this.dims;
     if (this.k === 0)
-      this.k = p.kind === 'full' ? kvLen : resolveK(p.k, kvLen, p.kind === 'streaming' ? this.sinks + 1 : 1);
+      this.k = p.kind === 'full' ? kvLen : generationK(p.k, kvLen, p.kind === 'streaming' ? this.sinks + 1 : 1);
     this.steps++;
     const full = (cosine: number | null): SchedulePlan => {
       this.fullSteps++;
@@ -89,7 +89,7 @@ export class ReferenceLayerSchedule {
     });
     if (isFull) return full(cosine);
     const positions = this.selection.map((sel) => {
-      const kept = sel.slice(0, attendedSelectionCount(p, sel.length, this.lastFullLen, kvLen));
+      const kept = sel.slice(0, attendedSelectionCount(p, sel.length, this.k, this.lastFullLen, kvLen));
       for (let q = this.lastFullLen; q < kvLen; q++) kept.push(q);
       return kept;
     });
@@ -103,7 +103,7 @@ export class ReferenceLayerSchedule {
     if (!selectsTopK(p) || (p.kind === 'snapkv' && this.lastFullLen > 0)) return;
     if (this.lastFullLen > 0) {
       const attended = this.selection.map((sel) =>
-        sel.slice(0, attendedSelectionCount(p, sel.length, this.lastFullLen, kvLen)),
+        sel.slice(0, attendedSelectionCount(p, sel.length, this.k, this.lastFullLen, kvLen)),
       );
       const r = referenceRecall(probs, this.selection, this.lastFullLen);
       const withAttended = referenceRecall(probs, attended, this.lastFullLen);

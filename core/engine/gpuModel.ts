@@ -291,6 +291,8 @@ export class GpuModel implements ModelRunner {
           k: kv.k,
           v: kv.v,
           q: this.buffers.q,
+          // The decode step's qkv row starts with the query before RoPE (what the dynamic schedule compares).
+          scheduleQuery: this.buffers.qkv,
           out: this.buffers.attn,
           policy,
           scratch: this.scratch,

@@ -2,8 +2,9 @@
 //
 // One kernel serves full and recycled (sparse) steps. Per KV head the keys attended are the virtual list
 //   full step      (state.flag != 0): j = 0 .. kvLen-1                       -> position j
-//   recycled step  (state.flag == 0): j < nSel                               -> idx[kvHead][j]
-//                                     nSel <= j < nSel + kvLen - lastFullLen -> lastFullLen + (j - nSel)
+//   recycled step  (state.flag == 0): j < nAttend                                -> idx[kvHead][j]
+//                                     nAttend <= j < nAttend + kvLen - lastFullLen -> lastFullLen + (j - nAttend)
+// (nAttend: the leading part of the selection still attended, written by the schedule's decide kernel)
 // so the flag written on the GPU by the schedule kernel picks the mode and no readback is needed. The dispatch is
 // (numSplits, kvHeads); each split takes ceil(n / numSplits) consecutive virtual entries, so a recycled step with a
 // short list simply gets short chunks. One workgroup handles all q heads of a GQA group: K/V rows are read once.
@@ -23,6 +24,8 @@ export const STATE = {
   recallTopKSum: 7, // f32 bits
   recallWithNewSum: 8, // f32 bits
   lastCosine: 9, // f32 bits
+  /** Selected positions a recycled step attends (the first nAttend of the index row). */
+  nAttend: 10,
   words: 16,
 } as const;
 
@@ -101,7 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let kvHead = wid.y;
   let full = state[0] != 0u;
   let lastFullLen = state[1];
-  let nSel = state[2];
+  let nSel = state[${10}];
   var n = params.kvLen;
   if (!full) { n = nSel + (params.kvLen - lastFullLen); }
   let chunk = (n + params.numSplits - 1u) / params.numSplits;

@@ -1,7 +1,7 @@
 // Host wrappers of the per-layer schedule kernels (decide before the attention, commit after it).
 import type { GpuContext } from '../../core/gpu/context';
 import { bindGroup, computePipeline, uniformBuffer } from '../gpuUtil';
-import { commitWgsl, DECIDE_PARAMS, decideWgsl, POLICY_CODE } from './schedule.wgsl';
+import { commitWgsl, DECIDE_PARAMS, decideWgsl, POLICY_CODE, rankScratchRow, rankSelectionWgsl } from './schedule.wgsl';
 
 export type PolicyKind = keyof typeof POLICY_CODE;
 
@@ -69,7 +69,8 @@ export function createDecide(
 }
 
 export interface CommitKernel {
-  encode(pass: GPUComputePassEncoder, args: { kvLen: number; k: number }): void;
+  /** `displaces`: the policy keeps the attended set at K (recycled), for the recall over what a step attends. */
+  encode(pass: GPUComputePassEncoder, args: { kvLen: number; k: number; displaces: boolean }): void;
 }
 
 export function createCommit(
@@ -90,17 +91,56 @@ export function createCommit(
   const uniform = uniformBuffer(ctx, words, 'recycled.commit.params');
   const group = bindGroup(ctx, pipeline, [uniform, o.scores, o.headStats, o.idx, o.state]);
   return {
-    encode(pass, { kvLen, k }) {
+    encode(pass, { kvLen, k, displaces }) {
       if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > o.capacity) {
         throw new Error(`commit: kvLen ${kvLen} outside 1..${o.capacity}`);
       }
       if (Math.min(k, kvLen) > o.idxStride) throw new Error(`commit: k ${k} exceeds the index row ${o.idxStride}`);
       words[0] = kvLen;
       words[1] = k;
+      words[2] = displaces ? 1 : 0;
       ctx.device.queue.writeBuffer(uniform, 0, words);
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(1);
+    },
+  };
+}
+
+export interface RankSelectionKernel {
+  encode(pass: GPUComputePassEncoder): void;
+}
+
+/** Sort scratch for rankSelection: u32 pairs [kvHeads][pow2 >= idxStride]; shareable by the layers of a model. */
+export function rankScratchBytes(kvHeads: number, idxStride: number): number {
+  return kvHeads * rankScratchRow(idxStride) * 8;
+}
+
+/** Orders each KV head's selection strongest first (runs on full steps only; exits on recycled steps). */
+export function createRankSelection(
+  ctx: GpuContext,
+  o: {
+    kvHeads: number;
+    capacity: number;
+    idxStride: number;
+    /** f32 [kvHeads][capacity]: the pooled scores the top-K selected from (still in place after the select). */
+    pooled: GPUBuffer;
+    state: GPUBuffer;
+    idx: GPUBuffer;
+    /** rankScratchBytes(kvHeads, idxStride) bytes or more. */
+    scratch: GPUBuffer;
+  },
+): RankSelectionKernel {
+  if (o.scratch.size < rankScratchBytes(o.kvHeads, o.idxStride)) {
+    throw new Error(`rank selection: scratch of ${o.scratch.size} B < ${rankScratchBytes(o.kvHeads, o.idxStride)} B`);
+  }
+  const pipeline = computePipeline(ctx, rankSelectionWgsl(o), 'recycled.rankSelection');
+  const group = bindGroup(ctx, pipeline, [o.pooled, o.state, o.idx, o.scratch]);
+  return {
+    encode(pass) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(o.kvHeads);
     },
   };
 }

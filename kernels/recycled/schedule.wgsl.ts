@@ -4,16 +4,27 @@
 //   recycled/snapkv: full  <=>  forceFull (host: stride step or prefill seed)
 //                             || the layer was never seeded (lastFullLen == 0)
 //                             || checkDynamic (host: every qc steps) && cos(mean_h q_h, savedQuery) < sim
-//                    on a full step the mean query is saved for the next comparison.
+//                    q is the schedule query: the query BEFORE RoPE (after RoPE the cosine falls with distance
+//                    alone). On a full step the mean query is saved for the next comparison.
+//                    state.nAttend = how many selected positions a recycled step attends: recycled keeps the set at
+//                    K (each token decoded since the last full step displaces the weakest, the selection being
+//                    ordered strongest first by rankSelection); SnapKV attends all of them.
 //   streaming:       the index list holds the sinks; lastFullLen = kvLen - (K - sinks) makes the "appended" range
 //                    the recent window; full (flag 1) while kvLen <= K.
 //   full:            always full.
 //   Counters (full steps, steps, positions read) accumulate in the state for the end-of-generation stats.
 // commit (after the attention, before the top-K, 1 workgroup): only on full steps of selecting policies. Adds to the
-//   recall accumulator the probability mass that the previous selection captured (per q head, mean over heads), then
-//   records lastFullLen = kvLen and nSel = min(K, kvLen) for the selection the top-K kernels are about to write.
+//   recall accumulators the probability mass that the previous selection captured (per q head, mean over heads), and
+//   the mass on what a recycled step at this position would attend (selection after displacement + the positions
+//   appended since), then records lastFullLen = kvLen and nSel = min(K, kvLen) for the selection the top-K kernels
+//   are about to write.
+// rankSelection (after the top-K, 1 workgroup per KV head, recycled only): orders the selected positions strongest
+//   first by pooled score (ties: lower position first), a bitonic sort in the sort scratch, so that displacement
+//   drops the weakest from the end.
 
 export const POLICY_CODE = { full: 0, recycled: 1, streaming: 2, snapkv: 3 } as const;
+/** State word with the selected positions a recycled step attends (decodeAttention's STATE.nAttend). */
+const STATE_NATTEND = 10;
 export const SCHEDULE_WORKGROUP = 64;
 const COMMIT_WORKGROUP = 256;
 
@@ -74,22 +85,31 @@ fn main(@builtin(local_invocation_index) tid: u32) {
     var full = 1u;
     var lastFullLen = state[1];
     var nSel = state[2];
+    var nAttend = nSel;
     if (params.policy == ${POLICY_CODE.recycled}u || params.policy == ${POLICY_CODE.snapkv}u) {
       let drifted = params.checkDynamic != 0u && cosine < params.sim;
       full = select(0u, 1u, params.forceFull != 0u || lastFullLen == 0u || drifted);
       state[9] = bitcast<u32>(cosine);
+      if (params.policy == ${POLICY_CODE.recycled}u && full == 0u) {
+        // Keep the set at K: tokens decoded since the last full step (the current one excluded: it is attended
+        // itself) displace the weakest selected positions.
+        let decoded = kvLen - 1u - min(kvLen - 1u, lastFullLen);
+        nAttend = min(nSel, params.k - min(params.k, decoded));
+      }
     } else if (params.policy == ${POLICY_CODE.streaming}u) {
       full = select(0u, 1u, kvLen <= params.k);
       nSel = min(params.sinks, kvLen);
       lastFullLen = max(nSel, kvLen - min(kvLen, params.k - params.sinks));
       state[1] = lastFullLen;
       state[2] = nSel;
+      nAttend = nSel;
     }
     state[0] = full;
+    state[${STATE_NATTEND}] = nAttend;
     if (params.countStep != 0u) {
       state[4] += 1u;
       state[3] += full;
-      state[5] += select(nSel + kvLen - lastFullLen, kvLen, full == 1u);
+      state[5] += select(nAttend + kvLen - lastFullLen, kvLen, full == 1u);
     }
     decided = full;
   }
@@ -111,14 +131,14 @@ const CAP: u32 = ${s.capacity}u;
 const IDX_STRIDE: u32 = ${s.idxStride}u;
 const WG: u32 = ${wg}u;
 
-struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
+struct Params { kvLen: u32, k: u32, displaces: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;    // [NQ][CAP] logits of this full step
 @group(0) @binding(2) var<storage, read> headStats: array<f32>; // [NQ][2] (max, sum)
 @group(0) @binding(3) var<storage, read> idx: array<u32>;       // previous selection
 @group(0) @binding(4) var<storage, read_write> state: array<u32>;
 
-var<workgroup> red: array<vec2f, WG>;
+var<workgroup> red: array<vec3f, WG>;
 var<workgroup> header: vec3u; // flag, previous lastFullLen, previous nSel
 
 @compute @workgroup_size(${wg})
@@ -130,17 +150,24 @@ fn main(@builtin(local_invocation_index) tid: u32) {
   let prevSel = h0.z;
   let kvLen = params.kvLen;
   if (prevLen > 0u) {
-    // Per-thread sums over all heads, one reduction: mean over heads of the mass on the previous selection (x)
-    // and on the positions appended since (y).
-    var part = vec2f(0.0);
+    // Per-thread sums over all heads, one reduction: mean over heads of the mass on the previous selection (x), on
+    // the part of it a recycled step here would still attend (y), and on the positions appended since (z).
+    var kept = prevSel;
+    if (params.displaces != 0u) {
+      let decoded = kvLen - 1u - min(kvLen - 1u, prevLen);
+      kept = min(prevSel, params.k - min(params.k, decoded));
+    }
+    var part = vec3f(0.0);
     for (var h = 0u; h < NQ; h++) {
       let kvHead = h / G;
       let m = headStats[h * 2u];
       let w = 1.0 / (headStats[h * 2u + 1u] * f32(NQ));
       for (var j = tid; j < prevSel; j += WG) {
-        part.x += exp(scores[h * CAP + idx[kvHead * IDX_STRIDE + j]] - m) * w;
+        let p = exp(scores[h * CAP + idx[kvHead * IDX_STRIDE + j]] - m) * w;
+        part.x += p;
+        part.y += select(0.0, p, j < kept);
       }
-      for (var p = prevLen + tid; p < kvLen; p += WG) { part.y += exp(scores[h * CAP + p] - m) * w; }
+      for (var p = prevLen + tid; p < kvLen; p += WG) { part.z += exp(scores[h * CAP + p] - m) * w; }
     }
     red[tid] = part;
     for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
@@ -151,13 +178,83 @@ fn main(@builtin(local_invocation_index) tid: u32) {
     if (tid == 0u) {
       state[6] += 1u;
       state[7] = bitcast<u32>(bitcast<f32>(state[7]) + red[0].x);
-      state[8] = bitcast<u32>(bitcast<f32>(state[8]) + red[0].x + red[0].y);
+      state[8] = bitcast<u32>(bitcast<f32>(state[8]) + red[0].y + red[0].z);
     }
   }
   if (tid == 0u) {
     state[1] = kvLen;
     state[2] = min(params.k, kvLen);
   }
+}
+`;
+}
+
+export const RANK_WORKGROUP = 256;
+
+/** Padded row length of the sort scratch for index rows of idxStride entries (a power of two). */
+export function rankScratchRow(idxStride: number): number {
+  let n = 1;
+  while (n < idxStride) n *= 2;
+  return n;
+}
+
+export function rankSelectionWgsl(s: { capacity: number; idxStride: number }): string {
+  const wg = RANK_WORKGROUP;
+  return /* wgsl */ `
+const CAP: u32 = ${s.capacity}u;
+const IDX_STRIDE: u32 = ${s.idxStride}u;
+const ROW: u32 = ${rankScratchRow(s.idxStride)}u;
+const WG: u32 = ${wg}u;
+
+@group(0) @binding(0) var<storage, read> pooled: array<f32>;          // [kvHeads][CAP], >= 0: the top-K's input
+@group(0) @binding(1) var<storage, read> state: array<u32>;
+@group(0) @binding(2) var<storage, read_write> idx: array<u32>;       // [kvHeads][IDX_STRIDE]
+@group(0) @binding(3) var<storage, read_write> keys: array<vec2u>;    // [kvHeads][ROW] (score bits, position)
+
+var<workgroup> header: vec2u; // flag, nSel
+
+// a comes before b: the higher score, then the lower position (f32 bits of values >= 0 order like u32).
+fn before(a: vec2u, b: vec2u) -> bool { return a.x > b.x || (a.x == b.x && a.y < b.y); }
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
+  if (tid == 0u) { header = vec2u(state[0], state[2]); }
+  let h = workgroupUniformLoad(&header);
+  if (h.x == 0u) { return; }
+  let n = h.y;
+  var size = 1u;
+  while (size < n) { size = size * 2u; }
+  let kvHead = wid.x;
+  let base = kvHead * ROW;
+  for (var i = tid; i < size; i += WG) {
+    var key = vec2u(0u, 0xffffffffu); // padding sorts last
+    if (i < n) {
+      let p = idx[kvHead * IDX_STRIDE + i];
+      key = vec2u(bitcast<u32>(pooled[kvHead * CAP + p]), p);
+    }
+    keys[base + i] = key;
+  }
+  storageBarrier();
+  workgroupBarrier();
+  for (var k = 2u; k <= size; k = k * 2u) {
+    for (var j = k / 2u; j > 0u; j = j / 2u) {
+      for (var i = tid; i < size; i += WG) {
+        let l = i ^ j;
+        if (l > i) {
+          let a = keys[base + i];
+          let b = keys[base + l];
+          // Blocks with (i & k) == 0 end up in "before" order, the others reversed: a bitonic merge network.
+          if (before(b, a) == ((i & k) == 0u)) {
+            keys[base + i] = b;
+            keys[base + l] = a;
+          }
+        }
+      }
+      storageBarrier();
+      workgroupBarrier();
+    }
+  }
+  for (var i = tid; i < n; i += WG) { idx[kvHead * IDX_STRIDE + i] = keys[base + i].y; }
 }
 `;
 }

@@ -13,7 +13,12 @@ import { ReferenceLayerSchedule } from '../../core/attention/schedule.reference'
 import { logSoftmaxAt, validateScoreInput } from '../../core/engine/scoring';
 import type { AttentionPolicy } from '../../core/engine/types';
 import { createNodeEngine } from '../../core/node/nodeEngine';
-import { MULTI_QUERY_POLICIES, parseMultiQueryCases } from '../../core/testing/multiQueryTask';
+import {
+  MULTI_QUERY_POLICIES,
+  multiQueryCases,
+  multiQueryScore,
+  parseMultiQueryCases,
+} from '../../core/testing/multiQueryTask';
 
 const FIXTURE = 'tests/fixtures/retrieval-llama';
 
@@ -60,7 +65,10 @@ describe('paper schedule rules (layer simulation)', () => {
     // Step 30: 29 decoded tokens displace all 21.
     expect(attended(30)).toEqual(range(100, 129));
     // SnapKV keeps its selection and every token.
-    expect(attendedSelectionCount({ kind: 'snapkv', k: { count: 3 } }, 3, 100, 105)).toBe(3);
+    expect(attendedSelectionCount({ kind: 'snapkv', k: { count: 3 } }, 3, 3, 100, 105)).toBe(3);
+    // A K above the prompt length displaces nothing until the set reaches K.
+    expect(attendedSelectionCount({ kind: 'recycled', k: { count: 8 }, stride: 9 }, 5, 8, 5, 9)).toBe(5);
+    expect(attendedSelectionCount({ kind: 'recycled', k: { count: 8 }, stride: 9 }, 5, 8, 5, 11)).toBe(3);
   });
 
   test('a fractional K is taken from the prompt length', () => {
@@ -142,8 +150,34 @@ describe('teacher-forced scoring on the reference backend vs the numpy reference
   });
 });
 
-test('multi-query cases file parses (40 cases at 1K and 2K)', () => {
+test('the multi-query cases reproduce the numpy figures of multiquery_results.json (the GPU test compares to them)', () => {
   const cases = parseMultiQueryCases(readFileSync(`${FIXTURE}/multiquery_cases.jsonl`, 'utf8'));
-  expect(cases.map((c) => c.L).filter((L) => L === 2048)).toHaveLength(20);
-  expect(readFileSync(`${FIXTURE}/multiquery_results.json`, 'utf8')).toContain('"2048"');
+  const results = JSON.parse(readFileSync(`${FIXTURE}/multiquery_results.json`, 'utf8'));
+  for (const L of [1024, 2048]) {
+    const atL = cases.filter((c) => c.L === L);
+    expect(atL).toHaveLength(results[L].n);
+    for (const name of Object.keys(MULTI_QUERY_POLICIES)) {
+      const hits = atL.flatMap((c) => multiQueryScore(c, c.numpy[name].predictions).hits);
+      const acc = hits.filter(Boolean).length / hits.length;
+      expect(acc, `${L} ${name}`).toBeCloseTo(results[L].summary[name].token_acc, 3);
+    }
+  }
+});
+
+test('generated multi-query cases follow the task format', () => {
+  const [c] = multiQueryCases(512, 1, 7);
+  expect(c.promptIds).toHaveLength(512);
+  expect(c.promptIds[0]).toBe(1);
+  expect(c.promptIds.at(-2)).toBe(3);
+  expect(c.continuationIds).toHaveLength(22);
+  expect(c.scored).toEqual([0, 1, 2, 3, 6, 7, 8, 9, 12, 13, 14, 15, 18, 19, 20, 21]);
+  // Each query's key is in the prompt followed by the 4 values the continuation expects.
+  const keys = [c.promptIds.at(-1) as number, c.continuationIds[5], c.continuationIds[11], c.continuationIds[17]];
+  keys.forEach((key, q) => {
+    const at = c.promptIds.indexOf(key);
+    expect(c.promptIds.slice(at + 1, at + 5)).toEqual(
+      c.scored.slice(4 * q, 4 * q + 4).map((i) => c.continuationIds[i]),
+    );
+  });
+  expect(new Set(keys).size).toBe(4);
 });

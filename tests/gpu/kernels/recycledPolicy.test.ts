@@ -36,19 +36,24 @@ async function runPolicy(
   const layout = { dtype, kvHeads, headDim, capacity };
   const kv = makeKv(ctx, layout, capacity, opts.seed, 2);
   const q = storageBuffer(ctx, numHeads * headDim * 4);
+  // The dynamic schedule compares the query before RoPE: here a buffer of its own, unrelated to the attention's q.
+  const scheduleQuery = storageBuffer(ctx, numHeads * headDim * 4);
   const out = storageBuffer(ctx, numHeads * headDim * 4);
-  const attn = createDecodeAttention(ctx, { layout, numHeads, k: kv.k, v: kv.v, q, out, policy });
+  const attn = createDecodeAttention(ctx, { layout, numHeads, k: kv.k, v: kv.v, q, scheduleQuery, out, policy });
   const ref = new ReferenceLayerAttention(policy, { numHeads, kvHeads, headDim, capacity, k: kv.kHost, v: kv.vHost });
-  const queries = stepQueries(opts.steps + 1, opts.seed + 1);
+  const scheduleQueries = stepQueries(opts.steps + 1, opts.seed + 1);
+  const rand = rng(opts.seed + 2);
+  const queries = scheduleQueries.map(() => randomArray(numHeads * headDim, rand, 1.5));
 
-  // Seed with the last prompt position's query given in another buffer, as the engine may do.
+  // Seed with the last prompt position's queries given in other buffers, as the engine may do.
   const promptQ = storageBuffer(ctx, queries[0]);
+  const promptScheduleQ = storageBuffer(ctx, scheduleQueries[0]);
   let enc = ctx.device.createCommandEncoder();
   let pass = enc.beginComputePass();
-  attn.seedFromPrefill(pass, { kvLen: opts.promptLen, q: promptQ });
+  attn.seedFromPrefill(pass, { kvLen: opts.promptLen, q: promptQ, scheduleQuery: promptScheduleQ });
   pass.end();
   ctx.device.queue.submit([enc.finish()]);
-  const seedOut = ref.seedFromPrefill(queries[0], opts.promptLen);
+  const seedOut = ref.seedFromPrefill(queries[0], opts.promptLen, scheduleQueries[0]);
   expect(maxAbsDiff(await readF32(ctx, out), seedOut), 'seed output (full attention)').toBeLessThan(3e-4);
 
   const flags: boolean[] = [];
@@ -56,12 +61,13 @@ async function runPolicy(
   for (let step = 1; step <= opts.steps; step++) {
     const kvLen = opts.promptLen + step;
     writeBuffer(ctx, q, queries[step]);
+    writeBuffer(ctx, scheduleQuery, scheduleQueries[step]);
     enc = ctx.device.createCommandEncoder();
     pass = enc.beginComputePass();
     attn.encodeStep(pass, { kvLen, step });
     pass.end();
     ctx.device.queue.submit([enc.finish()]);
-    const want = ref.step(queries[step], kvLen, step);
+    const want = ref.step(queries[step], kvLen, step, scheduleQueries[step]);
     if (want.cosine !== null && policy.kind === 'recycled' && policy.dynamic) {
       // A cosine within rounding of the threshold would make the expected decision ambiguous.
       expect(Math.abs(want.cosine - dynamicThreshold(policy))).toBeGreaterThan(1e-3);
@@ -71,6 +77,16 @@ async function runPolicy(
     flags.push(state[STATE.flag] === 1);
     refFlags.push(want.full);
     expect(maxAbsDiff(got, want.out), `step ${step} output`).toBeLessThan(3e-4);
+    if (want.full && policy.kind === 'recycled') {
+      // The selection, ordered strongest first (the order displacement drops from).
+      const idx = await readU32(ctx, attn.indices, kvHeads * attn.idxStride);
+      ref.selection.forEach((sel, h) => {
+        expect(
+          Array.from(idx.subarray(h * attn.idxStride, h * attn.idxStride + sel.length)),
+          `step ${step} rank`,
+        ).toEqual(sel);
+      });
+    }
     if (want.cosine !== null && ref.fullSteps > 0) {
       expect(new Float32Array(state.buffer)[STATE.lastCosine]).toBeCloseTo(want.cosine, 4);
     }
@@ -96,18 +112,15 @@ describe('decode attention policies on the GPU vs the layer simulation', async (
       const policy: AttentionPolicy = { kind: 'recycled', k: { count: 24 }, stride: 3 };
       const { flags, stats } = await runPolicy(ctx, dtype, policy, { promptLen: 201, steps: 7, seed: 11 });
       expect(flags).toEqual([false, false, true, false, false, true, false]);
+      // Recycled steps attend K: 24 selected (minus one per token decoded since the full step) + the decoded ones.
+      expect(stats.positionsRead).toBe(5 * 25 + (204 + 207));
       expect(stats.recallSteps).toBe(2);
       expect(stats.recallTopKSum / 2).toBeGreaterThan(0);
       expect(stats.recallTopKSum / 2).toBeLessThan(1);
     });
 
-    test(`${dtype} recycled, dynamic (qc 1, sim 0.9), K = L/8, stride 1000`, async () => {
-      const policy: AttentionPolicy = {
-        kind: 'recycled',
-        k: { fraction: 1 / 8 },
-        stride: 1000,
-        dynamic: { qc: 1, sim: 0.9 },
-      };
+    test(`${dtype} recycled, dynamic (qc 1, sim 0.9), K = L/8, no stride`, async () => {
+      const policy: AttentionPolicy = { kind: 'recycled', k: { fraction: 1 / 8 }, dynamic: { qc: 1, sim: 0.9 } };
       const { flags } = await runPolicy(ctx, dtype, policy, { promptLen: 300, steps: 8, seed: 21 });
       expect(flags.some((f) => f)).toBe(true); // the drifting queries trigger full steps...
       expect(flags.some((f) => !f)).toBe(true); // ...and the close ones do not
