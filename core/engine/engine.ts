@@ -110,9 +110,9 @@ export class LocalEngine implements Engine {
     return this.requireLoaded().tokenizer.encodeText(text).length;
   }
 
-  /** Token ids of a text, without BOS or template (a continuation to score). */
+  /** Token ids of a text as data, without BOS or template (a continuation to score). */
   encodeText(text: string): number[] {
-    return this.requireLoaded().tokenizer.encode(text);
+    return this.requireLoaded().tokenizer.encodeText(text);
   }
 
   /** Token ids and the reusable prefix length for an input (exposed for tests and the document planner). */

@@ -33,7 +33,9 @@ describe('rank selection vs the plain-TS ranking', async () => {
         return [...set].sort((a, b) => a - b); // the radix select writes ascending positions
       });
       const idxHost = new Uint32Array(kvHeads * idxStride).fill(0xdead);
-      selections.forEach((sel, h) => idxHost.set(sel, h * idxStride));
+      selections.forEach((sel, h) => {
+        idxHost.set(sel, h * idxStride);
+      });
       const state = new Uint32Array(STATE.words);
       state[STATE.flag] = 1;
       state[STATE.nSel] = nSel;
