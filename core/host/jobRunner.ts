@@ -163,9 +163,7 @@ export class JobRunner {
     }
     job.coverage = prompt.coverage;
     emit({ type: 'coverage', jobId: job.jobId, tabId: job.tabId, coverage: prompt.coverage });
-    const attention: AttentionPolicy = settings.fastMode
-      ? { kind: 'recycled', k: settings.fastK, stride: settings.fastStride }
-      : { kind: 'full' };
+    const attention = fastModePolicy(settings);
     let stats: GenerationStats | null = null;
     let parts = 0;
     if (prompt.strategy === 'map-reduce') {
@@ -289,4 +287,15 @@ export async function runGeneration(
     }
   }
   return { text, stats };
+}
+
+/** The attention policy of a job from the settings: fast mode's schedule (dynamic: threshold from the model family,
+ * resolved by the engine) or full attention. */
+export function fastModePolicy(
+  settings: Pick<Settings, 'fastMode' | 'fastK' | 'fastSchedule' | 'fastStride' | 'fastQc'>,
+): AttentionPolicy {
+  if (!settings.fastMode) return { kind: 'full' };
+  if (settings.fastSchedule === 'dynamic')
+    return { kind: 'recycled', k: settings.fastK, dynamic: { qc: settings.fastQc } };
+  return { kind: 'recycled', k: settings.fastK, stride: settings.fastStride };
 }

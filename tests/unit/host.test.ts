@@ -212,7 +212,8 @@ describe('EngineHost', () => {
       system: SYSTEM_PROMPT,
       document: `<document>\nTitle: Gull Rock\nURL: https://example.org/a\n\n${ARTICLE.text}\n</document>`,
     });
-    expect(gen.opts?.attention).toEqual({ kind: 'recycled', k: { fraction: 0.125 }, stride: 10 });
+    // The default fast mode: dynamic schedule checked every step, K = L/8 (threshold by model family, in the engine).
+    expect(gen.opts?.attention).toEqual({ kind: 'recycled', k: { fraction: 0.125 }, dynamic: { qc: 1 } });
     expect(gen.opts?.signal).toBeInstanceOf(AbortSignal);
     const deltas = events.filter((e) => e.type === 'delta').map((e) => (e as { text: string }).text);
     expect(deltas).toEqual(['Hello', ' **world**', '!']);
