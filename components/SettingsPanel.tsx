@@ -1,4 +1,4 @@
-// Settings: model files, context window, fast-mode K and stride, snapshot budget, custom models.
+// Settings: model files, context window, fast-mode K and schedule, snapshot budget, custom models.
 import { useState } from 'preact/hooks';
 import type {
   EngineStatus,
@@ -129,14 +129,35 @@ export function SettingsPanel({ settings, selectedModel, engine, gpu, call, onMo
           />
           <small class="muted">positions kept: “2048”, or a share of the page: “12.5%”</small>
         </label>
-        <NumberField
-          label="Fast mode stride"
-          value={settings.fastStride}
-          min={1}
-          max={10000}
-          onCommit={(fastStride) => save({ fastStride })}
-          hint="a full step every N tokens"
-        />
+        <label class="field">
+          <span>Fast mode schedule</span>
+          <select
+            value={settings.fastSchedule}
+            onChange={(e) => save({ fastSchedule: e.currentTarget.value === 'fixed' ? 'fixed' : 'dynamic' })}
+          >
+            <option value="dynamic">dynamic (refresh when the question moves)</option>
+            <option value="fixed">fixed stride</option>
+          </select>
+        </label>
+        {settings.fastSchedule === 'fixed' ? (
+          <NumberField
+            label="Fast mode stride"
+            value={settings.fastStride}
+            min={1}
+            max={10000}
+            onCommit={(fastStride) => save({ fastStride })}
+            hint="a full step every N tokens"
+          />
+        ) : (
+          <NumberField
+            label="Fast mode check interval"
+            value={settings.fastQc}
+            min={1}
+            max={10000}
+            onCommit={(fastQc) => save({ fastQc })}
+            hint="compare the query every N tokens"
+          />
+        )}
         <NumberField
           label="Saved documents budget (MB)"
           value={settings.snapshotBudgetMB}
