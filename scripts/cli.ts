@@ -44,13 +44,14 @@ export function parseAttention(values: Record<string, string | boolean | undefin
   if (kind === 'recycled') {
     const stride = num(values.stride as string | undefined, 'stride', 10);
     if (stride < 1 || !Number.isInteger(stride)) throw new UsageError('--stride must be a positive integer');
-    const policy: AttentionPolicy = { kind: 'recycled', k, stride };
+    // The CLI prints the stats, so it asks for the recall statistic (the extension does not).
+    const policy: AttentionPolicy = { kind: 'recycled', k, stride, measureRecall: true };
     if (values.dynamic)
       policy.dynamic = { qc: num(values.qc as string, 'qc', 5), sim: num(values.sim as string, 'sim', 0.9) };
     return policy;
   }
   if (kind === 'streaming') return { kind: 'streaming', k };
-  if (kind === 'snapkv') return { kind: 'snapkv', k };
+  if (kind === 'snapkv') return { kind: 'snapkv', k, measureRecall: true };
   throw new UsageError(`--attention must be full, recycled, streaming or snapkv (got "${kind}")`);
 }
 

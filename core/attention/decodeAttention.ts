@@ -109,6 +109,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   const attention = createSplitAttention(ctx, { ...o, idx: indices, idxStride, state, scratch });
   const decide = createDecide(ctx, { numHeads, headDim, q: o.q, savedQuery, state });
   const commit = createCommit(ctx, {
+    measureRecall: selectsTopK(policy) && policy.measureRecall === true,
     numHeads,
     kvHeads,
     capacity,

@@ -18,10 +18,16 @@ function policies(L: number): Record<string, AttentionPolicy> {
   const k = { count: L / 8 };
   return {
     full: { kind: 'full' },
-    'recycled S=10': { kind: 'recycled', k, stride: 10 },
-    'recycled dynamic QC=5 s=0.9': { kind: 'recycled', k, stride: 1000, dynamic: { qc: 5, sim: 0.9 } },
+    'recycled S=10': { kind: 'recycled', k, stride: 10, measureRecall: true },
+    'recycled dynamic QC=5 s=0.9': {
+      kind: 'recycled',
+      k,
+      stride: 1000,
+      dynamic: { qc: 5, sim: 0.9 },
+      measureRecall: true,
+    },
     streaming: { kind: 'streaming', k },
-    snapkv: { kind: 'snapkv', k },
+    snapkv: { kind: 'snapkv', k, measureRecall: true },
   };
 }
 
