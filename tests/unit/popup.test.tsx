@@ -159,7 +159,7 @@ function fakeApi(state: HostState, stateFor?: (tabId: number | undefined) => Hos
   const api: HostApi = {
     async request(r) {
       requests.push(r as Request);
-      if (r.type === 'getState') return (stateFor ? stateFor(r.tabId) : state) as never;
+      if (r.type === 'getState') return (stateFor ? stateFor((r as { tabId?: number }).tabId) : state) as never;
       if (r.type === 'listModels')
         return {
           models: [
