@@ -595,7 +595,7 @@ describe('threads, citations and history in the host', () => {
         { role: 'user', content: 'q2' },
       ],
       system: SYSTEM_PROMPT,
-      document: `Title: Gull Rock\nURL: https://example.org/a\n\n${ARTICLE.text}`,
+      document: `<document>\nTitle: Gull Rock\nURL: https://example.org/a\n\n${ARTICLE.text}\n</document>`,
     });
     expect(second.job?.threadId).toBe(first.job?.threadId);
     expect(second.tabId).toBe(1);
@@ -717,7 +717,7 @@ describe('threads, citations and history in the host', () => {
         { role: 'assistant', content: 'Hello **world**!' },
         { role: 'user', content: '' },
       ],
-      document: `Title: Gull Rock\nURL: https://example.org/a\n\n${ARTICLE.text}`,
+      document: `<document>\nTitle: Gull Rock\nURL: https://example.org/a\n\n${ARTICLE.text}\n</document>`,
     });
     // Ask during the pre-read: the pre-read is aborted and the job runs after it.
     const { jobId } = await h.host.handle({ type: 'ask', tabId: 1, question: 'q2' });
