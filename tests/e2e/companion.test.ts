@@ -156,12 +156,17 @@ describe('the reading companion', () => {
     expect(state.thread?.turns.map((t) => t.question)).toEqual([`? ${target.key}`, `? ${third.key}`]);
     await expect.poll(() => popup.getByTestId('turn').count()).toBe(2);
 
-    // Copy (the whole answer) reports success.
-    await ext.context.grantPermissions(['clipboard-read', 'clipboard-write'], {
-      origin: `chrome-extension://${ext.extensionId}`,
+    // Copy (the whole answer) hands the answer's text to the clipboard (stubbed: headless Chromium has no clipboard).
+    await popup.evaluate(() => {
+      const w = window as unknown as { copied: string[] };
+      w.copied = [];
+      Object.defineProperty(navigator.clipboard, 'writeText', { value: async (t: string) => void w.copied.push(t) });
     });
     await popup.getByTestId('copy').last().click();
     await expect.poll(() => popup.getByTestId('copy').last().textContent()).toBe('Copied');
+    expect(await popup.evaluate(() => (window as unknown as { copied: string[] }).copied)).toEqual([
+      third.values.join(' '),
+    ]);
     await popup.close();
   });
 
