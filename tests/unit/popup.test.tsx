@@ -102,6 +102,54 @@ function hostState(over: Partial<HostState> = {}): HostState {
   };
 }
 
+describe('progress that tells the truth', () => {
+  test('download: MB done of total, percent and the measured rate; prefill: tokens and tok/s; restored: no 0 tok/s', () => {
+    let s = applyEvent(INITIAL_UI_STATE, { type: 'state', state: hostState({ job: job(), runningJobId: 'j1' }) }, 7);
+    const download = (loadedBytes: number) => ({
+      type: 'progress' as const,
+      jobId: 'j1',
+      tabId: 7,
+      progress: {
+        stage: 'loading-model' as const,
+        download: { fraction: loadedBytes / 800e6, loadedBytes, totalBytes: 800e6 },
+      },
+    });
+    s = applyEvent(s, download(50e6), 7, 1000);
+    expect(statusLine(s)).toBe('Loading model… 50 MB of 800 MB (6.3%)');
+    s = applyEvent(s, download(100e6), 7, 2000);
+    expect(statusLine(s)).toBe('Loading model… 100 MB of 800 MB (13%) · 50 MB/s');
+    const prefill = (done: number) => ({
+      type: 'progress' as const,
+      jobId: 'j1',
+      tabId: 7,
+      progress: { stage: 'prefill' as const, prefill: { fraction: done / 4000, done, total: 4000 } },
+    });
+    s = applyEvent(s, prefill(512), 7, 3000);
+    s = applyEvent(s, prefill(1536), 7, 3500);
+    expect(statusLine(s)).toBe('Reading into the model… 38% (1,536 of 4,000 tokens) · 2,048 tok/s');
+    const stats = {
+      promptTokens: 900,
+      prefillTokens: 1,
+      restoredTokens: 0,
+      reusedTokens: 899,
+      generatedTokens: 12,
+      prefillMs: 0,
+      decodeMs: 1000,
+      prefillTokensPerSec: 0,
+      decodeTokensPerSec: 12,
+      stopReason: 'stop-token' as const,
+      fastMode: false,
+      fastModeSpeedup: null,
+      positionsReadFraction: null,
+      attentionPolicy: 'full',
+      fullSteps: null,
+      partSummaries: 0,
+    };
+    s = applyEvent(s, { type: 'done', jobId: 'j1', tabId: 7, status: 'done', stats }, 7);
+    expect(statusLine(s)).toBe('Done · restored 899 tokens, nothing to prefill · 12 tokens at 12.0 tokens/s');
+  });
+});
+
 describe('UI state', () => {
   test('follows its own tab’s job and ignores others', () => {
     let s = applyEvent(INITIAL_UI_STATE, { type: 'state', state: hostState({ job: job(), runningJobId: 'j1' }) }, 7);
