@@ -53,6 +53,19 @@ describe('safe Markdown', () => {
     expect(links).toContain('click');
   });
 
+  test('each code block gets its own Copy button when asked for', async () => {
+    const copied: string[] = [];
+    render(
+      <Markdown text={'a\n\n```js\nlet x = 1;\n```\n\n```\ny\n```'} onCopyCode={(t) => copied.push(t)} />,
+      container,
+    );
+    const buttons = container.querySelectorAll('[data-testid="copy-code"]');
+    expect(buttons.length).toBe(2);
+    await act(() => void buttons[1].dispatchEvent(new window.Event('click', { bubbles: true })));
+    await act(() => void buttons[0].dispatchEvent(new window.Event('click', { bubbles: true })));
+    expect(copied).toEqual(['y', 'let x = 1;']);
+  });
+
   test('an unclosed fence while streaming renders as code to the end', () => {
     expect(parseBlocks('text\n```\ncode line')).toEqual([
       { kind: 'paragraph', text: 'text' },
