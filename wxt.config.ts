@@ -35,8 +35,21 @@ export default defineConfig({
       'activeTab',
       'scripting',
       'unlimitedStorage',
+      'contextMenus',
       ...(browser === 'firefox' ? [] : ['sidePanel']),
     ],
+    // Defaults that do not clash with the browser's own; users change them at chrome://extensions/shortcuts.
+    commands: {
+      _execute_action: { suggested_key: { default: 'Alt+Shift+R' }, description: 'Open Recycled Reader' },
+      ...(browser === 'firefox'
+        ? {}
+        : {
+            'open-side-panel': {
+              suggested_key: { default: 'Alt+Shift+S' },
+              description: 'Open the Recycled Reader side panel',
+            },
+          }),
+    },
     optional_host_permissions: ['<all_urls>'],
     // The tokenizer (@mlc-ai/web-tokenizers) is WebAssembly: extension pages and the worker must be allowed to
     // compile it. Nothing else is relaxed.

@@ -1,7 +1,8 @@
 // The Recycled Reader UI, shared by the popup, the side panel and a tab opened on popup.html?tab=ID.
-import { useCallback, useEffect, useMemo, useReducer, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
 import type { HostApi } from '../core/protocol/client';
 import type {
+  Citation,
   ErrorInfo,
   HostEvent,
   JobView,
@@ -12,18 +13,11 @@ import type {
   ResponseMap,
 } from '../core/protocol/messages';
 import { ProtocolError } from '../core/protocol/messages';
-import { Markdown } from './markdown';
+import { History } from './History';
 import { readPdfFile } from './pdfFile';
 import { SettingsPanel } from './SettingsPanel';
-import {
-  applyEvent,
-  coverageLine,
-  formatBytes,
-  formatPercent,
-  INITIAL_UI_STATE,
-  statusLine,
-  type UiState,
-} from './uiState';
+import { ThreadTurns } from './Thread';
+import { applyEvent, coverageLine, formatBytes, INITIAL_UI_STATE, statusLine, type UiState } from './uiState';
 
 export interface AppProps {
   api: HostApi;
@@ -32,6 +26,8 @@ export interface AppProps {
   surface: 'popup' | 'sidepanel' | 'tab';
   copyText?: (text: string) => Promise<void>;
   openSidePanel?: () => void;
+  /** The side panel: calls back when the active tab changes or navigates (returns the unsubscribe). */
+  watchTab?: (onChange: () => void) => () => void;
 }
 
 type Action = { event: HostEvent; tabId: number | null } | { notice: ErrorInfo | null } | { reset: UiState };
@@ -50,12 +46,17 @@ export function modelOptionLabel(m: ModelEntry): string {
   return parts.join(' · ');
 }
 
-export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppProps) {
+export function App({ api, resolveTab, surface, copyText, openSidePanel, watchTab }: AppProps) {
   const [ui, dispatch] = useReducer(reducer, INITIAL_UI_STATE);
   const [tabId, setTabId] = useState<number | null>(null);
   const [question, setQuestion] = useState('');
   const [models, setModels] = useState<ModelEntry[]>([]);
-  const [copied, setCopied] = useState(false);
+  const [showHistory, setShowHistory] = useState(false);
+  /** Edit-and-resend: the next Ask replaces the thread's last turn. */
+  const [editing, setEditing] = useState(false);
+  const [suggestions, setSuggestions] = useState<string[]>([]);
+  const questionRef = useRef<HTMLTextAreaElement>(null);
+  const copy = copyText ?? ((t: string) => navigator.clipboard.writeText(t));
   /** A PDF file the user opened: asked about instead of the tab while it is set. */
   const [file, setFile] = useState<PageContent | null>(null);
   const [fileBusy, setFileBusy] = useState(false);
@@ -81,11 +82,24 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
     if (state) dispatch({ event: { type: 'state', state }, tabId: tab });
     const list = await call({ type: 'listModels' });
     if (list) setModels(list.models);
-  }, [call, resolveTab]);
+    // Suggested first questions from the page's headings (no model call); quietly none when the page is unreadable.
+    setSuggestions([]);
+    // Pre-read: with the model loaded and nothing running, the page goes into the KV cache while the user types.
+    if (tab !== null && state?.engine.state === 'ready' && state.runningJobId === null && !file)
+      void api.request({ type: 'preRead', tabId: tab }).catch(() => null);
+    if (tab !== null && state && !state.thread?.turns.length && !state.job) {
+      const s = await api.request({ type: 'suggestQuestions', tabId: tab }).catch(() => null);
+      setSuggestions(s?.questions ?? []);
+    }
+  }, [api, call, resolveTab, file]);
 
   useEffect(() => {
     void refresh();
+    questionRef.current?.focus();
   }, [refresh]);
+
+  // The side panel follows the active tab: its thread and job.
+  useEffect(() => watchTab?.(() => void refresh()), [watchTab, refresh]);
 
   useEffect(() => api.onEvent((event) => dispatch({ event, tabId })), [api, tabId]);
 
@@ -94,7 +108,7 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
   const running = host?.runningJobId != null;
   const settings = host?.settings;
 
-  const start = async (kind: 'ask' | 'summarize') => {
+  const start = async (kind: 'ask' | 'summarize', text = question, replaceLast = editing) => {
     const tab = await resolveTab();
     setTabId(tab);
     if (tab === null) {
@@ -102,8 +116,38 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
       return;
     }
     const document = file ?? undefined;
-    if (kind === 'ask') await call({ type: 'ask', tabId: tab, question, document });
-    else await call({ type: 'summarize', tabId: tab, document });
+    setSuggestions([]);
+    if (kind === 'ask') {
+      const r = await call({
+        type: 'ask',
+        tabId: tab,
+        question: text,
+        document,
+        ...(replaceLast ? { replaceLast } : {}),
+      });
+      if (r) {
+        setQuestion('');
+        setEditing(false);
+      }
+    } else await call({ type: 'summarize', tabId: tab, document });
+  };
+
+  const newThread = async () => {
+    const tab = await resolveTab();
+    if (tab === null) return;
+    if (await call({ type: 'newThread', tabId: tab })) {
+      setEditing(false);
+      await refresh();
+    }
+  };
+
+  const showCitation = (citation: Citation) => {
+    const pageUrl = ui.job?.pageUrl || ui.thread?.pageUrl || '';
+    if (tabId === null) return;
+    void call({ type: 'showCitation', tabId, pageUrl, citation }).then((r) => {
+      if (r && !r.shown)
+        dispatch({ notice: { code: 'page-unreadable', message: r.reason ?? 'The passage could not be shown.' } });
+    });
   };
 
   /** Runs a failed job again (after a lost GPU device the host opens a new one and reloads the model). */
@@ -168,6 +212,25 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
     <main class={`app ${surface}`}>
       <header>
         <h1>Recycled Reader</h1>
+        <button
+          type="button"
+          class="link"
+          data-testid="new-thread"
+          title="Start a new conversation about this page"
+          disabled={running}
+          onClick={() => void newThread()}
+        >
+          New thread
+        </button>
+        <button
+          type="button"
+          class="link"
+          data-testid="history-toggle"
+          aria-pressed={showHistory}
+          onClick={() => setShowHistory(!showHistory)}
+        >
+          History
+        </button>
         <select
           data-testid="model-select"
           value={modelId}
@@ -192,9 +255,18 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
         )}
       </div>
 
+      {editing && (
+        <div class="editing muted" data-testid="editing">
+          Editing the last question: the new answer replaces the last turn.{' '}
+          <button type="button" class="link" onClick={() => setEditing(false)}>
+            Cancel
+          </button>
+        </div>
+      )}
       <textarea
+        ref={questionRef}
         data-testid="question"
-        placeholder="Ask about this page…"
+        placeholder={ui.thread?.turns.length || job ? 'Ask a follow-up…' : 'Ask about this page…'}
         rows={3}
         value={question}
         onInput={(e) => setQuestion(e.currentTarget.value)}
@@ -224,7 +296,7 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
           disabled={job?.status !== 'running'}
           onClick={() => job && void call({ type: 'stop', jobId: job.jobId })}
         >
-          Stop
+          {job?.status === 'running' && job.stage === 'loading-model' ? 'Cancel' : 'Stop'}
         </button>
         <label class="toggle" title="Recycled Attention: faster answers on long pages">
           <input
@@ -292,41 +364,52 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel }: AppPr
         </div>
       )}
 
-      <section class="answer-box">
-        {job?.question && <div class="question-echo">{job.kind === 'summarize' ? 'Summary' : job.question}</div>}
-        <div class="answer" data-testid="answer" aria-live="polite">
-          <Markdown text={job?.answer ?? ''} />
+      {suggestions.length > 0 && !job && (
+        <div class="suggestions">
+          {suggestions.map((q) => (
+            <button
+              type="button"
+              key={q}
+              class="suggestion"
+              data-testid="suggestion"
+              disabled={running}
+              onClick={() => void start('ask', q, false)}
+            >
+              {q}
+            </button>
+          ))}
         </div>
-        {!job?.answer && <div class="placeholder muted">The answer appears here. Nothing leaves your machine.</div>}
-        {job?.answer && (
-          <button
-            type="button"
-            class="copy"
-            onClick={() => {
-              void (copyText ?? ((t: string) => navigator.clipboard.writeText(t)))(job.answer).then(() => {
-                setCopied(true);
-                setTimeout(() => setCopied(false), 1200);
-              });
-            }}
-          >
-            {copied ? 'Copied' : 'Copy'}
-          </button>
-        )}
-        {job?.stats && (
-          <div class="stats muted" data-testid="stats">
-            {job.stats.promptTokens.toLocaleString()} prompt tokens · prefill {job.stats.prefillTokensPerSec.toFixed(0)}{' '}
-            tok/s · decode {job.stats.decodeTokensPerSec.toFixed(1)} tok/s
-            {job.stats.restoredTokens > 0 && ` · ${job.stats.restoredTokens.toLocaleString()} tokens reused`}
-            {job.stats.fastModeSpeedup !== null && ` · fast mode ${job.stats.fastModeSpeedup.toFixed(2)}×`}
-            {job.stats.attentionPolicy === 'recycled' &&
-              job.stats.fullSteps !== null &&
-              ` · ${job.stats.fullSteps} full / ${Math.max(0, job.stats.generatedTokens - job.stats.fullSteps)} recycled steps`}
-            {job.stats.positionsReadFraction !== null &&
-              ` · read ${formatPercent(job.stats.positionsReadFraction)} of the KV per step`}
-            {job.stats.partSummaries > 0 && ` · from ${job.stats.partSummaries} part summaries`}
-          </div>
-        )}
-      </section>
+      )}
+
+      {showHistory && (
+        <History
+          call={call}
+          tabId={tabId}
+          onOpened={() => {
+            setShowHistory(false);
+            void refresh();
+          }}
+        />
+      )}
+
+      <ThreadTurns
+        thread={ui.thread}
+        job={job}
+        running={running}
+        actions={{
+          copyText: copy,
+          showCitation,
+          regenerate: job && job.kind === 'ask' ? () => void start('ask', job.question, true) : undefined,
+          editQuestion:
+            job && job.kind === 'ask'
+              ? () => {
+                  setQuestion(job.question);
+                  setEditing(true);
+                  questionRef.current?.focus();
+                }
+              : undefined,
+        }}
+      />
 
       {settings && (
         <SettingsPanel

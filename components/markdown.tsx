@@ -141,7 +141,7 @@ function withBreaks(text: string, key: string): ComponentChildren[] {
     );
 }
 
-export function renderBlock(b: Block, key: string): JSX.Element {
+export function renderBlock(b: Block, key: string, onCopyCode?: (code: string) => void): JSX.Element {
   switch (b.kind) {
     case 'heading': {
       const Tag = `h${Math.min(6, b.level + 2)}` as 'h3'; // h1 → h3: the answer sits under the popup's own headings
@@ -165,6 +165,11 @@ export function renderBlock(b: Block, key: string): JSX.Element {
       return (
         <pre key={key} data-lang={b.lang || undefined}>
           <code>{b.text}</code>
+          {onCopyCode && (
+            <button type="button" class="copy-code" data-testid="copy-code" onClick={() => onCopyCode(b.text)}>
+              Copy
+            </button>
+          )}
         </pre>
       );
     case 'rule':
@@ -172,6 +177,7 @@ export function renderBlock(b: Block, key: string): JSX.Element {
   }
 }
 
-export function Markdown({ text }: { text: string }) {
-  return <>{parseBlocks(text).map((b, i) => renderBlock(b, `b${i}`))}</>;
+/** `onCopyCode`: each code block gets a Copy button that hands its text over. */
+export function Markdown({ text, onCopyCode }: { text: string; onCopyCode?: (code: string) => void }) {
+  return <>{parseBlocks(text).map((b, i) => renderBlock(b, `b${i}`, onCopyCode))}</>;
 }

@@ -30,8 +30,30 @@ export function mount(surface: 'popup' | 'sidepanel'): void {
           if (windowId !== undefined) void sidePanel.open({ windowId }).then(() => window.close());
         }
       : undefined;
+  // The side panel follows the active tab: switching tabs, or the tab loading another page, shows that tab's thread.
+  const watchTab =
+    surface === 'sidepanel' && fixedTab === null
+      ? (onChange: () => void) => {
+          const activated = () => onChange();
+          const updated = (_id: number, info: { status?: string }) => {
+            if (info.status === 'complete') onChange();
+          };
+          browser.tabs.onActivated.addListener(activated);
+          browser.tabs.onUpdated.addListener(updated);
+          return () => {
+            browser.tabs.onActivated.removeListener(activated);
+            browser.tabs.onUpdated.removeListener(updated);
+          };
+        }
+      : undefined;
   render(
-    <App api={client} resolveTab={resolveTab} surface={actualSurface} openSidePanel={openSidePanel} />,
+    <App
+      api={client}
+      resolveTab={resolveTab}
+      surface={actualSurface}
+      openSidePanel={openSidePanel}
+      watchTab={watchTab}
+    />,
     document.getElementById('app')!,
   );
 }

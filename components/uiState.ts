@@ -1,33 +1,85 @@
 // The UI's view of the host, updated by host events. Pure: the popup's tests drive it directly.
-import type { Coverage, ErrorInfo, HostEvent, HostState, JobView, Progress } from '../core/protocol/messages';
+import type {
+  Coverage,
+  ErrorInfo,
+  HostEvent,
+  HostState,
+  JobView,
+  Progress,
+  ThreadView,
+} from '../core/protocol/messages';
+
+/** A rate measured from successive progress events of one phase (download bytes, prefill tokens). */
+export interface RateClock {
+  key: string;
+  t0: number;
+  value0: number;
+  perSec: number | null;
+}
 
 export interface UiState {
   host: HostState | null;
-  /** The job of the tab this UI acts on. */
+  /** The job of the tab this UI acts on (the thread's latest turn). */
   job: JobView | null;
+  /** The tab's thread (finished turns). */
+  thread: ThreadView | null;
   /** Model download progress not tied to a job (a "Download" click). */
   loadProgress: Progress | null;
   /** The last error to show (request failures and job errors). */
   notice: ErrorInfo | null;
+  rate: RateClock | null;
 }
 
-export const INITIAL_UI_STATE: UiState = { host: null, job: null, loadProgress: null, notice: null };
+export const INITIAL_UI_STATE: UiState = {
+  host: null,
+  job: null,
+  thread: null,
+  loadProgress: null,
+  notice: null,
+  rate: null,
+};
 
-export function applyEvent(s: UiState, e: HostEvent, tabId: number | null): UiState {
+/** Advances the rate clock: a new phase (or a value going back) restarts it. */
+export function trackRate(prev: RateClock | null, key: string, value: number, now: number): RateClock {
+  if (!prev || prev.key !== key || value < prev.value0) return { key, t0: now, value0: value, perSec: null };
+  const seconds = (now - prev.t0) / 1000;
+  return { ...prev, perSec: seconds >= 0.2 ? (value - prev.value0) / seconds : prev.perSec };
+}
+
+function rateOf(s: UiState, jobId: string | null, p: Progress, now: number): RateClock | null {
+  if (p.download) return trackRate(s.rate, `${jobId}|download`, p.download.loadedBytes, now);
+  if (p.prefill) return trackRate(s.rate, `${jobId}|prefill|${p.label ?? ''}`, p.prefill.done, now);
+  return s.rate;
+}
+
+export function applyEvent(s: UiState, e: HostEvent, tabId: number | null, now = Date.now()): UiState {
   const mine = (jobId: string | null) => jobId !== null && s.job?.jobId === jobId;
   switch (e.type) {
     case 'state': {
-      const job = e.state.job && e.state.job.tabId === tabId ? e.state.job : s.job;
+      // A state about this tab replaces its job and thread (a new or reopened thread clears the latest turn).
+      const aboutMe = tabId !== null && e.state.tabId === tabId;
+      const job = aboutMe
+        ? e.state.job && e.state.job.tabId === tabId
+          ? e.state.job
+          : null
+        : e.state.job && e.state.job.tabId === tabId
+          ? e.state.job
+          : s.job;
+      const thread = aboutMe ? e.state.thread : s.thread;
       const loading = e.state.engine.state === 'loading';
-      return { ...s, host: e.state, job, loadProgress: loading ? s.loadProgress : null };
+      return { ...s, host: e.state, job, thread, loadProgress: loading ? s.loadProgress : null };
     }
     case 'delta':
       if (!mine(e.jobId) || !s.job) return s;
       return { ...s, job: { ...s.job, answer: s.job.answer + e.text, stage: 'generating' } };
     case 'progress':
-      if (e.jobId === null) return { ...s, loadProgress: e.progress };
+      if (e.jobId === null) return { ...s, loadProgress: e.progress, rate: rateOf(s, null, e.progress, now) };
       if (!mine(e.jobId) || !s.job) return s;
-      return { ...s, job: { ...s.job, progress: e.progress, stage: e.progress.stage } };
+      return {
+        ...s,
+        job: { ...s.job, progress: e.progress, stage: e.progress.stage },
+        rate: rateOf(s, e.jobId, e.progress, now),
+      };
     case 'coverage':
       if (!mine(e.jobId) || !s.job) return s;
       return { ...s, job: { ...s.job, coverage: e.coverage } };
@@ -65,6 +117,22 @@ export function coverageLine(c: Coverage): string {
   return `Read ${formatPercent(c.fraction)} of the page (${tokens}): the ${c.partsUsed} of ${c.partsTotal} parts most relevant to the question`;
 }
 
+function downloadLine(p: Progress, rate: RateClock | null): string {
+  const d = p.download!;
+  const amount =
+    d.totalBytes > 0
+      ? `${formatBytes(d.loadedBytes)} of ${formatBytes(d.totalBytes)} (${formatPercent(d.fraction)})`
+      : formatPercent(d.fraction);
+  const speed = rate?.perSec ? ` · ${formatBytes(rate.perSec)}/s` : '';
+  return `Loading model… ${amount}${speed}`;
+}
+
+function prefillLine(p: Progress, rate: RateClock | null): string {
+  const f = p.prefill!;
+  const speed = rate?.perSec ? ` · ${Math.round(rate.perSec).toLocaleString()} tok/s` : '';
+  return `Reading into the model… ${formatPercent(f.fraction)} (${f.done.toLocaleString()} of ${f.total.toLocaleString()} tokens)${speed}`;
+}
+
 /** One line that says what is happening, for the status bar. */
 export function statusLine(s: UiState): string {
   const h = s.host;
@@ -78,21 +146,30 @@ export function statusLine(s: UiState): string {
       const steps = p.steps ? ` (step ${p.steps.done + 1} of ${p.steps.total})` : '';
       return `${p.label}…${steps}`;
     }
-    if (j.stage === 'loading-model')
-      return p?.download ? `Loading model… ${formatPercent(p.download.fraction)}` : 'Loading model…';
-    if (j.stage === 'prefill')
-      return p?.prefill ? `Reading into the model… ${formatPercent(p.prefill.fraction)}` : 'Reading into the model…';
+    if (j.stage === 'loading-model') return p?.download ? downloadLine(p, s.rate) : 'Loading model…';
+    if (j.stage === 'prefill') return p?.prefill ? prefillLine(p, s.rate) : 'Reading into the model…';
     return p?.tokensPerSec ? `Writing… ${p.tokensPerSec.toFixed(1)} tokens/s` : 'Writing…';
   }
   if (h.engine.state === 'loading')
-    return s.loadProgress?.download
-      ? `Loading model… ${formatPercent(s.loadProgress.download.fraction)}`
-      : 'Loading model…';
+    return s.loadProgress?.download ? downloadLine(s.loadProgress, s.rate) : 'Loading model…';
   if (j?.status === 'error' && j.error) return `Error: ${j.error.message}`;
   if (j?.status === 'stopped') return 'Stopped';
-  if (j?.status === 'done' && j.stats)
-    return `Done · ${j.stats.generatedTokens} tokens at ${j.stats.decodeTokensPerSec.toFixed(1)} tokens/s`;
+  if (j?.status === 'done' && j.stats) {
+    const st = j.stats;
+    const fromCache = st.reusedTokens + st.restoredTokens;
+    // Nothing (or only the last token) was prefilled: say where the prompt came from, not "prefill 0 tok/s".
+    const prompt =
+      fromCache > 0 && st.prefillTokens <= 1
+        ? `restored ${fromCache.toLocaleString()} tokens, nothing to prefill`
+        : fromCache > 0
+          ? `restored ${fromCache.toLocaleString()} tokens, prefilled ${st.prefillTokens.toLocaleString()} at ${st.prefillTokensPerSec.toFixed(0)} tok/s`
+          : `prefilled ${st.prefillTokens.toLocaleString()} tokens at ${st.prefillTokensPerSec.toFixed(0)} tok/s`;
+    return `Done · ${prompt} · ${st.generatedTokens} tokens at ${st.decodeTokensPerSec.toFixed(1)} tokens/s`;
+  }
   if (h.engine.state === 'error' && h.engine.error) return `Model error: ${h.engine.error.message}`;
+  const pre = s.loadProgress;
+  if (h.engine.state === 'ready' && pre?.prefill && pre.label && pre.prefill.fraction < 1)
+    return `${pre.label}… ${prefillLine(pre, s.rate).replace('Reading into the model… ', '')}`;
   if (h.engine.state === 'ready') return 'Ready';
   if (h.gpu.state === 'unknown') return 'Checking WebGPU…';
   return 'Ready · the model loads on first use';

@@ -66,7 +66,13 @@ export function parseAttention(values: Record<string, string | boolean | undefin
         : undefined;
     if (stride !== undefined && (stride < 1 || !Number.isInteger(stride)))
       throw new UsageError('--stride must be a positive integer');
-    const policy: AttentionPolicy = { kind: 'recycled', k, ...(stride !== undefined ? { stride } : {}) };
+    // The CLI prints the stats, so it asks for the recall statistic (the extension does not).
+    const policy: AttentionPolicy = {
+      kind: 'recycled',
+      k,
+      ...(stride !== undefined ? { stride } : {}),
+      measureRecall: true,
+    };
     if (values.dynamic) {
       const qc = num(values.qc as string | undefined, 'qc', 5);
       if (qc < 1 || !Number.isInteger(qc)) throw new UsageError('--qc must be a positive integer');
@@ -79,7 +85,7 @@ export function parseAttention(values: Record<string, string | boolean | undefin
     return policy;
   }
   if (kind === 'streaming') return { kind: 'streaming', k };
-  if (kind === 'snapkv') return { kind: 'snapkv', k };
+  if (kind === 'snapkv') return { kind: 'snapkv', k, measureRecall: true };
   throw new UsageError(`--attention must be full, recycled, streaming or snapkv (got "${kind}")`);
 }
 

@@ -122,6 +122,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   const attention = createSplitAttention(ctx, { ...o, idx: indices, idxStride, state, scratch });
   const decide = createDecide(ctx, { numHeads, headDim, q: o.scheduleQuery ?? o.q, savedQuery, state });
   const commit = createCommit(ctx, {
+    measureRecall: selectsTopK(policy) && policy.measureRecall === true,
     numHeads,
     kvHeads,
     capacity,

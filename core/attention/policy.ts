@@ -16,9 +16,12 @@ export type AttentionPolicy =
       /** Dynamic schedule: every `qc` steps, per layer, a full step if the cosine between the head-mean query before
        * RoPE and the one saved at that layer's last full step is below `sim` (default: by model family, below). */
       dynamic?: { qc: number; sim?: number };
+      /** Diagnostic: on each full step, measure the attention mass the previous selection captured (the stats'
+       * attentionMassRecall). Costs a pass over the selection per query head, so only the bench and the CLI ask. */
+      measureRecall?: boolean;
     }
   | { kind: 'streaming'; k: TopKBudget; sinks?: number }
-  | { kind: 'snapkv'; k: TopKBudget };
+  | { kind: 'snapkv'; k: TopKBudget; measureRecall?: boolean };
 
 export const DEFAULT_SINKS = 4;
 

@@ -7,4 +7,5 @@ export * from './mapReduceRun.ts';
 export * from './plan.ts';
 export * from './retrieval.ts';
 export * from './select.ts';
+export * from './suggest.ts';
 export * from './text.ts';

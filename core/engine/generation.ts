@@ -68,7 +68,9 @@ export async function* runGeneration(
   // The last prompt token always runs as a decode step, so at most promptIds.length - 1 positions are reused.
   const reuse = Math.min(req.restoredTokens, promptIds.length - 1);
   const toPrefill = promptIds.slice(reuse, promptIds.length - 1);
-  cached.ids = promptIds.slice(0, reuse);
+  // A prefill-only call (maxTokens 0, a pre-read) with nothing to prefill writes nothing: the cache keeps what it
+  // holds beyond this prompt (e.g. the last answer) instead of being cut back to it.
+  if (toPrefill.length > 0 || maxTokens > 0) cached.ids = promptIds.slice(0, reuse);
 
   const t0 = performance.now();
   const chunk = Math.max(1, req.prefillChunk ?? 512);

@@ -2,7 +2,8 @@
 // one that touches browser APIs; tests and Node pass their own.
 import type { Engine } from '../engine/types';
 import type { GpuContext } from '../gpu/context';
-import type { PageContent } from '../protocol/messages';
+import type { Citation, PageContent } from '../protocol/messages';
+import type { ThreadHistory } from './threads';
 
 export interface KeyValueStore {
   get(key: string): Promise<unknown>;
@@ -45,4 +46,10 @@ export interface HostEnv {
   /** Keep the worker alive while work runs (MV3 stops idle workers after 30 s). */
   keepAlive(active: boolean): void;
   log?(message: string, error?: unknown): void;
+  /** Where threads persist (IndexedDB in the extension); without it threads live as long as the host. */
+  openHistory?(): Promise<ThreadHistory>;
+  /** Scrolls the tab to a cited passage and highlights it, or opens the PDF at the cited page. */
+  showCitation?(tabId: number, pageUrl: string, citation: Citation): Promise<{ shown: boolean; reason?: string }>;
+  /** The tab's address, when the extension may know it (the history's "this page" for a tab without a thread). */
+  tabUrl?(tabId: number): Promise<string | null>;
 }

@@ -2,7 +2,10 @@
 // ownership lives in Models (models.ts), the job lifecycle in JobRunner (jobRunner.ts). It touches no browser API:
 // the background passes a HostEnv (env.ts) that does.
 import { DEFAULT_MODEL_ID } from '../catalog/catalog';
+import { suggestQuestions } from '../document';
 import { describeAdapter } from '../gpu/context';
+import { pageKeyOf } from '../history/historyStore';
+import { exportFileName, threadToMarkdown } from '../history/markdown';
 import type { HostEvent, HostState, JobView, Request, RequestType, ResponseMap } from '../protocol/messages';
 import { PROTOCOL_VERSION, ProtocolError } from '../protocol/messages';
 import { applySettingsPatch, type Settings, settingsFromStorage } from '../protocol/settings';
@@ -11,6 +14,7 @@ import { runGpuSelfTest } from './gpuSelfTest';
 import { JobRunner } from './jobRunner';
 import { findModel } from './modelList';
 import { Models } from './models';
+import { lazyHistory, ThreadBook } from './threads';
 
 type Listener = (event: HostEvent) => void;
 const SETTINGS_KEY = 'settings';
@@ -21,6 +25,7 @@ export class EngineHost {
   private ready: Promise<void> | null = null;
   private readonly models: Models;
   private readonly runner: JobRunner;
+  private readonly threads: ThreadBook;
 
   constructor(private readonly env: HostEnv) {
     const settings = () => this.settings;
@@ -37,7 +42,15 @@ export class EngineHost {
         this.emit({ type: 'progress', jobId: job?.jobId ?? null, tabId: job?.tabId ?? null, progress });
       },
     });
-    this.runner = new JobRunner({ env, models: this.models, settings, emit: (e) => this.emit(e), changed });
+    this.threads = new ThreadBook(env.openHistory ? lazyHistory(() => env.openHistory!()) : null, env.log);
+    this.runner = new JobRunner({
+      env,
+      models: this.models,
+      settings,
+      emit: (e) => this.emit(e),
+      changed,
+      threads: this.threads,
+    });
   }
 
   /** Loads settings and persisted jobs, and probes the GPU. Safe to call more than once. */
@@ -69,6 +82,8 @@ export class EngineHost {
       job: tabId === undefined ? jobs.latest() : jobs.forTab(tabId),
       runningJobId: this.runner.runningJob?.jobId ?? null,
       lastFastModeSpeedup: this.runner.lastSpeedup,
+      tabId: tabId ?? null,
+      thread: tabId === undefined ? null : this.threads.forTab(tabId),
     };
   }
 
@@ -87,11 +102,11 @@ export class EngineHost {
       case 'getState':
         return this.state(r.tabId);
       case 'ask':
-        return { jobId: this.runner.start('ask', r.tabId, r.question.trim(), r.document) };
+        return { jobId: this.runner.start('ask', r.tabId, r.question.trim(), r.document, r.replaceLast === true) };
       case 'summarize':
         return { jobId: this.runner.start('summarize', r.tabId, '', r.document) };
       case 'stop':
-        return { stopped: this.runner.stop(r.jobId) };
+        return { stopped: this.runner.stop(r.jobId) || this.runner.cancelPreRead() };
       case 'setSettings': {
         if (r.settings.modelId) findModel(r.settings.modelId, r.settings.customModels ?? this.settings.customModels);
         const budget = this.settings.snapshotBudgetMB;
@@ -124,7 +139,53 @@ export class EngineHost {
         const gpu = await this.models.openGpu();
         return runGpuSelfTest(gpu.device, describeAdapter(gpu.adapterInfo), gpu.f16);
       }
+      case 'newThread':
+        this.tabChangesThread(r.tabId);
+        this.threads.startNew(r.tabId);
+        this.emitTab(r.tabId);
+        return { ok: true };
+      case 'openThread': {
+        this.tabChangesThread(r.tabId);
+        const thread = await this.threads.open(r.tabId, r.threadId);
+        if (!thread) throw new ProtocolError('bad-request', 'That thread is not in the history any more.');
+        this.emitTab(r.tabId);
+        return thread;
+      }
+      case 'listHistory': {
+        if (r.tabId === undefined) return { threads: await this.threads.list() };
+        const url = this.threads.forTab(r.tabId)?.pageUrl ?? (await this.env.tabUrl?.(r.tabId).catch(() => null));
+        return { threads: url ? await this.threads.list(pageKeyOf(url)) : [] };
+      }
+      case 'deleteThread':
+        return { deleted: await this.threads.delete(r.threadId) };
+      case 'clearHistory':
+        return { cleared: await this.threads.clear() };
+      case 'exportThread': {
+        const thread = await this.threads.find(r.threadId);
+        if (!thread) throw new ProtocolError('bad-request', 'That thread is not in the history any more.');
+        return { markdown: threadToMarkdown(thread), fileName: exportFileName(thread) };
+      }
+      case 'showCitation':
+        if (!this.env.showCitation) return { shown: false, reason: 'Showing passages is not available here.' };
+        return this.env.showCitation(r.tabId, r.pageUrl, r.citation);
+      case 'preRead':
+        return this.runner.preRead(r.tabId);
+      case 'suggestQuestions': {
+        const page = await this.env.readPage(r.tabId);
+        return { questions: page.text.trim() ? suggestQuestions(page.text, page.title) : [] };
+      }
     }
+  }
+
+  /** A new or reopened thread: the tab's last job belongs to the old one (a running job keeps going). */
+  private tabChangesThread(tabId: number): void {
+    if (this.runner.runningJob?.tabId === tabId)
+      throw new ProtocolError('busy', 'An answer is still being written on this tab; stop it first.');
+    this.runner.jobs.forget(tabId);
+  }
+
+  private emitTab(tabId: number): void {
+    this.emit({ type: 'state', state: this.state(tabId) });
   }
 
   private emit(event: HostEvent): void {
@@ -139,7 +200,8 @@ export class EngineHost {
   }
 
   private emitState(job: JobView | null): void {
-    this.emit({ type: 'state', state: { ...this.state(), job } });
+    // About a job: its tab's thread goes along (a finished job has just become its last turn).
+    this.emit({ type: 'state', state: job ? { ...this.state(job.tabId), job } : { ...this.state(), job } });
   }
 
   private async saveSettings(next: Settings): Promise<void> {

@@ -3,15 +3,16 @@
 // last job (JobStore).
 import type { AttentionPolicy } from '../attention/policy';
 import { DEFAULT_MODEL_ID } from '../catalog/catalog';
-import { describeStep, runMapReduce } from '../document';
-import type { Engine, GenerationStats } from '../engine/types';
+import { describeStep, findCitations, runMapReduce } from '../document';
+import type { ChatMessage, Engine, GenerationStats } from '../engine/types';
 import type { ErrorInfo, HostEvent, JobKind, JobStage, JobView, PageContent } from '../protocol/messages';
 import { ProtocolError, toErrorInfo } from '../protocol/messages';
 import type { Settings } from '../protocol/settings';
 import type { HostEnv } from './env';
 import { doneStatsFrom, JobStore } from './jobs';
 import type { Models } from './models';
-import { type JobPrompt, mapReduceStepPrompt, planJobPrompt, type SinglePrompt } from './prompt';
+import { type JobPrompt, mapReduceStepPrompt, planJobPrompt, type SinglePrompt, SUMMARY_REQUEST } from './prompt';
+import type { ThreadBook } from './threads';
 
 const PROGRESS_INTERVAL_MS = 250;
 const JOBS_KEY = 'jobs';
@@ -25,6 +26,16 @@ export interface JobRunnerDeps {
   emit(event: HostEvent): void;
   /** The state changed: the host broadcasts it with this job. */
   changed(job: JobView | null): void;
+  threads: ThreadBook;
+}
+
+/** Reserve for the instruction, the question's role markers and the document header when turns are budgeted. */
+const TURN_PLAN_SLACK_TOKENS = 64;
+
+/** What a job's work leaves for its end: the page (citations are matched in it) and the answer's generated ids. */
+interface JobOutput {
+  page: PageContent | null;
+  answerIds: number[] | null;
 }
 
 export class JobRunner {
@@ -36,6 +47,7 @@ export class JobRunner {
     failure?: ErrorInfo;
     rejectFailed: (e: unknown) => void;
   } | null = null;
+  private preread: { tabId: number; controller: AbortController; done: Promise<void> } | null = null;
   lastSpeedup: number | null = null;
   /** Mean decode step with fast mode off, per model and window: the baseline fast mode's speed-up is measured on. */
   private readonly fullMsPerStep = new Map<string, number>();
@@ -74,7 +86,8 @@ export class JobRunner {
   }
 
   /** `document`: text the UI already has (a PDF file the user opened) instead of the tab's page. */
-  start(kind: JobKind, tabId: number, question: string, document?: PageContent): string {
+  /** `replaceLast`: the answer replaces the thread's last turn (Regenerate, an edited last question). */
+  start(kind: JobKind, tabId: number, question: string, document?: PageContent, replaceLast = false): string {
     if (this.running)
       throw new ProtocolError(
         'busy',
@@ -99,6 +112,9 @@ export class JobRunner {
       error: null,
       startedAt: Date.now(),
       finishedAt: null,
+      threadId: null,
+      citations: [],
+      droppedTurns: 0,
     };
     const controller = new AbortController();
     let rejectFailed!: (e: unknown) => void;
@@ -108,8 +124,95 @@ export class JobRunner {
     this.jobs.put(job);
     this.deps.env.keepAlive(true);
     this.deps.changed(job);
-    void this.run(job, controller.signal, failed, document);
+    // A pre-read still prefilling gives way: the job starts once it has stopped (its KV so far stays cached).
+    const preread = this.preread;
+    this.preread = null;
+    preread?.controller.abort();
+    void (preread?.done ?? Promise.resolve()).then(() =>
+      this.run(job, controller.signal, failed, document, replaceLast),
+    );
     return job.jobId;
+  }
+
+  /**
+   * Pre-read: the tab's page goes into the model's KV cache before the question (the popup or side panel opened with
+   * the model loaded), so Ask prefills only the question. Only when the page fits the window whole (the prompt of a
+   * page read in parts depends on the question); cancelled by any job, and by Stop. Resolves with the tokens
+   * prefilled, 0 when there was nothing to do.
+   */
+  async preRead(tabId: number): Promise<{ started: boolean; reason?: string }> {
+    if (this.running || this.preread) return { started: false, reason: 'busy' };
+    const settings = this.deps.settings();
+    const loaded = this.deps.models.loadedEngine(settings.modelId || DEFAULT_MODEL_ID, settings.contextWindow);
+    if (!loaded) return { started: false, reason: 'no model loaded' };
+    const engine = await loaded;
+    const controller = new AbortController();
+    let finish = () => {};
+    const done = new Promise<void>((r) => {
+      finish = r;
+    });
+    this.preread = { tabId, controller, done };
+    void (async () => {
+      try {
+        const page = await this.deps.env.readPage(tabId);
+        if (!page.text.trim() || controller.signal.aborted) return;
+        const thread = await this.deps.threads.threadForJob(tabId, page);
+        const contextWindow = this.deps.models.contextWindow ?? settings.contextWindow;
+        const raw = this.deps.models.template === 'raw';
+        // Planned as a summary: no question is needed to know whether the page fits whole (then its text is the same).
+        const prompt = planJobPrompt(
+          'summarize',
+          page,
+          '',
+          contextWindow,
+          settings.maxAnswerTokens,
+          (t) => engine.countTokens(t),
+          {
+            raw,
+          },
+        );
+        if (prompt.strategy !== 'whole' || controller.signal.aborted) return;
+        // The document and the thread so far, then an empty question: everything but that is what Ask will reuse.
+        const turns = this.deps.threads.planTurns(
+          thread,
+          Math.floor(contextWindow / 4),
+          (t) => engine.countTokens(t),
+          (t) => (t.kind === 'summarize' ? SUMMARY_REQUEST : t.question),
+        );
+        for await (const ev of engine.generate(
+          {
+            messages: [...turns.messages, { role: 'user', content: '' }],
+            system: prompt.system,
+            document: prompt.document,
+          },
+          { maxTokens: 0, signal: controller.signal },
+        ))
+          if (ev.type === 'prefill-progress')
+            this.deps.emit({
+              type: 'progress',
+              jobId: null,
+              tabId,
+              progress: {
+                stage: 'prefill',
+                label: 'Pre-reading the page',
+                prefill: { fraction: ev.done / Math.max(1, ev.total), done: ev.done, total: ev.total },
+              },
+            });
+      } catch (e) {
+        if (!controller.signal.aborted) this.deps.env.log?.('Pre-read failed', e);
+      } finally {
+        if (this.preread?.controller === controller) this.preread = null;
+        finish();
+      }
+    })();
+    return { started: true };
+  }
+
+  /** Stops a pre-read; true if one was running. */
+  cancelPreRead(): boolean {
+    if (!this.preread) return false;
+    this.preread.controller.abort();
+    return true;
   }
 
   private setStage(job: JobView, stage: JobStage): void {
@@ -118,10 +221,17 @@ export class JobRunner {
     this.deps.emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
   }
 
-  private async run(job: JobView, signal: AbortSignal, failed: Promise<never>, document?: PageContent): Promise<void> {
+  private async run(
+    job: JobView,
+    signal: AbortSignal,
+    failed: Promise<never>,
+    document?: PageContent,
+    replaceLast = false,
+  ): Promise<void> {
     const settings = this.deps.settings();
+    const out: JobOutput = { page: null, answerIds: null };
     try {
-      await Promise.race([this.work(job, signal, settings, document), failed]);
+      await Promise.race([this.work(job, signal, settings, out, document, replaceLast), failed]);
       job.status = signal.aborted || job.stats?.stopReason === 'aborted' ? 'stopped' : 'done';
     } catch (e) {
       // The GPU work may fail before the device reports itself lost: ask, so the error says what happened.
@@ -137,27 +247,61 @@ export class JobRunner {
         job.error = toErrorInfo(e, 'generation-failed');
       }
     } finally {
+      if (out.page && job.answer.trim()) job.citations = findCitations(job.answer, out.page.text);
+      await this.deps.threads.addTurn(job, out.answerIds).catch((e) => this.deps.env.log?.('Thread not saved', e));
       await this.finish(job);
     }
   }
 
   /** Reads the page, gets the model, plans the prompt and generates; fills in the job's coverage and stats. */
-  private async work(job: JobView, signal: AbortSignal, settings: Settings, document?: PageContent): Promise<void> {
+  private async work(
+    job: JobView,
+    signal: AbortSignal,
+    settings: Settings,
+    out: JobOutput,
+    document?: PageContent,
+    replaceLast = false,
+  ): Promise<void> {
     const emit = this.deps.emit;
     const page = document ?? (await this.deps.env.readPage(job.tabId, { userAction: true, signal }));
+    out.page = page;
     job.pageTitle = page.title;
     job.pageUrl = page.url;
     if (!page.text.trim()) throw new ProtocolError('page-empty', 'This page has no readable text.');
+    const thread = await this.deps.threads.threadForJob(job.tabId, page);
+    job.threadId = thread.threadId;
+    if (replaceLast) this.deps.threads.dropLastTurn(thread.threadId);
     signal.throwIfAborted();
     this.setStage(job, 'loading-model');
     const engine = await this.deps.models.ensure(job.modelId, settings.contextWindow, job, signal);
     signal.throwIfAborted();
     let prompt: JobPrompt;
+    let history: ChatMessage[] = [];
     try {
       const contextWindow = this.deps.models.contextWindow ?? settings.contextWindow;
-      prompt = planJobPrompt(job.kind, page, job.question, contextWindow, settings.maxAnswerTokens, (t) =>
-        engine.countTokens(t),
-      );
+      const count = (t: string) => engine.countTokens(t);
+      const raw = this.deps.models.template === 'raw';
+      const plan = (answerTokens: number) =>
+        planJobPrompt(job.kind, page, job.question, contextWindow, answerTokens, count, { raw });
+      prompt = plan(settings.maxAnswerTokens);
+      // Earlier turns go between the document and the question. The whole page keeps what the window has left;
+      // a page read in parts gives the turns a quarter of the window and is planned again around them.
+      if (prompt.strategy !== 'map-reduce' && thread.turns.length > 0) {
+        const whole = prompt.strategy === 'whole';
+        const budget = whole
+          ? contextWindow -
+            prompt.answerTokens -
+            prompt.coverage.totalTokens -
+            count(prompt.question) -
+            TURN_PLAN_SLACK_TOKENS
+          : Math.floor((contextWindow - prompt.answerTokens) / 4);
+        const turns = this.deps.threads.planTurns(thread, Math.max(0, budget), count, (t) =>
+          t.kind === 'summarize' ? SUMMARY_REQUEST : t.question,
+        );
+        history = turns.messages;
+        job.droppedTurns = turns.dropped;
+        if (!whole) prompt = plan(prompt.answerTokens + turns.tokens);
+      }
     } catch (e) {
       throw new ProtocolError('generation-failed', (e as Error).message);
     }
@@ -189,14 +333,15 @@ export class JobRunner {
       );
     } else {
       this.setStage(job, 'prefill');
-      stats = (
-        await runGeneration(job, engine, prompt, emit, {
-          maxTokens: prompt.answerTokens,
-          attention,
-          signal,
-          stream: true,
-        })
-      ).stats;
+      const run = await runGeneration(job, engine, prompt, emit, {
+        maxTokens: prompt.answerTokens,
+        attention,
+        signal,
+        stream: true,
+        history,
+      });
+      stats = run.stats;
+      out.answerIds = run.ids;
     }
     const done = stats as GenerationStats | null;
     if (done) {
@@ -243,8 +388,10 @@ export async function runGeneration(
     stream: boolean;
     label?: string;
     steps?: { done: number; total: number };
+    /** Earlier turns of the thread (user, assistant, …), between the document and the question. */
+    history?: ChatMessage[];
   },
-): Promise<{ text: string; stats: GenerationStats | null }> {
+): Promise<{ text: string; stats: GenerationStats | null; ids: number[] }> {
   const step = o.label ? { label: o.label, steps: o.steps } : {};
   if (o.label) {
     job.stage = 'prefill';
@@ -252,12 +399,17 @@ export async function runGeneration(
     emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
   }
   let text = '';
+  const ids: number[] = [];
   let stats: GenerationStats | null = null;
   let decodeStart = 0;
   let tokens = 0;
   let lastEmit = 0;
   for await (const ev of engine.generate(
-    { messages: [{ role: 'user', content: prompt.question }], system: prompt.system, document: prompt.document },
+    {
+      messages: [...(o.history ?? []), { role: 'user', content: prompt.question }],
+      system: prompt.system,
+      document: prompt.document,
+    },
     { maxTokens: o.maxTokens, temperature: 0, signal: o.signal, attention: o.attention },
   )) {
     if (ev.type === 'prefill-progress') {
@@ -270,6 +422,7 @@ export async function runGeneration(
         job.stage = 'generating';
       }
       tokens++;
+      ids.push(ev.tokenId);
       text += ev.text;
       if (o.stream) {
         job.answer += ev.text;
@@ -286,7 +439,7 @@ export async function runGeneration(
       stats = ev.stats;
     }
   }
-  return { text, stats };
+  return { text, stats, ids };
 }
 
 /** The attention policy of a job from the settings: fast mode's schedule (dynamic: threshold from the model family,

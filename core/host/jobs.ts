@@ -14,6 +14,11 @@ export class JobStore {
     while (this.byTab.size > this.maxTabs) this.byTab.delete(this.byTab.keys().next().value as number);
   }
 
+  /** The tab shows no last job any more (a new or reopened thread). */
+  forget(tabId: number): void {
+    this.byTab.delete(tabId);
+  }
+
   forTab(tabId: number): JobView | null {
     return this.byTab.get(tabId) ?? null;
   }
@@ -77,7 +82,10 @@ export function doneStatsFrom(
     prefillTokensPerSec: s.prefillTokensPerSec,
     decodeTokensPerSec: s.decodeTokensPerSec,
     stopReason: s.stopReason,
-    restoredTokens: s.restoredTokens,
+    prefillTokens: s.prefillTokens,
+    // The engine counts memory and snapshot together; snapshotTokens says how many came from the snapshot.
+    restoredTokens: s.snapshotTokens ?? 0,
+    reusedTokens: s.restoredTokens - (s.snapshotTokens ?? 0),
     fastMode,
     fastModeSpeedup: speedup,
     positionsReadFraction: readFraction,

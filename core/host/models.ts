@@ -36,6 +36,7 @@ export class Models {
   private loading: { key: string; promise: Promise<void>; controller: AbortController } | null = null;
   /** The loaded model's real context window (the setting, capped by what the model supports). */
   private loadedWindow: number | null = null;
+  private loadedTemplate: string | null = null;
 
   constructor(private readonly deps: ModelsDeps) {}
 
@@ -104,6 +105,17 @@ export class Models {
     return this.loadedWindow;
   }
 
+  /** The engine when `modelId` is loaded with `contextWindow` and ready; null otherwise (nothing is loaded here). */
+  loadedEngine(modelId: string, contextWindow: number): Promise<Engine> | null {
+    const s = this.status;
+    return s.state === 'ready' && s.modelId === modelId && s.contextWindow === contextWindow ? this.engine : null;
+  }
+
+  /** The loaded model's conversation template name ('raw': a base model, no chat format); null when unknown. */
+  get template(): string | null {
+    return this.loadedTemplate;
+  }
+
   async list(): Promise<ModelEntry[]> {
     const cached = await this.deps.env.modelFiles.cachedBaseUrls().catch(() => new Set<string>());
     return listModelEntries(this.deps.settings().customModels, cached);
@@ -143,6 +155,7 @@ export class Models {
       let lastEmit = 0;
       try {
         this.loadedWindow = null;
+        this.loadedTemplate = null;
         const info = await engine.load(
           { kind: 'url', baseUrl: entry.baseUrl, modelId },
           {
@@ -161,6 +174,7 @@ export class Models {
           },
         );
         this.loadedWindow = Math.min(contextWindow, info.contextWindow);
+        this.loadedTemplate = info.template ?? null;
         this.status = { state: 'ready', modelId, contextWindow, error: null };
       } catch (e) {
         const error = loadSignal.aborted

@@ -164,6 +164,9 @@ export async function extractPdfText(
       );
     }
     return { text: parts.join('\n\n'), title, pageCount, pages, emptyPages, truncated, ms: now() - started };
+  } catch (error) {
+    // A damaged page tree or content stream fails only when its page is read (pdf.js UnknownErrorException, …).
+    throw error instanceof PdfError ? error : translateError(error, opts.password);
   } finally {
     await task.destroy().catch(() => {});
   }

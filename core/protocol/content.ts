@@ -49,3 +49,26 @@ export function pageTruncation(takenFraction: number | null): PageTruncation | n
     reason: 'The page is very long: only its first part was extracted.',
   };
 }
+
+export const HIGHLIGHT_MESSAGE = 'recycled-reader/highlight';
+
+/** Background → content script: scroll to [start, end) of the extracted text and highlight it (`quote`: its text,
+ * to search for when the page changed since it was read). */
+export interface HighlightRequest {
+  type: typeof HIGHLIGHT_MESSAGE;
+  start: number;
+  end: number;
+  quote: string;
+}
+
+export type HighlightReply = { ok: true; method: 'highlight-api' | 'selection' } | { ok: false; reason: string };
+
+export function isHighlightRequest(m: unknown): m is HighlightRequest {
+  return (
+    isRecord(m) &&
+    m.type === HIGHLIGHT_MESSAGE &&
+    Number.isSafeInteger(m.start) &&
+    Number.isSafeInteger(m.end) &&
+    typeof m.quote === 'string'
+  );
+}

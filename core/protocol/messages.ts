@@ -15,7 +15,8 @@ export const UI_PORT_NAME = 'recycled-reader-ui';
 
 export type Request =
   /** `document`: text the UI already has (a PDF file the user opened), read instead of the tab. */
-  | { type: 'ask'; tabId: number; question: string; document?: PageContent }
+  /** `replaceLast`: the answer replaces the thread's last turn (Regenerate, or the last question edited). */
+  | { type: 'ask'; tabId: number; question: string; document?: PageContent; replaceLast?: boolean }
   | { type: 'summarize'; tabId: number; document?: PageContent }
   /** Stops that job only (Stop in one tab never ends another tab's answer). */
   | { type: 'stop'; jobId: string }
@@ -31,7 +32,21 @@ export type Request =
   /** Debug/e2e: obtain the GPU device and run a small compute kernel with a checked result. */
   | { type: 'debugGpuSelfTest' }
   /** Debug/e2e: destroy the GPU device, as a driver reset would (the device-lost path). */
-  | { type: 'debugLoseGpu' };
+  | { type: 'debugLoseGpu' }
+  /** The tab's next question starts a new thread. */
+  | { type: 'newThread'; tabId: number }
+  /** Threads of the tab's page (with tabId), or all. */
+  | { type: 'listHistory'; tabId?: number }
+  | { type: 'openThread'; tabId: number; threadId: string }
+  | { type: 'deleteThread'; threadId: string }
+  | { type: 'clearHistory' }
+  | { type: 'exportThread'; threadId: string }
+  /** Scroll the tab to a citation's passage and highlight it (a PDF: open it at the page). */
+  | { type: 'showCitation'; tabId: number; pageUrl: string; citation: Citation }
+  /** First questions from the page's headings (no model call). */
+  | { type: 'suggestQuestions'; tabId: number }
+  /** Put the tab's page into the model's KV cache now (the model is loaded), so Ask prefills only the question. */
+  | { type: 'preRead'; tabId: number };
 
 /** A page's readable text: what the content script extracts, a PDF's text, or a file the UI opened. */
 export interface PageContent {
@@ -142,8 +157,12 @@ export interface DoneStats {
   prefillTokensPerSec: number;
   decodeTokensPerSec: number;
   stopReason: 'stop-token' | 'max-tokens' | 'aborted' | 'context-full';
-  /** Positions restored from memory or a snapshot instead of prefilled. */
+  /** Tokens run through the model for this answer's prompt (the rest came from memory or a snapshot). */
+  prefillTokens: number;
+  /** Prompt positions read back from a saved KV snapshot instead of prefilled. */
   restoredTokens: number;
+  /** Prompt positions whose KV was still in memory (the document, earlier turns of the thread). */
+  reusedTokens: number;
   fastMode: boolean;
   /** Fast mode: measured full-step time / mean step time (how much faster decode ran); null if not measured. */
   fastModeSpeedup: number | null;
@@ -173,6 +192,12 @@ export interface JobView {
   error: ErrorInfo | null;
   startedAt: number;
   finishedAt: number | null;
+  /** The thread this job is a turn of. */
+  threadId: string | null;
+  /** Quotes of the answer matched against the page (set when the job ends). */
+  citations: Citation[];
+  /** Earlier turns of the thread left out of this prompt to fit the context window. */
+  droppedTurns: number;
 }
 
 /** One question and its answer, as a thread keeps it. */
@@ -227,6 +252,10 @@ export interface HostState {
   runningJobId: string | null;
   /** Speed-up measured on the last fast-mode answer (any tab). */
   lastFastModeSpeedup: number | null;
+  /** The tab `job` and `thread` are about (getState.tabId, or the job's tab in a broadcast); null = none asked. */
+  tabId: number | null;
+  /** That tab's thread; null if none. */
+  thread: ThreadView | null;
 }
 
 export type ModelFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm';
@@ -269,6 +298,15 @@ export interface ResponseMap {
   addCustomModel: ModelEntry;
   debugGpuSelfTest: GpuSelfTestResult;
   debugLoseGpu: { destroyed: boolean };
+  newThread: { ok: true };
+  listHistory: { threads: ThreadSummary[] };
+  openThread: ThreadView;
+  deleteThread: { deleted: boolean };
+  clearHistory: { cleared: number };
+  exportThread: { markdown: string; fileName: string };
+  showCitation: { shown: boolean; reason?: string };
+  suggestQuestions: { questions: string[] };
+  preRead: { started: boolean; reason?: string };
 }
 
 export type HostEvent =

@@ -2,11 +2,21 @@
 
 import type { HostEvent, HostEventType, Request, RequestMessage, RequestType } from './messages';
 import { ProtocolError } from './messages';
-import { type Check, isRecord, literal, nullable, num, obj, optional, SchemaError, str } from './schema';
+import { bool, type Check, isRecord, literal, nullable, num, obj, optional, SchemaError, str } from './schema';
 import { settingsPatch } from './settings';
 
 const tabId = num({ min: 0, max: 2 ** 31, integer: true });
 const modelId = str({ min: 1, max: 2048 });
+const threadId = str({ min: 1, max: 200 });
+const offset = nullable(num({ min: 0, max: 2 ** 31, integer: true }));
+const citation = obj({
+  quote: str({ min: 1, max: 20_000 }),
+  kind: literal('quote', 'page'),
+  start: offset,
+  end: offset,
+  match: literal('exact', 'tolerant', 'none'),
+  page: nullable(num({ min: 1, max: 100_000, integer: true })),
+});
 // A PDF's text: a few hundred pages of dense text stay far below this.
 const documentText = obj({
   title: str({ max: 2000 }),
@@ -16,7 +26,12 @@ const documentText = obj({
 });
 
 const requestBodies: { [T in RequestType]: Check<Omit<Extract<Request, { type: T }>, 'type'>> } = {
-  ask: obj({ tabId, question: str({ min: 1, max: 20_000 }), document: optional(documentText) }),
+  ask: obj({
+    tabId,
+    question: str({ min: 1, max: 20_000 }),
+    document: optional(documentText),
+    replaceLast: optional(bool),
+  }),
   summarize: obj({ tabId, document: optional(documentText) }),
   stop: obj({ jobId: str({ min: 1, max: 200 }) }),
   getState: obj({ tabId: optional(tabId) }),
@@ -29,6 +44,15 @@ const requestBodies: { [T in RequestType]: Check<Omit<Extract<Request, { type: T
   addCustomModel: obj({ baseUrl: str({ min: 1, max: 2048 }) }),
   debugGpuSelfTest: obj({}),
   debugLoseGpu: obj({}),
+  newThread: obj({ tabId }),
+  listHistory: obj({ tabId: optional(tabId) }),
+  openThread: obj({ tabId, threadId }),
+  deleteThread: obj({ threadId }),
+  clearHistory: obj({}),
+  exportThread: obj({ threadId }),
+  showCitation: obj({ tabId, pageUrl: str({ max: 4096 }), citation }),
+  suggestQuestions: obj({ tabId }),
+  preRead: obj({ tabId }),
 };
 
 export const REQUEST_TYPES = Object.keys(requestBodies) as RequestType[];

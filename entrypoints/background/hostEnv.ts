@@ -1,10 +1,12 @@
 // The browser side of the engine host: storage, the model cache, page access, keep-alive.
 
 import { createGpuContext } from '../../core/gpu/context';
+import { HistoryStore } from '../../core/history/historyStore';
 import type { HostEnv, KeyValueStore } from '../../core/host/env';
 import { openIdbSnapshotStore } from '../../core/snapshot';
 import { createEngine, currentSnapshotStore } from './engineFactory';
 import { readPage } from './pageReader';
+import { showCitation } from './showCitation';
 
 // WebLLM's Cache API stores, keyed by full URL: weights and configs are shared with WebLLM.
 const MODEL_CACHES = ['webllm/model', 'webllm/config'];
@@ -93,6 +95,11 @@ export function createBrowserHostEnv(): HostEnv {
       return response.text();
     },
     keepAlive,
+    openHistory: () => HistoryStore.open(),
+    showCitation,
+    async tabUrl(tabId) {
+      return (await browser.tabs.get(tabId)).url ?? null;
+    },
     log: (message, error) => console.warn(`[Recycled Reader] ${message}`, error ?? ''),
   };
 }

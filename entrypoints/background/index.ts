@@ -4,6 +4,7 @@ import { EngineHost } from '../../core/host/host';
 import { isUiSender, servePort } from '../../core/host/portServer';
 import { UI_PORT_NAME } from '../../core/protocol/messages';
 import { createBrowserHostEnv } from './hostEnv';
+import { runMenuItem, setupMenusAndCommands } from './menus';
 
 export default defineBackground(() => {
   const host = new EngineHost(createBrowserHostEnv());
@@ -14,4 +15,10 @@ export default defineBackground(() => {
       servePort(host, port);
     else port.disconnect();
   });
+  setupMenusAndCommands(host);
+  // For e2e tests: a headless browser has no context menu to click.
+  (globalThis as { __recycledReaderMenu?: unknown }).__recycledReaderMenu = (
+    id: string,
+    o: Parameters<typeof runMenuItem>[2],
+  ) => runMenuItem(host, id, o);
 });

@@ -173,7 +173,8 @@ export function extractPage(doc: Document, opts: ExtractOptions = {}): Extracted
   const started = now();
   const mode = opts.mode ?? 'auto';
   const limits = { deadline: started + (opts.deadlineMs ?? 2000), maxChars: opts.maxChars ?? 4_000_000, now };
-  const body = doc.body;
+  // A page script can remove the root element; browsers then give a null body, some DOMs (linkedom) throw instead.
+  const body = doc.documentElement ? doc.body : null;
   if (!body) throw new ExtractionError('no-body', 'This page has no body to read (is it a frameset or an image?).');
   const pathOf = makePathFinder();
   const url = opts.url ?? doc.URL ?? '';

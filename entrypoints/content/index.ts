@@ -1,7 +1,13 @@
-// Reads the page when the background asks. Never declared in the manifest: the background injects it on demand
-// (activeTab + scripting) into the tab the user asked about, so the extension asks for no access to every site.
-import { type ExtractReply, isExtractRequest } from '../../core/protocol/content';
-import { ExtractionError, extractPage } from './extract';
+// Reads the page when the background asks, and shows a cited passage. Never declared in the manifest: the background
+// injects it on demand (activeTab + scripting) into the tab the user asked about.
+import {
+  type ExtractReply,
+  type HighlightReply,
+  isExtractRequest,
+  isHighlightRequest,
+} from '../../core/protocol/content';
+import { type ExtractedPage, ExtractionError, extractPage } from './extract';
+import { showPassage } from './highlight';
 
 declare global {
   interface Window {
@@ -10,6 +16,8 @@ declare global {
 }
 
 const PDF_TYPES = new Set(['application/pdf', 'application/x-pdf']);
+/** The last extraction: its offset map takes a cited span back to the DOM. */
+let lastPage: ExtractedPage | null = null;
 
 function extract(): ExtractReply {
   // The browser's PDF viewer: the text is not in this document; the background downloads and reads the file.
@@ -22,6 +30,7 @@ function extract(): ExtractReply {
     };
   try {
     const page = extractPage(document);
+    lastPage = page;
     return {
       ok: true,
       page: { title: page.title, url: page.url, text: page.text },
@@ -48,11 +57,18 @@ export default defineContentScript({
     // Injected again on every read: listen once.
     if (window.__recycledReaderContent) return;
     window.__recycledReaderContent = true;
-    browser.runtime.onMessage.addListener((message: unknown, sender, sendResponse: (r: ExtractReply) => void) => {
-      // Only our own background asks (another extension cannot reach this listener, but check all the same).
-      if (sender.id !== browser.runtime.id || !isExtractRequest(message)) return undefined;
-      sendResponse(extract());
-      return undefined;
-    });
+    browser.runtime.onMessage.addListener(
+      (message: unknown, sender, sendResponse: (r: ExtractReply | HighlightReply) => void) => {
+        // Only our own background asks (another extension cannot reach this listener, but check all the same).
+        if (sender.id !== browser.runtime.id) return undefined;
+        if (isExtractRequest(message)) sendResponse(extract());
+        else if (isHighlightRequest(message)) {
+          // Injected afresh (the extension reloaded): read the page again for its offset map.
+          if (!lastPage) extract();
+          sendResponse(showPassage(document, lastPage, message));
+        }
+        return undefined;
+      },
+    );
   },
 });

@@ -76,6 +76,8 @@ export interface CommitKernel {
 export function createCommit(
   ctx: GpuContext,
   o: {
+    /** Accumulate the recall statistic (a pass over the previous selection per query head); off: commit only. */
+    measureRecall: boolean;
     numHeads: number;
     kvHeads: number;
     capacity: number;
@@ -89,7 +91,12 @@ export function createCommit(
   const pipeline = computePipeline(ctx, commitWgsl(o), 'recycled.commit');
   const words = new Uint32Array(4);
   const uniform = uniformBuffer(ctx, words, 'recycled.commit.params');
-  const group = bindGroup(ctx, pipeline, [uniform, o.scores, o.headStats, o.idx, o.state]);
+  // Without the statistic the kernel reads neither scores nor the selection: they are not bound.
+  const group = bindGroup(
+    ctx,
+    pipeline,
+    o.measureRecall ? [uniform, o.scores, o.headStats, o.idx, o.state] : [uniform, o.state],
+  );
   return {
     encode(pass, { kvLen, k, displaces }) {
       if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > o.capacity) {

@@ -13,8 +13,8 @@
 //                    the recent window; full (flag 1) while kvLen <= K.
 //   full:            always full.
 //   Counters (full steps, steps, positions read) accumulate in the state for the end-of-generation stats.
-// commit (after the attention, before the top-K, 1 workgroup): only on full steps of selecting policies. Adds to the
-//   recall accumulators the probability mass that the previous selection captured (per q head, mean over heads), and
+// commit (after the attention, before the top-K, 1 workgroup): only on full steps of selecting policies. With
+//   measureRecall (bench, CLI) it adds to the recall accumulators the probability mass that the previous selection captured (per q head, mean over heads), and
 //   the mass on what a recycled step at this position would attend (selection after displacement + the positions
 //   appended since), then records lastFullLen = kvLen and nSel = min(K, kvLen) for the selection the top-K kernels
 //   are about to write.
@@ -122,8 +122,28 @@ fn main(@builtin(local_invocation_index) tid: u32) {
 `;
 }
 
-export function commitWgsl(s: { numHeads: number; kvHeads: number; capacity: number; idxStride: number }): string {
+export function commitWgsl(s: {
+  numHeads: number;
+  kvHeads: number;
+  capacity: number;
+  idxStride: number;
+  measureRecall: boolean;
+}): string {
   const wg = COMMIT_WORKGROUP;
+  if (!s.measureRecall) {
+    return /* wgsl */ `
+struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> state: array<u32>;
+
+@compute @workgroup_size(1)
+fn main() {
+  if (state[0] == 0u) { return; }
+  state[1] = params.kvLen;
+  state[2] = min(params.k, params.kvLen);
+}
+`;
+  }
   return /* wgsl */ `
 const NQ: u32 = ${s.numHeads}u;
 const G: u32 = ${s.numHeads / s.kvHeads}u;

@@ -148,7 +148,8 @@ describe('the engine in the extension', () => {
     await expect.poll(() => popup.getByTestId('fast-mode').isChecked()).toBe(true);
     const fast = await askAndWatch(popup, tabId, 'What did he read?');
     expect(fast.job.status).toBe('done');
-    expect(fast.job.stats!.restoredTokens).toBeGreaterThan(800);
+    // A follow-up in the same thread: the page and the first turn are still in memory.
+    expect(fast.job.stats!.reusedTokens).toBeGreaterThan(800);
     expect(fast.job.stats!.attentionPolicy).toBe('recycled');
     const { fullSteps, generatedTokens, positionsReadFraction, fastModeSpeedup } = fast.job.stats!;
     expect(generatedTokens).toBeGreaterThan(8);
@@ -195,13 +196,15 @@ describe('the engine in the extension', () => {
     await expect.poll(snapshotCount, { timeout: 30_000 }).toBeGreaterThan(0);
     const state = await restartServiceWorker(ext, popup, () => hostRequest(popup, { type: 'getState', tabId }));
     expect(state.engine.state).toBe('empty'); // a fresh worker: nothing in memory
+    // A new thread, so the prompt is the page and the question (the page's earlier thread is in the history).
+    await hostRequest(popup, { type: 'newThread', tabId });
     const after = await askAndWatch(popup, tabId, 'Who is Sir Walter Elliot?');
     expect(after.job.status).toBe('done');
     const promptTokens = after.job.stats!.promptTokens;
     // Everything up to the question came from the snapshot; only the question and reply header were prefilled.
     expect(after.job.stats!.restoredTokens).toBeGreaterThan(800);
     expect(promptTokens - after.job.stats!.restoredTokens).toBeLessThan(40);
-    await expect.poll(() => popup.getByTestId('stats').textContent()).toMatch(/tokens reused/);
+    await expect.poll(() => popup.getByTestId('stats').textContent()).toMatch(/restored from a snapshot/);
     await popup.screenshot({ path: join(RESULTS_DIR, 'engine-after-restart.png') });
     await popup.close();
   });

@@ -246,8 +246,16 @@ describe('popup rendering with a stubbed host (no engine needed)', () => {
             error: null,
             startedAt: 0,
             finishedAt: 1,
+            threadId: 'thread-1',
+            citations: [
+              { quote: 'trims the wick at dusk', kind: 'quote', start: 120, end: 142, match: 'exact', page: null },
+              { quote: 'painted the lamp red', kind: 'quote', start: null, end: null, match: 'none', page: null },
+            ],
+            droppedTurns: 0,
             stats: {
               promptTokens: 7680,
+              prefillTokens: 7680,
+              reusedTokens: 0,
               generatedTokens: 64,
               prefillMs: 3000,
               decodeMs: 2000,
@@ -300,7 +308,9 @@ describe('popup rendering with a stubbed host (no engine needed)', () => {
     );
     await page.goto(`chrome-extension://${ext.extensionId}/popup.html?tab=5`);
     await page.setViewportSize({ width: 760, height: 720 });
-    await expect.poll(() => page.getByTestId('status').textContent()).toMatch(/Done · 64 tokens at 32\.0 tokens\/s/);
+    await expect
+      .poll(() => page.getByTestId('status').textContent())
+      .toMatch(/Done · prefilled 7,680 tokens at 2560 tok\/s · 64 tokens at 32\.0 tokens\/s/);
     const rendered = page.getByTestId('answer');
     expect(await rendered.locator('h4').textContent()).toBe('Summary');
     expect(await rendered.locator('ul > li').count()).toBe(3);
@@ -313,6 +323,11 @@ describe('popup rendering with a stubbed host (no engine needed)', () => {
     );
     expect(await page.getByTestId('stats').textContent()).toMatch(/4 full \/ 60 recycled steps · read 19% of the KV/);
     expect(await page.locator('.speedup').textContent()).toBe('1.84× last');
+    // Citation chips: a found quote is a button, a made-up one is marked.
+    expect(await page.getByTestId('citation').count()).toBe(2);
+    expect(await page.locator('[data-testid="citation"][data-found="false"]').textContent()).toMatch(
+      /not found in the page/,
+    );
     await page.screenshot({ path: join(RESULTS_DIR, 'popup-answer.png') });
     await page.close();
   });

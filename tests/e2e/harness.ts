@@ -93,12 +93,13 @@ function withGrantedHosts(dir: string, hosts: string[]): string {
 }
 
 export async function launchWithExtension(
-  opts: { webgpu?: boolean; extensionDir?: string; grantedHosts?: string[] } = {},
+  opts: { webgpu?: boolean; extensionDir?: string; grantedHosts?: string[]; userDataDir?: string } = {},
 ): Promise<LaunchedExtension> {
   const granted = opts.grantedHosts ?? TEST_SERVER_HOSTS;
   const built = opts.extensionDir ?? EXTENSION_DIR;
   const dir = granted.length > 0 ? withGrantedHosts(built, granted) : built;
-  const userDataDir = mkdtempSync(join(tmpdir(), 'rr-e2e-'));
+  // `userDataDir`: a profile to reuse (a browser restart); the caller removes it.
+  const userDataDir = opts.userDataDir ?? mkdtempSync(join(tmpdir(), 'rr-e2e-'));
   const args = [
     `--disable-extensions-except=${dir}`,
     `--load-extension=${dir}`,
@@ -126,7 +127,7 @@ export async function launchWithExtension(
       serviceWorker,
       async close() {
         await context.close();
-        rmSync(userDataDir, { recursive: true, force: true });
+        if (!opts.userDataDir) rmSync(userDataDir, { recursive: true, force: true });
         if (dir !== built) rmSync(dir, { recursive: true, force: true });
       },
     };

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { findCitations, foldText, locateQuote, pageAt, quotesOf } from '../../core/document/citations';
+import { suggestQuestions } from '../../core/document/suggest';
 
 const DOC =
   'The Keeper of Gull Rock\n\nThe keeper climbed the ninety-nine steps of the tower at dusk.\n\n' +
@@ -78,5 +79,19 @@ describe('findCitations', () => {
     expect(pdf.slice(c[1].start!, c[1].end!)).toBe('[p. 2]');
     expect(pageAt(pdf, 0)).toBe(1);
     expect(pageAt('no markers', 3)).toBeNull();
+  });
+});
+
+describe('suggestQuestions', () => {
+  test('from the headings below the title, skipping navigation headings and duplicates', () => {
+    const text =
+      '# Gull Rock\n\nIntro.\n\n## Contents\n\n## The lamp:\n\nText.\n\n### The lamp\n\n## Keeping the **log**\n\n' +
+      '## A heading that is much too long to be a topic of a question anyone would ask\n\n## Storms';
+    expect(suggestQuestions(text, 'Gull Rock')).toEqual([
+      'What are the main points of this page?',
+      'What does it say about “The lamp”?',
+      'What does it say about “Keeping the log”?',
+    ]);
+    expect(suggestQuestions('no headings at all')).toEqual(['What are the main points of this page?']);
   });
 });

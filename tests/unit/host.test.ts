@@ -1,3 +1,4 @@
+import 'fake-indexeddb/auto';
 import { describe, expect, test } from 'vitest';
 import type {
   Engine,
@@ -10,6 +11,7 @@ import type {
   ModelSourceSpec,
 } from '../../core/engine/types';
 import { type GpuContext, GpuUnavailableError } from '../../core/gpu/context';
+import { HistoryStore } from '../../core/history/historyStore';
 import type { EngineOptions, HostEnv, KeyValueStore } from '../../core/host/env';
 import { EngineHost } from '../../core/host/host';
 import { doneStatsFrom } from '../../core/host/jobs';
@@ -29,6 +31,7 @@ class FakeEngine implements Engine {
   unloads = 0;
   failLoad: Error | null = null;
   tokens = ['Hello', ' **world**', '!'];
+  template: string | undefined = undefined;
   gate: (() => Promise<void>) | null = null;
   msPerStep = 10;
 
@@ -44,6 +47,7 @@ class FakeEngine implements Engine {
       contextWindow: 4096,
       vocabSize: 10,
       numLayers: 2,
+      template: this.template,
     };
   }
 
@@ -136,6 +140,7 @@ function setup(
     gpu?: Error;
     local?: ReturnType<typeof memoryStore>;
     session?: ReturnType<typeof memoryStore>;
+    history?: () => Promise<HistoryStore>;
   } = {},
 ) {
   const engine = new FakeEngine();
@@ -177,6 +182,7 @@ function setup(
       throw new Error('HTTP 404 Not Found');
     },
     keepAlive: (a) => keepAlive.push(a),
+    openHistory: opts.history,
   };
   const host = new EngineHost(env);
   const events: HostEvent[] = [];
@@ -569,5 +575,158 @@ describe('prompt, page access, settings helpers', () => {
       },
     };
     expect(doneStatsFrom(withFull, true).fastModeSpeedup).toBeNull();
+  });
+});
+
+describe('threads, citations and history in the host', () => {
+  const ask = async (h: ReturnType<typeof setup>, question: string, extra: { replaceLast?: boolean } = {}) => {
+    const { jobId } = await h.host.handle({ type: 'ask', tabId: 1, question, ...extra });
+    await untilDone(h.events, jobId);
+    return h.host.state(1);
+  };
+
+  test('a follow-up continues the thread: earlier turns (answers as generated ids) go between document and question', async () => {
+    const h = setup();
+    const first = await ask(h, 'q1');
+    const second = await ask(h, 'q2');
+    expect(h.engine.generations[1].input).toEqual({
+      messages: [
+        { role: 'user', content: 'q1' },
+        { role: 'assistant', content: 'Hello **world**!', tokenIds: [0, 1, 2] },
+        { role: 'user', content: 'q2' },
+      ],
+      system: SYSTEM_PROMPT,
+      document: `<document>\nTitle: Gull Rock\nURL: https://example.org/a\n\n${ARTICLE.text}\n</document>`,
+    });
+    expect(second.job?.threadId).toBe(first.job?.threadId);
+    expect(second.tabId).toBe(1);
+    expect(second.thread?.turns.map((t) => t.question)).toEqual(['q1', 'q2']);
+    expect(second.thread?.pageKey).toBe('https://example.org/a');
+    expect(second.job?.droppedTurns).toBe(0);
+  });
+
+  test('when the turns outgrow the window the oldest are dropped, and the job says how many', async () => {
+    const h = setup();
+    // 1200-token window, 600 for the answer, the page ~280 tokens (fake: 4 characters a token): the page is read
+    // whole and ~250 tokens are left for the turns and the question; a turn with this question costs ~165.
+    await h.host.handle({ type: 'setSettings', settings: { contextWindow: 1200, maxAnswerTokens: 600 } });
+    const long = `Tell me ${'about the keeper and the lamp '.repeat(20)}`;
+    await ask(h, long);
+    const second = await ask(h, long);
+    expect(second.job?.coverage?.strategy).toBe('whole');
+    expect(second.job?.droppedTurns).toBe(1);
+    expect(h.engine.generations[1].input).toMatchObject({ messages: [{ role: 'user', content: long.trim() }] });
+    // A short question leaves room: the newest turn comes back, the oldest stays out.
+    const third = await ask(h, 'and then?');
+    expect(third.job?.droppedTurns).toBe(1);
+    expect((h.engine.generations[2].input as { messages: unknown[] }).messages).toHaveLength(3);
+  });
+
+  test('quotes in the answer become citations with the span in the page; made-up ones are not found', async () => {
+    const h = setup();
+    h.engine.tokens = ['The keeper ', '"trims the wick"', ' and "paints the lamp".'];
+    const state = await ask(h, 'What does he do?');
+    expect(state.job?.citations).toEqual([
+      { quote: 'trims the wick', kind: 'quote', start: 11, end: 25, match: 'exact', page: null },
+      { quote: 'paints the lamp', kind: 'quote', start: null, end: null, match: 'none', page: null },
+    ]);
+    expect(state.thread?.turns[0].citations).toHaveLength(2);
+  });
+
+  test('New thread: the tab shows an empty thread and the next question carries no earlier turns', async () => {
+    const h = setup();
+    const first = await ask(h, 'q1');
+    await h.host.handle({ type: 'newThread', tabId: 1 });
+    expect(h.host.state(1)).toMatchObject({ job: null, thread: null, tabId: 1 });
+    const after = await ask(h, 'q2');
+    expect(after.job?.threadId).not.toBe(first.job?.threadId);
+    expect(h.engine.generations[1].input).toMatchObject({ messages: [{ role: 'user', content: 'q2' }] });
+    // The document prefix is unchanged, so the engine still reuses its KV.
+    expect((h.engine.generations[1].input as { document: string }).document).toBe(
+      (h.engine.generations[0].input as { document: string }).document,
+    );
+  });
+
+  test('Regenerate / edit-and-resend replaces the last turn', async () => {
+    const h = setup();
+    await ask(h, 'q1');
+    await ask(h, 'q2');
+    const redone = await ask(h, 'q2 edited', { replaceLast: true });
+    expect(redone.thread?.turns.map((t) => t.question)).toEqual(['q1', 'q2 edited']);
+    expect((h.engine.generations[2].input as { messages: unknown[] }).messages).toHaveLength(3);
+  });
+
+  test('a base model (template raw): the document text then the question, no title and no instruction', async () => {
+    const h = setup();
+    h.engine.template = 'raw';
+    await ask(h, '? k7');
+    expect(h.engine.generations[0].input).toEqual({
+      messages: [{ role: 'user', content: '? k7' }],
+      system: '',
+      document: ARTICLE.text,
+    });
+  });
+
+  test('history: saved per page, survives a new host (restart), reopen, export, delete, clear', async () => {
+    const name = `host-history-${Date.now()}`;
+    const h = setup({ history: () => HistoryStore.open({ name }) });
+    const first = await ask(h, 'q1');
+    const threadId = first.job!.threadId!;
+    const listed = await h.host.handle({ type: 'listHistory', tabId: 1 });
+    expect(listed.threads.map((t) => [t.threadId, t.pageTitle, t.turnCount, t.firstQuestion])).toEqual([
+      [threadId, 'Gull Rock', 1, 'q1'],
+    ]);
+    // A restarted background: a fresh host over the same database continues the page's thread.
+    const h2 = setup({ history: () => HistoryStore.open({ name }) });
+    expect((await h2.host.handle({ type: 'listHistory' })).threads).toHaveLength(1);
+    const continued = await ask(h2, 'q2');
+    expect(continued.job?.threadId).toBe(threadId);
+    // After a restart the earlier answer is re-encoded from its text (its generated ids are gone).
+    expect(h2.engine.generations[0].input).toMatchObject({
+      messages: [
+        { role: 'user', content: 'q1' },
+        { role: 'assistant', content: 'Hello **world**!' },
+        { role: 'user', content: 'q2' },
+      ],
+    });
+    await h2.host.handle({ type: 'newThread', tabId: 1 });
+    const reopened = await h2.host.handle({ type: 'openThread', tabId: 1, threadId });
+    expect(reopened.turns.map((t) => t.question)).toEqual(['q1', 'q2']);
+    expect(h2.host.state(1).thread?.threadId).toBe(threadId);
+    const exported = await h2.host.handle({ type: 'exportThread', threadId });
+    expect(exported.markdown).toContain('## Q: q1\n\nHello **world**!');
+    expect(exported.fileName).toMatch(/^Gull-Rock-\d{4}-\d\d-\d\d\.md$/);
+    expect(await h2.host.handle({ type: 'deleteThread', threadId })).toEqual({ deleted: true });
+    expect((await h2.host.handle({ type: 'listHistory' })).threads).toEqual([]);
+    await ask(h2, 'q3');
+    expect(await h2.host.handle({ type: 'clearHistory' })).toEqual({ cleared: 1 });
+    await expect(h2.host.handle({ type: 'openThread', tabId: 1, threadId })).rejects.toThrow(/not in the history/);
+  });
+
+  test('pre-read: with the model loaded, the page (and the thread) go into the cache; a job waits for it to stop', async () => {
+    const h = setup();
+    expect(await h.host.handle({ type: 'preRead', tabId: 1 })).toEqual({ started: false, reason: 'no model loaded' });
+    await ask(h, 'q1');
+    let release: () => void = () => {};
+    h.engine.gate = () => new Promise<void>((r) => (release = r));
+    expect(await h.host.handle({ type: 'preRead', tabId: 1 })).toEqual({ started: true });
+    for (let i = 0; i < 50 && h.engine.generations.length < 2; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(h.engine.generations[1].opts?.maxTokens).toBe(0);
+    expect(h.engine.generations[1].input).toMatchObject({
+      messages: [
+        { role: 'user', content: 'q1' },
+        { role: 'assistant', content: 'Hello **world**!' },
+        { role: 'user', content: '' },
+      ],
+      document: `<document>\nTitle: Gull Rock\nURL: https://example.org/a\n\n${ARTICLE.text}\n</document>`,
+    });
+    // Ask during the pre-read: the pre-read is aborted and the job runs after it.
+    const { jobId } = await h.host.handle({ type: 'ask', tabId: 1, question: 'q2' });
+    expect(h.engine.generations[1].opts?.signal?.aborted).toBe(true);
+    h.engine.gate = null;
+    release();
+    await untilDone(h.events, jobId);
+    expect(h.engine.generations).toHaveLength(3);
+    expect(h.host.state(1).job?.answer).toBe('Hello **world**!');
   });
 });

@@ -53,6 +53,19 @@ describe('safe Markdown', () => {
     expect(links).toContain('click');
   });
 
+  test('each code block gets its own Copy button when asked for', async () => {
+    const copied: string[] = [];
+    render(
+      <Markdown text={'a\n\n```js\nlet x = 1;\n```\n\n```\ny\n```'} onCopyCode={(t) => copied.push(t)} />,
+      container,
+    );
+    const buttons = container.querySelectorAll('[data-testid="copy-code"]');
+    expect(buttons.length).toBe(2);
+    await act(() => void buttons[1].dispatchEvent(new window.Event('click', { bubbles: true })));
+    await act(() => void buttons[0].dispatchEvent(new window.Event('click', { bubbles: true })));
+    expect(copied).toEqual(['y', 'let x = 1;']);
+  });
+
   test('an unclosed fence while streaming renders as code to the end', () => {
     expect(parseBlocks('text\n```\ncode line')).toEqual([
       { kind: 'paragraph', text: 'text' },
@@ -79,6 +92,9 @@ function job(over: Partial<JobView> = {}): JobView {
     error: null,
     startedAt: 0,
     finishedAt: null,
+    threadId: null,
+    citations: [],
+    droppedTurns: 0,
     ...over,
   };
 }
@@ -93,9 +109,59 @@ function hostState(over: Partial<HostState> = {}): HostState {
     job: null,
     runningJobId: null,
     lastFastModeSpeedup: null,
+    tabId: null,
+    thread: null,
     ...over,
   };
 }
+
+describe('progress that tells the truth', () => {
+  test('download: MB done of total, percent and the measured rate; prefill: tokens and tok/s; restored: no 0 tok/s', () => {
+    let s = applyEvent(INITIAL_UI_STATE, { type: 'state', state: hostState({ job: job(), runningJobId: 'j1' }) }, 7);
+    const download = (loadedBytes: number) => ({
+      type: 'progress' as const,
+      jobId: 'j1',
+      tabId: 7,
+      progress: {
+        stage: 'loading-model' as const,
+        download: { fraction: loadedBytes / 800e6, loadedBytes, totalBytes: 800e6 },
+      },
+    });
+    s = applyEvent(s, download(50e6), 7, 1000);
+    expect(statusLine(s)).toBe('Loading model… 50 MB of 800 MB (6.3%)');
+    s = applyEvent(s, download(100e6), 7, 2000);
+    expect(statusLine(s)).toBe('Loading model… 100 MB of 800 MB (13%) · 50 MB/s');
+    const prefill = (done: number) => ({
+      type: 'progress' as const,
+      jobId: 'j1',
+      tabId: 7,
+      progress: { stage: 'prefill' as const, prefill: { fraction: done / 4000, done, total: 4000 } },
+    });
+    s = applyEvent(s, prefill(512), 7, 3000);
+    s = applyEvent(s, prefill(1536), 7, 3500);
+    expect(statusLine(s)).toBe('Reading into the model… 38% (1,536 of 4,000 tokens) · 2,048 tok/s');
+    const stats = {
+      promptTokens: 900,
+      prefillTokens: 1,
+      restoredTokens: 0,
+      reusedTokens: 899,
+      generatedTokens: 12,
+      prefillMs: 0,
+      decodeMs: 1000,
+      prefillTokensPerSec: 0,
+      decodeTokensPerSec: 12,
+      stopReason: 'stop-token' as const,
+      fastMode: false,
+      fastModeSpeedup: null,
+      positionsReadFraction: null,
+      attentionPolicy: 'full',
+      fullSteps: null,
+      partSummaries: 0,
+    };
+    s = applyEvent(s, { type: 'done', jobId: 'j1', tabId: 7, status: 'done', stats }, 7);
+    expect(statusLine(s)).toBe('Done · restored 899 tokens, nothing to prefill · 12 tokens at 12.0 tokens/s');
+  });
+});
 
 describe('UI state', () => {
   test('follows its own tab’s job and ignores others', () => {
@@ -148,13 +214,13 @@ describe('UI state', () => {
 });
 
 /** A HostApi stand-in that records requests and lets the test push events. */
-function fakeApi(state: HostState) {
+function fakeApi(state: HostState, stateFor?: (tabId: number | undefined) => HostState) {
   const requests: Request[] = [];
   const listeners = new Set<(e: HostEvent) => void>();
   const api: HostApi = {
     async request(r) {
       requests.push(r as Request);
-      if (r.type === 'getState') return state as never;
+      if (r.type === 'getState') return (stateFor ? stateFor((r as { tabId?: number }).tabId) : state) as never;
       if (r.type === 'listModels')
         return {
           models: [
@@ -172,6 +238,7 @@ function fakeApi(state: HostState) {
           ],
         } as never;
       if (r.type === 'ask') return { jobId: 'j1' } as never;
+      if (r.type === 'suggestQuestions') return { questions: ['What does it say about “The lamp”?'] } as never;
       if (r.type === 'summarize') throw new ProtocolError('busy', 'An answer is still being written');
       return {} as never;
     },
@@ -217,8 +284,10 @@ describe('App', () => {
       'status',
     ])
       expect(byTestId(id), id).not.toBeNull();
-    expect(requests.map((r) => r.type)).toEqual(['getState', 'listModels']);
+    expect(requests.map((r) => r.type)).toEqual(['getState', 'listModels', 'suggestQuestions']);
     expect(requests[0]).toEqual({ type: 'getState', tabId: 7 });
+    expect(byTestId('suggestion').textContent).toBe('What does it say about “The lamp”?');
+    for (const id of ['new-thread', 'history-toggle', 'thread']) expect(byTestId(id), id).not.toBeNull();
     expect(byTestId('model-select').textContent).toContain('≈700 MB · 0.9 GB VRAM · downloaded');
     expect(byTestId('ask').disabled).toBe(true); // empty question
 
@@ -265,5 +334,70 @@ describe('App', () => {
     expect(byTestId('status').textContent).toContain('WebGPU is not available');
     expect(byTestId('status').textContent).toContain('No WebGPU adapter was found.');
     expect(byTestId('ask')).toBeNull();
+  });
+
+  test('the side panel follows the active tab: a tab switch shows that tab’s thread and job; turns and chips', async () => {
+    const thread = (tabId: number) => ({
+      threadId: `t${tabId}`,
+      pageKey: `https://x.org/${tabId}`,
+      pageUrl: `https://x.org/${tabId}`,
+      pageTitle: `Page ${tabId}`,
+      createdAt: 1,
+      updatedAt: 2,
+      turns: [
+        {
+          jobId: `old${tabId}`,
+          kind: 'ask' as const,
+          question: `earlier on ${tabId}`,
+          answer: 'It says "the lamp turns".',
+          status: 'done' as const,
+          citations: [
+            { quote: 'the lamp turns', kind: 'quote' as const, start: 3, end: 17, match: 'exact' as const, page: null },
+          ],
+          stats: null,
+          error: null,
+          startedAt: 1,
+          finishedAt: 2,
+          droppedTurns: 0,
+        },
+      ],
+    });
+    const stateFor = (tabId: number | undefined) =>
+      hostState({
+        tabId: tabId ?? null,
+        thread: tabId === undefined ? null : thread(tabId),
+        job: tabId === undefined ? null : job({ jobId: `j${tabId}`, tabId, status: 'done', answer: `answer ${tabId}` }),
+      });
+    const { api, requests } = fakeApi(hostState(), stateFor);
+    let active = 7;
+    let onTabChange: () => void = () => {};
+    const watchTab = (cb: () => void) => {
+      onTabChange = cb;
+      return () => {};
+    };
+    await act(() =>
+      render(<App api={api} resolveTab={async () => active} surface="sidepanel" watchTab={watchTab} />, container),
+    );
+    await settle();
+    expect(byTestId('answer').textContent).toBe('answer 7');
+    expect(container.querySelectorAll('[data-testid="turn"]').length).toBe(2);
+    expect(container.querySelector('[data-testid="turn"] .question-echo')?.textContent).toBe('earlier on 7');
+    expect(byTestId('citation').textContent).toContain('the lamp turns');
+    // The user switches to tab 9: the panel asks for tab 9's state and shows its thread and job.
+    active = 9;
+    await act(() => onTabChange());
+    await settle();
+    expect(requests.filter((r) => r.type === 'getState').map((r) => (r as { tabId?: number }).tabId)).toEqual([7, 9]);
+    expect(byTestId('answer').textContent).toBe('answer 9');
+    expect(container.querySelector('[data-testid="turn"] .question-echo')?.textContent).toBe('earlier on 9');
+    // Clicking a chip asks the host to show the passage in that tab.
+    await act(() => void byTestId('citation').dispatchEvent(new window.Event('click', { bubbles: true })));
+    await settle();
+    expect(requests.find((r) => r.type === 'showCitation')).toEqual({
+      type: 'showCitation',
+      tabId: 9,
+      pageUrl: 'https://x.org/9',
+      citation: { quote: 'the lamp turns', kind: 'quote', start: 3, end: 17, match: 'exact', page: null },
+    });
   });
 });

@@ -32,6 +32,22 @@ describe('parseRequest', () => {
       { type: 'addCustomModel', baseUrl: 'http://127.0.0.1:8080/m/' },
       { type: 'debugGpuSelfTest' },
       { type: 'debugLoseGpu' },
+      { type: 'ask', tabId: 3, question: 'Again?', replaceLast: true },
+      { type: 'newThread', tabId: 3 },
+      { type: 'listHistory' },
+      { type: 'listHistory', tabId: 3 },
+      { type: 'openThread', tabId: 3, threadId: 'thread-1' },
+      { type: 'deleteThread', threadId: 'thread-1' },
+      { type: 'clearHistory' },
+      { type: 'exportThread', threadId: 'thread-1' },
+      {
+        type: 'showCitation',
+        tabId: 3,
+        pageUrl: 'https://x.org/',
+        citation: { quote: 'the lamp', kind: 'quote', start: 4, end: 12, match: 'exact', page: null },
+      },
+      { type: 'suggestQuestions', tabId: 3 },
+      { type: 'preRead', tabId: 3 },
     ];
     expect(new Set(samples.map((s) => s.type))).toEqual(new Set(REQUEST_TYPES));
     samples.forEach((s, i) => {

@@ -31,10 +31,10 @@ function singleNeedlePolicies(L: number): Record<string, AttentionPolicy> {
   const k = { count: L / 8 };
   return {
     full: { kind: 'full' },
-    'recycled S=10': { kind: 'recycled', k, stride: 10 },
-    'dynamic QC=5': { kind: 'recycled', k, dynamic: { qc: 5 } },
+    'recycled S=10': { kind: 'recycled', k, stride: 10, measureRecall: true },
+    'dynamic QC=5': { kind: 'recycled', k, dynamic: { qc: 5 }, measureRecall: true },
     streaming: { kind: 'streaming', k },
-    snapkv: { kind: 'snapkv', k },
+    snapkv: { kind: 'snapkv', k, measureRecall: true },
   };
 }
 
