@@ -1,12 +1,14 @@
 // Host wrapper for causal prefill attention (see prefillAttention.wgsl.ts for the algorithm).
 import type { GpuContext } from '../../core/gpu/context';
 import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
+import { adapterKey } from '../matmul/tuning';
 import type { KvCacheLayout } from '../types';
 import {
   type PrefillAttentionTiling,
   prefillAttentionSharedBytes,
   prefillAttentionWgsl,
 } from './prefillAttention.wgsl';
+import measured from './prefillAttentionTunings.json';
 
 export interface PrefillAttentionConfig {
   /** f32 [maxTokens][numHeads][headDim], RoPE already applied. */
@@ -20,6 +22,8 @@ export interface PrefillAttentionConfig {
   numHeads: number;
   /** Largest chunk this instance will be encoded with. */
   maxTokens: number;
+  /** Tiles; default: the bench's choice for this adapter (setPrefillTiling), else the largest that fits. */
+  tiling?: PrefillAttentionTiling;
 }
 
 export interface PrefillAttentionArgs {
@@ -36,17 +40,40 @@ export interface PrefillAttention {
 
 export const MAX_PREFILL_HEAD_DIM = 256;
 
+const TILING_CANDIDATES: PrefillAttentionTiling[] = [
+  { rows: 32, keys: 32, workgroupSize: 128 },
+  { rows: 32, keys: 16, workgroupSize: 128 },
+  { rows: 16, keys: 32, workgroupSize: 64 },
+  { rows: 16, keys: 16, workgroupSize: 64 },
+  { rows: 16, keys: 8, workgroupSize: 64 },
+  { rows: 8, keys: 8, workgroupSize: 64 },
+];
+
+/** Tilings that fit the device's workgroup memory for this head size (the bench sweeps them). */
+export function prefillTilingCandidates(headDim: number, workgroupStorageBytes: number): PrefillAttentionTiling[] {
+  return TILING_CANDIDATES.filter((t) => prefillAttentionSharedBytes(headDim, t) <= workgroupStorageBytes);
+}
+
+/** Recorded winners of `npm run bench -- prefill`: adapterKey (kernels/matmul/tuning.ts) -> headDim -> tiling. */
+export type PrefillTilingTable = Record<string, Record<string, PrefillAttentionTiling>>;
+const table = measured as PrefillTilingTable;
+const overrides = new WeakMap<GPUDevice, Map<number, PrefillAttentionTiling>>();
+
+/** Replaces this device's tiling for one head size for the rest of the process (the bench installs its winner). */
+export function setPrefillTiling(ctx: GpuContext, headDim: number, tiling: PrefillAttentionTiling): void {
+  const perDevice = overrides.get(ctx.device) ?? new Map();
+  perDevice.set(headDim, tiling);
+  overrides.set(ctx.device, perDevice);
+}
+
+function recordedTiling(ctx: GpuContext, headDim: number): PrefillAttentionTiling | undefined {
+  return overrides.get(ctx.device)?.get(headDim) ?? table[adapterKey(ctx.adapterInfo)]?.[String(headDim)];
+}
+
 /** Largest tiles that fit the device's workgroup memory; bigger tiles reload K/V fewer times. */
 export function choosePrefillTiling(headDim: number, workgroupStorageBytes: number): PrefillAttentionTiling {
-  const candidates: PrefillAttentionTiling[] = [
-    { rows: 32, keys: 32, workgroupSize: 128 },
-    { rows: 32, keys: 16, workgroupSize: 128 },
-    { rows: 16, keys: 32, workgroupSize: 64 },
-    { rows: 16, keys: 16, workgroupSize: 64 },
-    { rows: 16, keys: 8, workgroupSize: 64 },
-    { rows: 8, keys: 8, workgroupSize: 64 },
-  ];
-  for (const t of candidates) if (prefillAttentionSharedBytes(headDim, t) <= workgroupStorageBytes) return t;
+  const fits = prefillTilingCandidates(headDim, workgroupStorageBytes);
+  if (fits.length) return fits[0];
   throw new Error(
     `prefillAttention: headDim ${headDim} needs more than the device's ${workgroupStorageBytes} bytes of workgroup memory`,
   );
@@ -77,7 +104,11 @@ export function createPrefillAttention(ctx: GpuContext, cfg: PrefillAttentionCon
     if (buffer.size < bytes) throw new Error(`${name}: buffer ${key} has ${buffer.size} bytes, needs ${bytes}`);
   }
 
-  const tiling = choosePrefillTiling(headDim, ctx.device.limits.maxComputeWorkgroupStorageSize);
+  const storage = ctx.device.limits.maxComputeWorkgroupStorageSize;
+  const tiling = cfg.tiling ?? recordedTiling(ctx, headDim) ?? choosePrefillTiling(headDim, storage);
+  if (prefillAttentionSharedBytes(headDim, tiling) > storage) {
+    throw new Error(`${name}: tiling ${JSON.stringify(tiling)} needs more than ${storage} bytes of workgroup memory`);
+  }
   const code = prefillAttentionWgsl({ kvDtype: dtype, headDim, tiling });
   const pipeline = computePipeline(ctx, code, name);
   const params = uniformBuffer(ctx, new Uint32Array(12), `${name} params`);
