@@ -54,7 +54,7 @@ export function prefillFlops(s: SyntheticShape, n: number): number {
   return s.numLayers * (n * layerLinearFlops(s) + attentionFlops(s, (n * (n + 1)) / 2));
 }
 
-async function measureFmaPeak(bench: BenchContext, rows: BenchRow[]): Promise<number> {
+async function measureFmaPeak(bench: BenchContext, rows: { push(r: BenchRow): void }): Promise<number> {
   const cpu = bench.cpuAdapter;
   let best = 0;
   for (const chains of [2, 4, 8]) {
@@ -118,7 +118,13 @@ const section: BenchSection = {
     const cpu = bench.cpuAdapter;
     const f16 = ctx.f16;
     const dtype: GpuLinear['dtype'] = f16 ? 'q4f16' : 'q4f32';
-    const rows: BenchRow[] = [];
+    const measured: BenchRow[] = [];
+    const rows = {
+      push(row: BenchRow) {
+        measured.push(row);
+        bench.log(`  ${JSON.stringify(row)}`); // long runs on CPU adapters: see each figure as it comes
+      },
+    };
     const key = adapterKey(ctx.adapterInfo);
     const heavySamples = cpu ? 3 : bench.samples;
 
@@ -132,7 +138,12 @@ const section: BenchSection = {
     const qkv = SHAPES_1B[0];
     const qkvWeight = fakeWeight(ctx.device, dtype, qkv.rows, qkv.cols);
     let best: { tuning: MatmulTuning; g: number } | undefined;
-    for (const tuning of matmulTuningCandidates(ctx)) {
+    // On CPU adapters f16 arithmetic is emulated (converted to f32 per operation): one f16 candidate shows it.
+    const candidates = matmulTuningCandidates(ctx).filter(
+      (t, i, all) =>
+        !cpu || t.variant !== 'rows' || !t.f16 || all.findIndex((u) => u.variant === 'rows' && u.f16) === i,
+    );
+    for (const tuning of candidates) {
       bench.log(`prefill: matmul ${describeMatmulTuning(tuning)}`);
       const ms = await timeMatmul(bench, qkvWeight, sweepTokens, tuning, heavySamples);
       const g = gflops(2 * sweepTokens * qkv.rows * qkv.cols, ms);
@@ -221,12 +232,18 @@ const section: BenchSection = {
       return { ms: t.medianMs, flops, tiling: attn.tiling };
     };
     let bestTiling: { tiling: PrefillAttentionTiling; ms: number } | undefined;
-    for (const tiling of prefillTilingCandidates(s.headDim, ctx.device.limits.maxComputeWorkgroupStorageSize)) {
+    const tilings = prefillTilingCandidates(ctx, s.headDim);
+    // CPU adapters: the tiled kernel's sizes differ little there (each workgroup-memory load is a per-lane loop);
+    // one of them is enough beside the rows variants.
+    const sweep = cpu
+      ? tilings.filter((t, i) => t.variant === 'rows' || i === tilings.findIndex((u) => !u.variant))
+      : tilings;
+    for (const tiling of sweep) {
       bench.log(`prefill: attention tiling ${JSON.stringify(tiling)}`);
       const r = await timeAttention(1024, tiling);
       rows.push({
         part: 'attention sweep',
-        what: `rows ${tiling.rows} keys ${tiling.keys} wg ${tiling.workgroupSize} L=1024`,
+        what: `${tiling.variant ?? 'tiled'} rows ${tiling.rows} keys ${tiling.keys} wg ${tiling.workgroupSize} L=1024`,
         ms: r.ms,
         GFLOPs: gflops(r.flops, r.ms),
       });
@@ -341,7 +358,7 @@ const section: BenchSection = {
     bench.summary.prefillTokS1B1K = prefillTokS1B1K;
     bench.summary.prefillFracPeak1B1K = prefillFracPeak1B1K;
     bench.summary.prefillAttnFracPeak4K = prefillAttnFracPeak4K;
-    return rows;
+    return measured;
   },
 };
 

@@ -114,11 +114,14 @@ describe('prefill attention matches the plain-TS reference', () => {
   }
   test.each(shapes)('heads $numHeads/$kvHeads headDim $headDim', (c) => expectClose(c));
 
-  // Every tiling the bench may choose (headDim 64 fits all of them in 32 KiB of workgroup memory).
+  // Every tiling the bench may choose (headDim 64 fits all of them in 32 KiB of workgroup memory), on a shape with
+  // a partial last block and chunks continuing a cache.
   test('every tiling candidate: GQA 8/2, headDim 64, chunks at 0 and continuing a cache', async () => {
     const ctx = await testGpu();
-    const candidates = prefillTilingCandidates(64, ctx.device.limits.maxComputeWorkgroupStorageSize);
-    expect(candidates.length).toBeGreaterThan(3);
+    const candidates = prefillTilingCandidates(ctx, 64);
+    // Both drivers have fixed subgroups (SwiftShader 4, lavapipe 8), so the rows variants are among them.
+    expect(candidates.filter((t) => t.variant === 'rows').length).toBeGreaterThan(0);
+    expect(candidates.filter((t) => t.variant === undefined).length).toBeGreaterThan(3);
     for (const tiling of candidates) {
       await expectClose({
         numHeads: 8,
