@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { runGeneration } from '../../core/engine/generation';
 import { GpuModel } from '../../core/engine/gpuModel';
+import type { ModelRunner } from '../../core/engine/runner';
 import type { GenerateEvent } from '../../core/engine/types';
 import { loadModel } from '../../core/model/load';
 import { DirSource, writeFixtureModelDir } from '../../core/node/dirSource';
@@ -86,21 +87,30 @@ test('runGeneration: one prefill-progress event per chunk, then tokens; a Stop d
     const done = events.at(-1);
     expect(done?.type === 'done' && done.stats.firstTokenMs).toBeGreaterThan(0);
 
+    // Stop clicked while the chunk ending at 16 completes: the runner sees it at that boundary, finishes the chunk
+    // queued behind it (to 32) and starts nothing more; runGeneration reports both and ends with "stopped".
     const controller = new AbortController();
+    const stopping: ModelRunner = Object.create(gpu);
+    stopping.prefill = (ids, startPos, opts) =>
+      gpu.prefill(ids, startPos, {
+        ...opts,
+        onChunk: (done) => {
+          if (done === 16) controller.abort();
+          opts?.onChunk?.(done);
+        },
+      });
     const seen: number[] = [];
     const stopped = (async () => {
-      for await (const ev of runGeneration(gpu, { ids: [] }, { ...request, options: { signal: controller.signal } })) {
-        if (ev.type === 'prefill-progress') {
-          seen.push(ev.done);
-          if (ev.done === 16) controller.abort();
-        }
+      for await (const ev of runGeneration(
+        stopping,
+        { ids: [] },
+        { ...request, options: { signal: controller.signal } },
+      )) {
+        if (ev.type === 'prefill-progress') seen.push(ev.done);
       }
     })();
     await expect(stopped).rejects.toThrow(/stopped/);
-    // The runner may have finished the chunk it was waiting for before it saw the abort, plus the one queued behind
-    // it; nothing after that.
-    expect(seen[0]).toBe(16);
-    expect(Math.max(...seen)).toBeLessThanOrEqual(48);
+    expect(seen).toEqual([16, 32]);
   } finally {
     gpu.dispose();
   }
