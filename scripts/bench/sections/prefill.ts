@@ -61,8 +61,9 @@ async function measureFmaPeak(bench: BenchContext, rows: { push(r: BenchRow): vo
     const k = new FmaPeakKernel(bench.gpu, {
       chains,
       workgroupSize: 64,
-      workgroups: cpu ? 256 : 8192,
-      iterations: cpu ? 64 : 512,
+      // Long enough per dispatch (~0.1-2 s on a CPU adapter) that a loaded machine slices it like the matmuls.
+      workgroups: cpu ? 4096 : 8192,
+      iterations: cpu ? 256 : 512,
     });
     const t = await bench.time((pass) => k.encode(pass));
     const g = gflops(k.flops(), t.medianMs);
