@@ -44,7 +44,38 @@ export interface GenerationRequest {
   /** Called once the prompt prefix up to `prefixLength` is in the cache (snapshot saving hooks in here). */
   onPrefixReady?: () => void;
   prefixLength?: number;
-  prefillChunk?: number;
+}
+
+/** Runs runner.prefill and yields the number of ids done after each chunk, as the runner reports them. */
+async function* prefillProgress(
+  runner: ModelRunner,
+  ids: number[],
+  startPos: number,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<number> {
+  const reported: number[] = [];
+  let wake: (() => void) | undefined;
+  let settled = false;
+  const run = runner
+    .prefill(ids, startPos, {
+      signal,
+      onChunk: (done) => {
+        reported.push(done);
+        wake?.();
+      },
+    })
+    .finally(() => {
+      settled = true;
+      wake?.();
+    });
+  run.catch(() => {}); // rethrown by the `await run` below
+  for (;;) {
+    const next = reported.shift();
+    if (next !== undefined) yield next;
+    else if (settled) break;
+    else await new Promise<void>((resolve) => (wake = resolve));
+  }
+  await run;
 }
 
 export async function* runGeneration(
@@ -73,13 +104,12 @@ export async function* runGeneration(
   if (toPrefill.length > 0 || maxTokens > 0) cached.ids = promptIds.slice(0, reuse);
 
   const t0 = performance.now();
-  const chunk = Math.max(1, req.prefillChunk ?? 512);
-  for (let done = 0; done < toPrefill.length; done += chunk) {
-    if (signal?.aborted) throw new AbortedError();
-    const part = toPrefill.slice(done, done + chunk);
-    await runner.prefill(part, reuse + done);
-    cached.ids = promptIds.slice(0, reuse + done + part.length);
-    yield { type: 'prefill-progress', done: done + part.length, total: toPrefill.length };
+  if (signal?.aborted) throw new AbortedError();
+  if (toPrefill.length > 0) {
+    for await (const done of prefillProgress(runner, toPrefill, reuse, signal)) {
+      cached.ids = promptIds.slice(0, reuse + done);
+      yield { type: 'prefill-progress', done, total: toPrefill.length };
+    }
   }
   if (req.onPrefixReady && req.prefixLength !== undefined && cached.ids.length >= req.prefixLength) req.onPrefixReady();
   const prefillMs = performance.now() - t0;
@@ -91,6 +121,7 @@ export async function* runGeneration(
   let input = promptIds[promptIds.length - 1];
   let pos = promptIds.length - 1;
   const t1 = performance.now();
+  let firstTokenAt: number | undefined;
   for (let step = 0; step < maxTokens; step++) {
     if (signal?.aborted) {
       stopReason = 'aborted';
@@ -105,6 +136,7 @@ export async function* runGeneration(
     }
     generated.push(next);
     const { text, stop: stopString } = req.detokenize(next);
+    firstTokenAt ??= performance.now();
     yield { type: 'token', tokenId: next, text };
     if (stopString) {
       stopReason = 'stop-token';
@@ -124,6 +156,7 @@ export async function* runGeneration(
     generatedTokens: generated.length,
     prefillMs,
     prefillTokensPerSec: toPrefill.length > 0 ? (toPrefill.length / prefillMs) * 1000 : 0,
+    ...(firstTokenAt === undefined ? {} : { firstTokenMs: firstTokenAt - t0 }),
     decodeMs,
     decodeTokensPerSec: generated.length > 0 ? (generated.length / decodeMs) * 1000 : 0,
     msPerStep: generated.length > 0 ? decodeMs / Math.max(1, generated.length) : 0,

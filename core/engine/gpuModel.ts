@@ -12,6 +12,7 @@ import { EmbeddingKernel } from '../../kernels/embedding/embedding';
 import { readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpuUtil';
 import { uploadLinear } from '../../kernels/linearUpload';
 import { MatmulKernel } from '../../kernels/matmul/matmul';
+import { prefillChunkTokens } from '../../kernels/matmul/tuning';
 import { createMatvec, type Matvec } from '../../kernels/matvec/matvec';
 import { createPrefillAttention, type PrefillAttention } from '../../kernels/prefillAttention/prefillAttention';
 import { RmsNormKernel } from '../../kernels/rmsnorm/rmsnorm';
@@ -28,7 +29,7 @@ import type { GpuContext } from '../gpu/context';
 import type { ModelConfig } from '../model/config';
 import type { HostLinear, HostVector, ModelWeights } from '../model/weights';
 import { createKvCache, type KvCache, readKvLayer, writeKvLayer } from './kvCache';
-import type { KvInfo, ModelRunner, SamplingParams } from './runner';
+import type { KvInfo, ModelRunner, PrefillOptions, SamplingParams } from './runner';
 import type { AttentionPolicy, AttentionStats } from './types';
 
 /** A linear layer on fixed buffers: a matvec for decode (one token) and a matmul for prefill, over one weight. */
@@ -57,8 +58,15 @@ interface GpuLayer {
 
 export interface GpuModelOptions {
   contextWindow: number;
-  /** Tokens per prefill command buffer (bounds the activation buffers). */
+  /** Tokens per prefill command buffer (bounds the activation buffers). Default: the adapter's, as chosen by the
+   * bench (kernels/matmul/tuning.ts), within what one storage binding holds. */
   prefillChunk?: number;
+}
+
+/** The largest chunk whose widest activation buffer ([tokens][2 × intermediate] f32) fits one storage binding. */
+function maxChunk(ctx: GpuContext, c: ModelConfig): number {
+  const widest = Math.max(2 * c.intermediateSize, (c.numHeads + 2 * c.numKvHeads) * c.headDim, c.hiddenSize) * 4;
+  return Math.max(1, Math.floor(ctx.device.limits.maxStorageBufferBindingSize / widest));
 }
 
 export class GpuModel implements ModelRunner {
@@ -226,7 +234,10 @@ export class GpuModel implements ModelRunner {
     opts: GpuModelOptions,
   ): Promise<GpuModel> {
     const kv = await createKvCache(ctx, config, opts.contextWindow);
-    const chunk = Math.max(1, Math.min(opts.prefillChunk ?? 256, config.prefillChunkSize || 256, opts.contextWindow));
+    const chunk = Math.max(
+      1,
+      Math.min(opts.prefillChunk ?? prefillChunkTokens(ctx), opts.contextWindow, maxChunk(ctx, config)),
+    );
     ctx.device.pushErrorScope('out-of-memory');
     ctx.device.pushErrorScope('validation');
     let model: GpuModel;
@@ -248,36 +259,57 @@ export class GpuModel implements ModelRunner {
     return model;
   }
 
-  async prefill(ids: number[], startPos: number): Promise<void> {
+  /** Prefill in chunks of `prefillChunk` tokens. Each chunk is submitted before the previous one is waited for, so
+   * the GPU always has the next chunk queued (no CPU round trip between chunks); progress and Stop are checked as
+   * each chunk completes, so at most the chunk in flight runs after an abort. */
+  async prefill(ids: number[], startPos: number, opts: PrefillOptions = {}): Promise<void> {
+    if (startPos + ids.length > this.capacity) {
+      throw new Error(`prefill past the KV capacity (${startPos + ids.length} > ${this.capacity})`);
+    }
+    let inFlight: { done: number; finished: Promise<undefined> } | undefined;
     for (let done = 0; done < ids.length; done += this.prefillChunk) {
       const part = ids.slice(done, done + this.prefillChunk);
-      const T = part.length;
-      const pos = startPos + done;
-      if (pos + T > this.capacity) throw new Error(`prefill past the KV capacity (${pos + T} > ${this.capacity})`);
-      writeBuffer(this.ctx, this.buffers.ids, Uint32Array.from(part));
-      const enc = this.ctx.device.createCommandEncoder({ label: 'prefill' });
-      const pass = enc.beginComputePass();
-      this.embedding.encode(pass, T);
-      for (const L of this.layers) {
-        L.inputNorm.encode(pass, T);
-        L.qkv.prefill.encode(pass, T);
-        L.qkvBias?.encode(pass, T);
-        L.qNorm?.encode(pass, T);
-        L.kNorm?.encode(pass, T);
-        L.rope.encode(pass, T, pos);
-        L.prefillAttention.encode(pass, { tokens: T, startPos: pos });
-        L.o.prefill.encode(pass, T);
-        L.attnResidual.encode(pass, T);
-        L.postNorm.encode(pass, T);
-        L.gateUp.prefill.encode(pass, T);
-        L.siluMul.encode(pass, T);
-        L.down.prefill.encode(pass, T);
-        L.mlpResidual.encode(pass, T);
+      this.submitPrefillChunk(part, startPos + done);
+      const finished = this.ctx.device.queue.onSubmittedWorkDone();
+      const previous = inFlight;
+      inFlight = { done: done + part.length, finished };
+      if (previous) {
+        await previous.finished;
+        opts.onChunk?.(previous.done);
+        if (opts.signal?.aborted) break;
       }
-      pass.end();
-      this.ctx.device.queue.submit([enc.finish()]);
     }
-    await this.ctx.device.queue.onSubmittedWorkDone();
+    if (inFlight) {
+      await inFlight.finished;
+      opts.onChunk?.(inFlight.done);
+    }
+  }
+
+  /** Encodes and submits one prefill chunk: `part` at positions pos.. */
+  private submitPrefillChunk(part: number[], pos: number): void {
+    const T = part.length;
+    writeBuffer(this.ctx, this.buffers.ids, Uint32Array.from(part));
+    const enc = this.ctx.device.createCommandEncoder({ label: 'prefill' });
+    const pass = enc.beginComputePass();
+    this.embedding.encode(pass, T);
+    for (const L of this.layers) {
+      L.inputNorm.encode(pass, T);
+      L.qkv.prefill.encode(pass, T);
+      L.qkvBias?.encode(pass, T);
+      L.qNorm?.encode(pass, T);
+      L.kNorm?.encode(pass, T);
+      L.rope.encode(pass, T, pos);
+      L.prefillAttention.encode(pass, { tokens: T, startPos: pos });
+      L.o.prefill.encode(pass, T);
+      L.attnResidual.encode(pass, T);
+      L.postNorm.encode(pass, T);
+      L.gateUp.prefill.encode(pass, T);
+      L.siluMul.encode(pass, T);
+      L.down.prefill.encode(pass, T);
+      L.mlpResidual.encode(pass, T);
+    }
+    pass.end();
+    this.ctx.device.queue.submit([enc.finish()]);
   }
 
   beginGeneration(requested: AttentionPolicy): void {

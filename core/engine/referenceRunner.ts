@@ -9,7 +9,7 @@ import { ReferenceLayerSchedule, type SchedulePlan } from '../attention/schedule
 import type { ModelConfig } from '../model/config';
 import type { ModelWeights } from '../model/weights';
 import { ReferenceModel } from '../reference/forward';
-import type { KvInfo, ModelRunner, SamplingParams } from './runner';
+import type { KvInfo, ModelRunner, PrefillOptions, SamplingParams } from './runner';
 import type { AttentionPolicy, AttentionStats } from './types';
 
 interface LayerCounters {
@@ -36,10 +36,15 @@ export class ReferenceRunner implements ModelRunner {
     this.kvInfo = { dtype: 'f32', numLayers: config.numLayers, kvHeads: config.numKvHeads, headDim: config.headDim };
   }
 
-  async prefill(ids: number[], startPos: number): Promise<void> {
+  /** One token per chunk (the reference runs token by token). */
+  async prefill(ids: number[], startPos: number, opts: PrefillOptions = {}): Promise<void> {
     this.model.truncate(startPos);
     this.model.recordAttention = false;
-    for (const id of ids) this.model.step(id, false);
+    for (let i = 0; i < ids.length; i++) {
+      if (opts.signal?.aborted) return;
+      this.model.step(ids[i], false);
+      opts.onChunk?.(i + 1);
+    }
   }
 
   beginGeneration(policy: AttentionPolicy): void {

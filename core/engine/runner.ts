@@ -15,15 +15,25 @@ export interface SamplingParams {
 /** Argmax decoding (what the tests, the bench and the goldens use). */
 export const GREEDY_SAMPLING: SamplingParams = { temperature: 0, topK: 0, topP: 1, seed: 0 };
 
+/** How a caller follows and stops a prefill. */
+export interface PrefillOptions {
+  /** Called after each chunk is in the KV cache, with the number of `ids` done so far. */
+  onChunk?: (done: number) => void;
+  /** Checked after each chunk: once aborted, no further chunk starts (at most the one in flight finishes) and
+   * prefill returns early; the caller sees how far it got from onChunk. */
+  signal?: AbortSignal;
+}
+
 export interface ModelRunner {
   /** Largest number of positions the KV cache holds. */
   readonly capacity: number;
   /**
    * Writes `ids` into the KV cache at positions `startPos..` (everything at and after `startPos` is overwritten).
    * Produces no logits: the last prompt token goes through `decodeStep`, so that step can be a full attention step
-   * whose probabilities seed fast mode's top-K.
+   * whose probabilities seed fast mode's top-K. The runner splits `ids` into its own chunks (the one place prefill is
+   * chunked).
    */
-  prefill(ids: number[], startPos: number): Promise<void>;
+  prefill(ids: number[], startPos: number, opts?: PrefillOptions): Promise<void>;
   /** Starts a generation: fast-mode state is reset and the next decodeStep is a full step. */
   beginGeneration(policy: AttentionPolicy): void;
   /** Feeds `id` at `pos`, runs the model, samples the next token on the device and returns its id. */

@@ -56,6 +56,8 @@ export interface GenerationStats {
   generatedTokens: number;
   prefillMs: number;
   prefillTokensPerSec: number;
+  /** From the start of prefill to the first generated token (prefill + first decode step); absent if none came. */
+  firstTokenMs?: number;
   decodeMs: number;
   decodeTokensPerSec: number;
   msPerStep: number;

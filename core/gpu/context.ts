@@ -16,6 +16,9 @@ export interface AdapterSummary {
   features: string[];
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
+  /** Subgroup sizes the adapter may run with (absent or 0 when it does not say). */
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
 }
 
 export class GpuUnavailableError extends Error {
@@ -62,6 +65,8 @@ export async function createGpuContext(gpu: GPU | undefined, opts: { forceF32?: 
       features: [...adapter.features].sort(),
       maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
       maxBufferSize: device.limits.maxBufferSize,
+      subgroupMinSize: (info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize ?? 0,
+      subgroupMaxSize: (info as { subgroupMaxSize?: number } | undefined)?.subgroupMaxSize ?? 0,
     },
   };
 }

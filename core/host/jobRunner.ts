@@ -310,6 +310,10 @@ export class JobRunner {
     const attention = fastModePolicy(settings);
     let stats: GenerationStats | null = null;
     let parts = 0;
+    let firstTokenAt: number | null = null;
+    const onFirstToken = () => {
+      firstTokenAt ??= Date.now();
+    };
     if (prompt.strategy === 'map-reduce') {
       const { plan } = prompt;
       await runMapReduce(
@@ -322,6 +326,7 @@ export class JobRunner {
             attention,
             signal,
             stream: final,
+            onFirstToken: final ? onFirstToken : undefined,
             label: describeStep(plan, step.id),
             steps: { done: step.id, total: plan.steps.length },
           });
@@ -339,6 +344,7 @@ export class JobRunner {
         signal,
         stream: true,
         history,
+        onFirstToken,
       });
       stats = run.stats;
       out.answerIds = run.ids;
@@ -349,6 +355,7 @@ export class JobRunner {
       if (!settings.fastMode && done.msPerStep > 0 && done.generatedTokens > 1)
         this.fullMsPerStep.set(key, done.msPerStep);
       job.stats = doneStatsFrom(done, settings.fastMode, parts, this.fullMsPerStep.get(key));
+      job.stats.timeToFirstTokenMs = firstTokenAt === null ? null : firstTokenAt - job.startedAt;
     }
   }
 
@@ -386,6 +393,8 @@ export async function runGeneration(
     attention: AttentionPolicy;
     signal: AbortSignal;
     stream: boolean;
+    /** Called when the first token of this generation arrives. */
+    onFirstToken?: () => void;
     label?: string;
     steps?: { done: number; total: number };
     /** Earlier turns of the thread (user, assistant, …), between the document and the question. */
@@ -418,6 +427,7 @@ export async function runGeneration(
       emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
     } else if (ev.type === 'token') {
       if (tokens === 0) {
+        o.onFirstToken?.();
         decodeStart = Date.now();
         job.stage = 'generating';
       }

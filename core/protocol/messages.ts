@@ -155,6 +155,9 @@ export interface DoneStats {
   prefillMs: number;
   decodeMs: number;
   prefillTokensPerSec: number;
+  /** From Ask (the job's start: reading the page, loading the model, prefill) to the first answer token; null or
+   * absent when no token came. */
+  timeToFirstTokenMs?: number | null;
   decodeTokensPerSec: number;
   stopReason: 'stop-token' | 'max-tokens' | 'aborted' | 'context-full';
   /** Tokens run through the model for this answer's prompt (the rest came from memory or a snapshot). */

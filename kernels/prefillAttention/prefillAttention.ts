@@ -1,12 +1,15 @@
 // Host wrapper for causal prefill attention (see prefillAttention.wgsl.ts for the algorithm).
 import type { GpuContext } from '../../core/gpu/context';
 import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
+import { adapterKey, fixedSubgroupSize } from '../matmul/tuning';
 import type { KvCacheLayout } from '../types';
 import {
   type PrefillAttentionTiling,
   prefillAttentionSharedBytes,
   prefillAttentionWgsl,
 } from './prefillAttention.wgsl';
+import { prefillAttentionRowsWgsl, prefillRowsSupports } from './prefillAttentionRows.wgsl';
+import measured from './prefillAttentionTunings.json';
 
 export interface PrefillAttentionConfig {
   /** f32 [maxTokens][numHeads][headDim], RoPE already applied. */
@@ -20,6 +23,8 @@ export interface PrefillAttentionConfig {
   numHeads: number;
   /** Largest chunk this instance will be encoded with. */
   maxTokens: number;
+  /** Tiles; default: the bench's choice for this adapter (setPrefillTiling), else the largest that fits. */
+  tiling?: PrefillAttentionTiling;
 }
 
 export interface PrefillAttentionArgs {
@@ -36,19 +41,68 @@ export interface PrefillAttention {
 
 export const MAX_PREFILL_HEAD_DIM = 256;
 
-/** Largest tiles that fit the device's workgroup memory; bigger tiles reload K/V fewer times. */
-export function choosePrefillTiling(headDim: number, workgroupStorageBytes: number): PrefillAttentionTiling {
-  const candidates: PrefillAttentionTiling[] = [
-    { rows: 32, keys: 32, workgroupSize: 128 },
-    { rows: 32, keys: 16, workgroupSize: 128 },
-    { rows: 16, keys: 32, workgroupSize: 64 },
-    { rows: 16, keys: 16, workgroupSize: 64 },
-    { rows: 16, keys: 8, workgroupSize: 64 },
-    { rows: 8, keys: 8, workgroupSize: 64 },
-  ];
-  for (const t of candidates) if (prefillAttentionSharedBytes(headDim, t) <= workgroupStorageBytes) return t;
+const TILING_CANDIDATES: PrefillAttentionTiling[] = [
+  { rows: 32, keys: 32, workgroupSize: 128 },
+  { rows: 32, keys: 16, workgroupSize: 128 },
+  { rows: 16, keys: 32, workgroupSize: 64 },
+  { rows: 16, keys: 16, workgroupSize: 64 },
+  { rows: 16, keys: 8, workgroupSize: 64 },
+  { rows: 8, keys: 8, workgroupSize: 64 },
+];
+
+/** Why `t` cannot run on this device with this head size, or undefined when it can. */
+function tilingProblem(ctx: GpuContext, headDim: number, t: PrefillAttentionTiling): string | undefined {
+  if (t.variant === 'rows') {
+    const sg = fixedSubgroupSize(ctx);
+    if (sg === undefined) return 'the rows variant needs subgroups of one fixed size';
+    if (!prefillRowsSupports(headDim, sg)) return `the rows variant needs headDim a multiple of ${4 * sg}`;
+    if (t.rows !== t.workgroupSize || t.workgroupSize % sg !== 0) return 'rows variant: rows = workgroup size';
+    return undefined;
+  }
+  const storage = ctx.device.limits.maxComputeWorkgroupStorageSize;
+  if (prefillAttentionSharedBytes(headDim, t) > storage) return `needs more than ${storage} bytes of workgroup memory`;
+  return undefined;
+}
+
+const ROWS_CANDIDATES: PrefillAttentionTiling[] = [
+  { variant: 'rows', rows: 32, keys: 4, workgroupSize: 32 },
+  { variant: 'rows', rows: 64, keys: 4, workgroupSize: 64 },
+  { variant: 'rows', rows: 32, keys: 8, workgroupSize: 32 },
+];
+
+/** Tilings that can run on this device for this head size (the bench sweeps them). */
+export function prefillTilingCandidates(ctx: GpuContext, headDim: number): PrefillAttentionTiling[] {
+  return [...ROWS_CANDIDATES, ...TILING_CANDIDATES].filter((t) => tilingProblem(ctx, headDim, t) === undefined);
+}
+
+/** Recorded winners of `npm run bench -- prefill`: adapterKey (kernels/matmul/tuning.ts) -> headDim -> tiling. */
+export type PrefillTilingTable = Record<string, Record<string, PrefillAttentionTiling>>;
+const table = measured as PrefillTilingTable;
+const overrides = new WeakMap<GPUDevice, Map<number, PrefillAttentionTiling>>();
+
+/** Replaces this device's tiling for one head size for the rest of the process (the bench installs its winner). */
+export function setPrefillTiling(ctx: GpuContext, headDim: number, tiling: PrefillAttentionTiling): void {
+  const perDevice = overrides.get(ctx.device) ?? new Map();
+  perDevice.set(headDim, tiling);
+  overrides.set(ctx.device, perDevice);
+}
+
+function recordedTiling(ctx: GpuContext, headDim: number): PrefillAttentionTiling | undefined {
+  return overrides.get(ctx.device)?.get(headDim) ?? table[adapterKey(ctx.adapterInfo)]?.[String(headDim)];
+}
+
+/** Default without a bench record: on CPU adapters with fixed subgroups the rows variant (a workgroup-memory load
+ * per FMA is what makes the tiled kernel slow there), else the largest tiles that fit the device's workgroup memory
+ * (bigger tiles reload K/V fewer times). */
+export function choosePrefillTiling(ctx: GpuContext, headDim: number): PrefillAttentionTiling {
+  const fits = prefillTilingCandidates(ctx, headDim);
+  const a = ctx.adapterInfo;
+  const cpu = /swiftshader|llvmpipe|lavapipe/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
+  const preferred = fits.find((t) => (t.variant === 'rows') === cpu) ?? fits[0];
+  if (preferred) return preferred;
+  const storage = ctx.device.limits.maxComputeWorkgroupStorageSize;
   throw new Error(
-    `prefillAttention: headDim ${headDim} needs more than the device's ${workgroupStorageBytes} bytes of workgroup memory`,
+    `prefillAttention: headDim ${headDim} needs more than the device's ${storage} bytes of workgroup memory`,
   );
 }
 
@@ -77,13 +131,29 @@ export function createPrefillAttention(ctx: GpuContext, cfg: PrefillAttentionCon
     if (buffer.size < bytes) throw new Error(`${name}: buffer ${key} has ${buffer.size} bytes, needs ${bytes}`);
   }
 
-  const tiling = choosePrefillTiling(headDim, ctx.device.limits.maxComputeWorkgroupStorageSize);
-  const code = prefillAttentionWgsl({ kvDtype: dtype, headDim, tiling });
+  const recorded = recordedTiling(ctx, headDim);
+  const tiling =
+    cfg.tiling ??
+    (recorded && !tilingProblem(ctx, headDim, recorded) ? recorded : undefined) ??
+    choosePrefillTiling(ctx, headDim);
+  const problem = tilingProblem(ctx, headDim, tiling);
+  if (problem) throw new Error(`${name}: tiling ${JSON.stringify(tiling)}: ${problem}`);
+  const code =
+    tiling.variant === 'rows'
+      ? prefillAttentionRowsWgsl({
+          kvDtype: dtype,
+          headDim,
+          subgroupSize: fixedSubgroupSize(ctx) as number,
+          workgroupSize: tiling.workgroupSize,
+          keys: tiling.keys,
+        })
+      : prefillAttentionWgsl({ kvDtype: dtype, headDim, tiling });
   const pipeline = computePipeline(ctx, code, name);
   const params = uniformBuffer(ctx, new Uint32Array(12), `${name} params`);
   const group = bindGroup(ctx, pipeline, [params, cfg.q, cfg.k, cfg.v, cfg.out], name);
   const groupSize = numHeads / kvHeads;
-  const loopBounds = [headDim, tiling.keys, Math.ceil((tiling.rows * headDim) / tiling.workgroupSize)];
+  const loopBounds =
+    tiling.variant === 'rows' ? [0] : [headDim, tiling.keys, Math.ceil((tiling.rows * headDim) / tiling.workgroupSize)];
 
   return {
     tiling,

@@ -6,9 +6,12 @@
 // Putting the whole group in one block lets every K/V tile load serve all heads of the group.
 
 export interface PrefillAttentionTiling {
+  /** 'rows': one query row per invocation, keys shared by subgroup broadcast (prefillAttentionRows.wgsl.ts); rows =
+   * workgroupSize there and no workgroup memory is used. Absent: the tiled kernel below. */
+  variant?: 'rows';
   /** Query rows per workgroup. */
   rows: number;
-  /** Keys per tile held in workgroup memory. */
+  /** Keys per tile held in workgroup memory (rows variant: keys per softmax block). */
   keys: number;
   /** Threads per workgroup. */
   workgroupSize: number;
@@ -24,6 +27,7 @@ export interface PrefillAttentionShader {
 
 /** Bytes of workgroup memory a tiling needs: Q tile, one K-or-V tile, the score tile and three per-row scalars. */
 export function prefillAttentionSharedBytes(headDim: number, t: PrefillAttentionTiling): number {
+  if (t.variant === 'rows') return 0;
   return 4 * (t.rows * headDim + t.keys * headDim + t.rows * t.keys + 3 * t.rows);
 }
 

@@ -76,6 +76,7 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
       return copy;
     },
     log: (m) => process.stderr.write(`  .. ${m}\n`),
+    summary: {},
   };
 
   const selected = positionals.length
@@ -91,9 +92,13 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
     console.log(`  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   }
 
+  const hasSummary = Object.keys(bench.summary).length > 0;
+  if (hasSummary) console.log(`\nsummary: ${JSON.stringify(bench.summary, null, 2)}`);
+
   if (values.json) {
     mkdirSync(dirname(values.json), { recursive: true });
     const report = {
+      ...(hasSummary ? { summary: bench.summary } : {}),
       date: new Date().toISOString(),
       adapter: a,
       driver,

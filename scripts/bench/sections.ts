@@ -26,6 +26,9 @@ export interface BenchContext {
   copyBandwidth(): Promise<number>;
   /** Prints a progress line (stderr; keeps stdout for the tables). */
   log(message: string): void;
+  /** Headline figures sections add under fixed names (an issue's contract); written as the JSON's top-level
+   * `summary` and printed at the end. */
+  summary: Record<string, string | number | boolean | null>;
 }
 
 export interface BenchSection {

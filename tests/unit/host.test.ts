@@ -231,6 +231,10 @@ describe('EngineHost', () => {
     expect(state.job?.stats?.fastModeSpeedup).toBeCloseTo(1.5, 10);
     expect(state.job?.stats?.positionsReadFraction).toBeCloseTo(0.25, 10);
     expect(state.job?.stats).toMatchObject({ attentionPolicy: 'recycled', fullSteps: 1, partSummaries: 0 });
+    // Time to first token: from Ask (the job's start) to the first delta, within the job's lifetime.
+    const ttft = state.job?.stats?.timeToFirstTokenMs;
+    expect(ttft).toBeGreaterThanOrEqual(0);
+    expect(ttft).toBeLessThanOrEqual((state.job?.finishedAt ?? 0) - (state.job?.startedAt ?? 0));
     expect(state.lastFastModeSpeedup).toBeCloseTo(1.5, 10);
     expect(state.engine).toMatchObject({ state: 'ready', modelId: 'Llama-3.2-1B-Instruct-q4f16_1-MLC' });
     expect(keepAlive).toEqual([true, false]);

@@ -2,8 +2,9 @@ import { describe, expect, test } from 'vitest';
 import type { GpuContext } from '../../../core/gpu/context';
 import { f32ArrayToF16, roundToF16 } from '../../../core/util/half';
 import { readBuffer, runPass, storageBuffer } from '../../../kernels/gpuUtil';
-import { createPrefillAttention } from '../../../kernels/prefillAttention/prefillAttention';
+import { createPrefillAttention, prefillTilingCandidates } from '../../../kernels/prefillAttention/prefillAttention';
 import { prefillAttentionReference } from '../../../kernels/prefillAttention/prefillAttention.reference';
+import type { PrefillAttentionTiling } from '../../../kernels/prefillAttention/prefillAttention.wgsl';
 import type { KvCacheLayout } from '../../../kernels/types';
 import { testGpu } from '../setup';
 
@@ -29,6 +30,7 @@ interface Case {
   chunks: [number, number][];
   /** Fills q, k, v; defaults to uniform [-1, 1). */
   fill?: (q: Float32Array, k: Float32Array, v: Float32Array) => void;
+  tiling?: PrefillAttentionTiling;
 }
 
 const dtypes = (ctx: GpuContext): KvCacheLayout['dtype'][] => (ctx.f16 ? ['f16', 'f32'] : ['f32']);
@@ -59,7 +61,9 @@ async function runCase(ctx: GpuContext, c: Case, dtype: KvCacheLayout['dtype']):
     layout,
     numHeads,
     maxTokens,
+    tiling: c.tiling,
   });
+  if (c.tiling) expect(attention.tiling).toEqual(c.tiling);
   const diffs: number[] = [];
   for (const [tokens, startPos] of c.chunks) {
     runPass(ctx, (pass) => attention.encode(pass, { tokens, startPos }));
@@ -109,6 +113,30 @@ describe('prefill attention matches the plain-TS reference', () => {
     }
   }
   test.each(shapes)('heads $numHeads/$kvHeads headDim $headDim', (c) => expectClose(c));
+
+  // Every tiling the bench may choose (headDim 64 fits all of them in 32 KiB of workgroup memory), on a shape with
+  // a partial last block and chunks continuing a cache.
+  test('every tiling candidate: GQA 8/2, headDim 64, chunks at 0 and continuing a cache', async () => {
+    const ctx = await testGpu();
+    const candidates = prefillTilingCandidates(ctx, 64);
+    // Both drivers have fixed subgroups (SwiftShader 4, lavapipe 8), so the rows variants are among them.
+    expect(candidates.filter((t) => t.variant === 'rows').length).toBeGreaterThan(0);
+    expect(candidates.filter((t) => t.variant === undefined).length).toBeGreaterThan(3);
+    for (const tiling of candidates) {
+      await expectClose({
+        numHeads: 8,
+        kvHeads: 2,
+        headDim: 64,
+        capacity: 90,
+        chunks: [
+          [37, 0],
+          [29, 50],
+          [1, 89],
+        ],
+        tiling,
+      });
+    }
+  });
 
   test('long: 4133 keys, GQA 8/2, headDim 64, chunk continuing a cache', () =>
     expectClose({ numHeads: 8, kvHeads: 2, headDim: 64, capacity: 4140, chunks: [[37, 4096]] }));
