@@ -110,6 +110,8 @@ export async function* runGeneration(
       cached.ids = promptIds.slice(0, reuse + done);
       yield { type: 'prefill-progress', done, total: toPrefill.length };
     }
+    // A runner need not report its chunks: once the prefill returned unaborted, the whole span is in the cache.
+    if (!signal?.aborted) cached.ids = promptIds.slice(0, reuse + toPrefill.length);
   }
   if (req.onPrefixReady && req.prefixLength !== undefined && cached.ids.length >= req.prefixLength) req.onPrefixReady();
   const prefillMs = performance.now() - t0;
