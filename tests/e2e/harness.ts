@@ -82,8 +82,10 @@ export const TEST_SERVER_HOSTS = ['http://127.0.0.1/*'];
  * A copy of the built extension as it is once the user granted `hosts` (the manifest declares no host access; it asks
  * with permissions.request, a prompt a headless test cannot click, and activeTab comes from a toolbar click).
  */
-function withGrantedHosts(dir: string, hosts: string[]): string {
-  const copy = mkdtempSync(join(tmpdir(), 'rr-e2e-ext-'));
+function withGrantedHosts(dir: string, hosts: string[], at?: string): string {
+  // An unpacked extension's id follows its path: a browser restart on the same profile needs the same path (`at`).
+  const copy = at ?? mkdtempSync(join(tmpdir(), 'rr-e2e-ext-'));
+  if (at) rmSync(at, { recursive: true, force: true });
   cpSync(dir, copy, { recursive: true });
   const manifestPath = join(copy, 'manifest.json');
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
@@ -97,9 +99,11 @@ export async function launchWithExtension(
 ): Promise<LaunchedExtension> {
   const granted = opts.grantedHosts ?? TEST_SERVER_HOSTS;
   const built = opts.extensionDir ?? EXTENSION_DIR;
-  const dir = granted.length > 0 ? withGrantedHosts(built, granted) : built;
-  // `userDataDir`: a profile to reuse (a browser restart); the caller removes it.
+  // `userDataDir`: a profile to reuse (a browser restart); the caller removes it. The granted copy then lives beside
+  // it under a fixed name, so the extension keeps its id (and its storage) across the restart.
   const userDataDir = opts.userDataDir ?? mkdtempSync(join(tmpdir(), 'rr-e2e-'));
+  const dir =
+    granted.length > 0 ? withGrantedHosts(built, granted, opts.userDataDir && `${opts.userDataDir}-ext`) : built;
   const args = [
     `--disable-extensions-except=${dir}`,
     `--load-extension=${dir}`,
