@@ -55,6 +55,8 @@ async function runAttention(
     words[STATE.flag] = 0;
     words[STATE.lastFullLen] = sparse.lastFullLen;
     words[STATE.nSel] = sparse.selection[0].length;
+    // The whole selection is attended here (what the decide kernel writes when no decoded token displaces any).
+    words[STATE.nAttend] = sparse.selection[0].length;
     state = storageBuffer(ctx, words);
   }
   const out = storageBuffer(ctx, qHost.byteLength);
