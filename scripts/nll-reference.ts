@@ -5,26 +5,14 @@ import { ReferenceRunner } from '../core/engine/referenceRunner';
 import { runScoring } from '../core/engine/scoring';
 import { loadModel } from '../core/model/load';
 import { DirSource } from '../core/node/dirSource';
-import { ReferenceModel } from '../core/reference/forward';
 import { MULTI_QUERY_POLICIES } from '../core/testing/multiQueryTask';
-import { sampleReference } from '../kernels/sampling/sampling.reference';
+import { sampleStory } from '../core/testing/storySample';
 
 const m = await loadModel(new DirSource('tests/fixtures/stories260k'));
-function sampleStory(length: number, seed: number): number[] {
-  const ref = new ReferenceModel(m.config, m.weights);
-  const ids = [1];
-  let logits = ref.step(1) as Float32Array;
-  for (let step = 0; ids.length < length; step++) {
-    const next = sampleReference(logits, { temperature: 1, topK: 0, topP: 1, seed, step }).id;
-    ids.push(next);
-    logits = ref.step(next) as Float32Array;
-  }
-  return ids;
-}
 const seeds = process.argv.slice(2).map(Number);
 const tally: Record<string, { nll: number[]; full: number; steps: number; recall: number[]; attended: number[] }> = {};
 for (const seed of seeds) {
-  const story = sampleStory(456, seed);
+  const story = sampleStory(m.config, m.weights, 456, seed);
   const runner = new ReferenceRunner(m.config, m.weights, 456);
   const cached = { ids: [] as number[] };
   for (const [name, policy] of Object.entries(MULTI_QUERY_POLICIES)) {

@@ -15,10 +15,9 @@ import type { AttentionPolicy } from '../../../core/engine/types';
 import { loadModel } from '../../../core/model/load';
 import { DirSource } from '../../../core/node/dirSource';
 import { PROJECT_ROOT } from '../../../core/node/vulkanDrivers';
-import { ReferenceModel } from '../../../core/reference/forward';
 import { MULTI_QUERY_POLICIES, multiQueryScore, parseMultiQueryCases } from '../../../core/testing/multiQueryTask';
 import { retrievalEvalSet, VALUE_TOKENS } from '../../../core/testing/retrievalTask';
-import { sampleReference } from '../../../kernels/sampling/sampling.reference';
+import { sampleStory } from '../../../core/testing/storySample';
 import type { BenchContext, BenchRow, BenchSection } from '../sections';
 
 const RETRIEVAL = `${PROJECT_ROOT}/tests/fixtures/retrieval-llama`;
@@ -150,25 +149,11 @@ async function multiQuery(bench: BenchContext, m: Awaited<ReturnType<typeof load
   return rows;
 }
 
-/** Stories drawn from stories260k itself (temperature 1, seeded) by the plain-TS reference: its real tokenizer is not
- * available (the fixture's is a placeholder), so the text is the model's own, identical on every adapter. */
-function sampleStory(m: Awaited<ReturnType<typeof loadModel>>, length: number, seed: number): number[] {
-  const ref = new ReferenceModel(m.config, m.weights);
-  const ids = [1];
-  let logits = ref.step(1) as Float32Array;
-  for (let step = 0; ids.length < length; step++) {
-    const next = sampleReference(logits, { temperature: 1, topK: 0, topP: 1, seed, step }).id;
-    ids.push(next);
-    logits = ref.step(next) as Float32Array;
-  }
-  return ids;
-}
-
 async function storiesNll(bench: BenchContext): Promise<BenchRow[]> {
   const m = await loadModel(new DirSource(STORIES));
   const PROMPT = 256;
   const CONTINUATION = 200;
-  const stories = [1, 2, 3].map((seed) => sampleStory(m, PROMPT + CONTINUATION, seed));
+  const stories = [1, 2, 3].map((seed) => sampleStory(m.config, m.weights, PROMPT + CONTINUATION, seed));
   const model = await GpuModel.create(bench.gpu, m.config, m.weights, { contextWindow: PROMPT + CONTINUATION });
   const tally: Record<string, { nll: number[]; full: number; layerSteps: number }> = {};
   try {
