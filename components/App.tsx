@@ -75,23 +75,28 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel, watchTa
     [api],
   );
 
-  const refresh = useCallback(async () => {
-    const tab = await resolveTab();
-    setTabId(tab);
-    const state = await call({ type: 'getState', tabId: tab ?? undefined });
-    if (state) dispatch({ event: { type: 'state', state }, tabId: tab });
-    const list = await call({ type: 'listModels' });
-    if (list) setModels(list.models);
-    // Suggested first questions from the page's headings (no model call); quietly none when the page is unreadable.
-    setSuggestions([]);
-    // Pre-read: with the model loaded and nothing running, the page goes into the KV cache while the user types.
-    if (tab !== null && state?.engine.state === 'ready' && state.runningJobId === null && !file)
-      void api.request({ type: 'preRead', tabId: tab }).catch(() => null);
-    if (tab !== null && state && !state.thread?.turns.length && !state.job) {
-      const s = await api.request({ type: 'suggestQuestions', tabId: tab }).catch(() => null);
-      setSuggestions(s?.questions ?? []);
-    }
-  }, [api, call, resolveTab, file]);
+  /** `userAction`: the user opened this UI on the tab (activeTab granted); false when the side panel followed a
+   * tab switch, which grants nothing: the pre-read it starts is an automatic read. */
+  const refresh = useCallback(
+    async (userAction = true) => {
+      const tab = await resolveTab();
+      setTabId(tab);
+      const state = await call({ type: 'getState', tabId: tab ?? undefined });
+      if (state) dispatch({ event: { type: 'state', state }, tabId: tab });
+      const list = await call({ type: 'listModels' });
+      if (list) setModels(list.models);
+      // Suggested first questions from the page's headings (no model call); quietly none when the page is unreadable.
+      setSuggestions([]);
+      // Pre-read: with the model loaded and nothing running, the page goes into the KV cache while the user types.
+      if (tab !== null && state?.engine.state === 'ready' && state.runningJobId === null && !file)
+        void api.request({ type: 'preRead', tabId: tab, userAction }).catch(() => null);
+      if (tab !== null && state && !state.thread?.turns.length && !state.job) {
+        const s = await api.request({ type: 'suggestQuestions', tabId: tab }).catch(() => null);
+        setSuggestions(s?.questions ?? []);
+      }
+    },
+    [api, call, resolveTab, file],
+  );
 
   useEffect(() => {
     void refresh();
@@ -99,7 +104,7 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel, watchTa
   }, [refresh]);
 
   // The side panel follows the active tab: its thread and job.
-  useEffect(() => watchTab?.(() => void refresh()), [watchTab, refresh]);
+  useEffect(() => watchTab?.(() => void refresh(false)), [watchTab, refresh]);
 
   useEffect(() => api.onEvent((event) => dispatch({ event, tabId })), [api, tabId]);
 
@@ -206,6 +211,7 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel, watchTa
   const progress = job?.status === 'running' ? job.progress : ui.loadProgress;
   const barFraction = progress?.download?.fraction ?? progress?.prefill?.fraction ?? null;
   const coverage = job?.coverage ?? null;
+  const prereading = host?.preRead?.status === 'running' && host.preRead.tabId === tabId && !running;
   const speedup = job?.stats?.fastModeSpeedup ?? host?.lastFastModeSpeedup ?? null;
 
   return (
@@ -252,6 +258,32 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel, watchTa
           <div class="bar" role="progressbar" aria-valuenow={Math.round(barFraction * 100)}>
             <div style={{ width: `${Math.min(100, barFraction * 100)}%` }} />
           </div>
+        )}
+        {host?.engine.state === 'loading' && (
+          <button
+            type="button"
+            class="link"
+            data-testid="cancel-load"
+            title="Stop downloading the model"
+            onClick={() =>
+              void (job?.status === 'running' && job.stage === 'loading-model'
+                ? call({ type: 'stop', jobId: job.jobId })
+                : call({ type: 'cancelLoad' }))
+            }
+          >
+            Cancel
+          </button>
+        )}
+        {prereading && (
+          <button
+            type="button"
+            class="link"
+            data-testid="cancel-preread"
+            title="Stop reading the page ahead of the question"
+            onClick={() => void call({ type: 'cancelPreRead' })}
+          >
+            Cancel
+          </button>
         )}
       </div>
 

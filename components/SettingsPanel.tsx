@@ -75,6 +75,7 @@ export function SettingsPanel({ settings, selectedModel, engine, gpu, call, onMo
           <div class="row">
             <button
               type="button"
+              data-testid="load-model"
               disabled={engine.state === 'loading'}
               onClick={async () => {
                 const r = await call({ type: 'loadModel', modelId: selectedModel.modelId });

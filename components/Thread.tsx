@@ -53,6 +53,12 @@ export function CitationChips({ citations, onShow }: { citations: Citation[]; on
   );
 }
 
+/** 0.84 s, 12.3 s, 95 s. */
+export function formatSeconds(ms: number): string {
+  const sec = ms / 1000;
+  return `${sec < 10 ? sec.toFixed(sec < 1 ? 2 : 1) : Math.round(sec)} s`;
+}
+
 export function statsLine(s: DoneStats): string {
   const parts = [`${s.promptTokens.toLocaleString()} prompt tokens`];
   if (s.reusedTokens > 0 || s.restoredTokens > 0) {
@@ -60,7 +66,9 @@ export function statsLine(s: DoneStats): string {
     if (s.reusedTokens > 0) parts.push(`${s.reusedTokens.toLocaleString()} reused from memory`);
     if (s.restoredTokens > 0) parts.push(`${s.restoredTokens.toLocaleString()} restored from a snapshot`);
   }
+  // One prefilled token is the prompt's last, run as a decode step: no prefill rate to speak of.
   if (s.prefillTokens > 1) parts.push(`prefill ${s.prefillTokensPerSec.toFixed(0)} tok/s`);
+  if (s.timeToFirstTokenMs != null) parts.push(`first token ${formatSeconds(s.timeToFirstTokenMs)} after Ask`);
   parts.push(`decode ${s.decodeTokensPerSec.toFixed(1)} tok/s`);
   if (s.fastModeSpeedup !== null) parts.push(`fast mode ${s.fastModeSpeedup.toFixed(2)}×`);
   if (s.attentionPolicy === 'recycled' && s.fullSteps !== null)

@@ -1,6 +1,7 @@
 // The UI's view of the host, updated by host events. Pure: the popup's tests drive it directly.
 import type {
   Coverage,
+  DoneStats,
   ErrorInfo,
   HostEvent,
   HostState,
@@ -28,6 +29,8 @@ export interface UiState {
   /** The last error to show (request failures and job errors). */
   notice: ErrorInfo | null;
   rate: RateClock | null;
+  /** The tab this UI acts on, as of the last event (the pre-read it reports must be this tab's). */
+  tabId: number | null;
 }
 
 export const INITIAL_UI_STATE: UiState = {
@@ -37,6 +40,7 @@ export const INITIAL_UI_STATE: UiState = {
   loadProgress: null,
   notice: null,
   rate: null,
+  tabId: null,
 };
 
 /** Advances the rate clock: a new phase (or a value going back) restarts it. */
@@ -53,6 +57,11 @@ function rateOf(s: UiState, jobId: string | null, p: Progress, now: number): Rat
 }
 
 export function applyEvent(s: UiState, e: HostEvent, tabId: number | null, now = Date.now()): UiState {
+  const next = applyHostEvent(s, e, tabId, now);
+  return next.tabId === tabId ? next : { ...next, tabId };
+}
+
+function applyHostEvent(s: UiState, e: HostEvent, tabId: number | null, now: number): UiState {
   const mine = (jobId: string | null) => jobId !== null && s.job?.jobId === jobId;
   switch (e.type) {
     case 'state': {
@@ -73,7 +82,11 @@ export function applyEvent(s: UiState, e: HostEvent, tabId: number | null, now =
       if (!mine(e.jobId) || !s.job) return s;
       return { ...s, job: { ...s.job, answer: s.job.answer + e.text, stage: 'generating' } };
     case 'progress':
-      if (e.jobId === null) return { ...s, loadProgress: e.progress, rate: rateOf(s, null, e.progress, now) };
+      if (e.jobId === null) {
+        // A pre-read of another tab (the side panel followed a tab switch meanwhile) is not this tab's progress.
+        if (e.tabId !== null && tabId !== null && e.tabId !== tabId) return s;
+        return { ...s, loadProgress: e.progress, rate: rateOf(s, null, e.progress, now) };
+      }
       if (!mine(e.jobId) || !s.job) return s;
       return {
         ...s,
@@ -97,7 +110,7 @@ export function applyEvent(s: UiState, e: HostEvent, tabId: number | null, now =
 export function formatBytes(bytes: number | null): string {
   if (bytes === null || !Number.isFinite(bytes)) return '?';
   if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(bytes >= 1e10 ? 0 : 1)} GB`;
-  if (bytes >= 1e6) return `${Math.round(bytes / 1e6)} MB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(bytes >= 1e7 ? 0 : 1)} MB`;
   return `${Math.round(bytes / 1e3)} kB`;
 }
 
@@ -127,10 +140,28 @@ function downloadLine(p: Progress, rate: RateClock | null): string {
   return `Loading model… ${amount}${speed}`;
 }
 
-function prefillLine(p: Progress, rate: RateClock | null): string {
+function prefillFigures(p: Progress, rate: RateClock | null): string {
   const f = p.prefill!;
   const speed = rate?.perSec ? ` · ${Math.round(rate.perSec).toLocaleString()} tok/s` : '';
-  return `Reading into the model… ${formatPercent(f.fraction)} (${f.done.toLocaleString()} of ${f.total.toLocaleString()} tokens)${speed}`;
+  return `${formatPercent(f.fraction)} (${f.done.toLocaleString()} of ${f.total.toLocaleString()} tokens)${speed}`;
+}
+
+function prefillLine(p: Progress, rate: RateClock | null): string {
+  return `Reading into the model… ${prefillFigures(p, rate)}`;
+}
+
+/**
+ * Where a finished answer's prompt came from. "Reused": KV still in memory (the document, earlier turns, a pre-read);
+ * "restored": read back from a saved snapshot (IndexedDB); "prefilled": run through the model now.
+ */
+export function promptSource(st: DoneStats): string {
+  const cached: string[] = [];
+  if (st.reusedTokens > 0) cached.push(`${st.reusedTokens.toLocaleString()} tokens reused from memory`);
+  if (st.restoredTokens > 0) cached.push(`${st.restoredTokens.toLocaleString()} restored from a snapshot`);
+  // Only the last prompt token ran (always a decode step): say where the prompt came from, not "prefill 0 tok/s".
+  if (cached.length > 0 && st.prefillTokens <= 1) return `${cached.join(', ')}, nothing to prefill`;
+  const prefilled = `prefilled ${st.prefillTokens.toLocaleString()}${cached.length > 0 ? '' : ' tokens'} at ${st.prefillTokensPerSec.toFixed(0)} tok/s`;
+  return cached.length > 0 ? `${cached.join(', ')}, ${prefilled}` : prefilled;
 }
 
 /** One line that says what is happening, for the status bar. */
@@ -152,24 +183,24 @@ export function statusLine(s: UiState): string {
   }
   if (h.engine.state === 'loading')
     return s.loadProgress?.download ? downloadLine(s.loadProgress, s.rate) : 'Loading model…';
+  // This tab's pre-read (the popup or side panel opened with the model loaded): its progress, over the last answer.
+  const pre = h.preRead && h.preRead.tabId === s.tabId ? h.preRead : null;
+  if (h.engine.state === 'ready' && pre?.status === 'running') {
+    const p = s.loadProgress;
+    return p?.prefill && p.label ? `${p.label}… ${prefillFigures(p, s.rate)}` : 'Pre-reading the page…';
+  }
   if (j?.status === 'error' && j.error) return `Error: ${j.error.message}`;
-  if (j?.status === 'stopped') return 'Stopped';
+  const cancelledLoad = h.engine.state === 'empty' && h.engine.error ? h.engine.error.message : null;
+  if (j?.status === 'stopped') return cancelledLoad ? `Stopped · ${cancelledLoad}` : 'Stopped';
   if (j?.status === 'done' && j.stats) {
     const st = j.stats;
-    const fromCache = st.reusedTokens + st.restoredTokens;
-    // Nothing (or only the last token) was prefilled: say where the prompt came from, not "prefill 0 tok/s".
-    const prompt =
-      fromCache > 0 && st.prefillTokens <= 1
-        ? `restored ${fromCache.toLocaleString()} tokens, nothing to prefill`
-        : fromCache > 0
-          ? `restored ${fromCache.toLocaleString()} tokens, prefilled ${st.prefillTokens.toLocaleString()} at ${st.prefillTokensPerSec.toFixed(0)} tok/s`
-          : `prefilled ${st.prefillTokens.toLocaleString()} tokens at ${st.prefillTokensPerSec.toFixed(0)} tok/s`;
-    return `Done · ${prompt} · ${st.generatedTokens} tokens at ${st.decodeTokensPerSec.toFixed(1)} tokens/s`;
+    return `Done · ${promptSource(st)} · ${st.generatedTokens} tokens at ${st.decodeTokensPerSec.toFixed(1)} tokens/s`;
   }
   if (h.engine.state === 'error' && h.engine.error) return `Model error: ${h.engine.error.message}`;
-  const pre = s.loadProgress;
-  if (h.engine.state === 'ready' && pre?.prefill && pre.label && pre.prefill.fraction < 1)
-    return `${pre.label}… ${prefillLine(pre, s.rate).replace('Reading into the model… ', '')}`;
+  if (cancelledLoad) return cancelledLoad;
+  if (h.engine.state === 'ready' && pre?.status === 'done')
+    return `Ready · page pre-read: ${pre.cachedTokens.toLocaleString()} tokens in memory, Ask prefills only the question`;
+  if (h.engine.state === 'ready' && pre?.status === 'stopped') return 'Ready · pre-read stopped';
   if (h.engine.state === 'ready') return 'Ready';
   if (h.gpu.state === 'unknown') return 'Checking WebGPU…';
   return 'Ready · the model loads on first use';

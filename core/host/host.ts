@@ -84,6 +84,7 @@ export class EngineHost {
       lastFastModeSpeedup: this.runner.lastSpeedup,
       tabId: tabId ?? null,
       thread: tabId === undefined ? null : this.threads.forTab(tabId),
+      preRead: this.runner.lastPreRead,
     };
   }
 
@@ -169,7 +170,9 @@ export class EngineHost {
         if (!this.env.showCitation) return { shown: false, reason: 'Showing passages is not available here.' };
         return this.env.showCitation(r.tabId, r.pageUrl, r.citation);
       case 'preRead':
-        return this.runner.preRead(r.tabId);
+        return this.runner.preRead(r.tabId, r.userAction === true);
+      case 'cancelPreRead':
+        return { cancelled: this.runner.cancelPreRead() };
       case 'suggestQuestions': {
         const page = await this.env.readPage(r.tabId);
         return { questions: page.text.trim() ? suggestQuestions(page.text, page.title) : [] };

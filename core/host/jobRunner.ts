@@ -5,7 +5,7 @@ import type { AttentionPolicy } from '../attention/policy';
 import { DEFAULT_MODEL_ID } from '../catalog/catalog';
 import { describeStep, findCitations, runMapReduce } from '../document';
 import type { ChatMessage, Engine, GenerationStats } from '../engine/types';
-import type { ErrorInfo, HostEvent, JobKind, JobStage, JobView, PageContent } from '../protocol/messages';
+import type { ErrorInfo, HostEvent, JobKind, JobStage, JobView, PageContent, PreReadView } from '../protocol/messages';
 import { ProtocolError, toErrorInfo } from '../protocol/messages';
 import type { Settings } from '../protocol/settings';
 import type { HostEnv } from './env';
@@ -49,6 +49,8 @@ export class JobRunner {
   } | null = null;
   private preread: { tabId: number; controller: AbortController; done: Promise<void> } | null = null;
   lastSpeedup: number | null = null;
+  /** The last pre-read's outcome (HostState.preRead). */
+  lastPreRead: PreReadView | null = null;
   /** Mean decode step with fast mode off, per model and window: the baseline fast mode's speed-up is measured on. */
   private readonly fullMsPerStep = new Map<string, number>();
   private nextJob = 1;
@@ -136,15 +138,24 @@ export class JobRunner {
 
   /**
    * Pre-read: the tab's page goes into the model's KV cache before the question (the popup or side panel opened with
-   * the model loaded), so Ask prefills only the question. Only when the page fits the window whole (the prompt of a
-   * page read in parts depends on the question); cancelled by any job, and by Stop. Resolves with the tokens
-   * prefilled, 0 when there was nothing to do.
+   * the model loaded), so Ask prefills only the question. Only when the page fits the window whole under the
+   * settings' window and answer length (the prompt of a page read in parts depends on the question); cancelled by
+   * any job, by Stop, and by a pre-read of another tab (the side panel followed a tab switch). `userAction`: the user
+   * opened the popup or side panel on this tab, as for Ask: opening them grants activeTab, and a page-supplied PDF
+   * address may be fetched; without it (a tab switch) the read is automatic and fetches none.
    */
-  async preRead(tabId: number): Promise<{ started: boolean; reason?: string }> {
-    if (this.running || this.preread) return { started: false, reason: 'busy' };
+  async preRead(tabId: number, userAction = false): Promise<{ started: boolean; reason?: string }> {
+    if (this.running) return { started: false, reason: 'busy' };
+    if (this.preread?.tabId === tabId) return { started: false, reason: 'already pre-reading this tab' };
     const settings = this.deps.settings();
     const loaded = this.deps.models.loadedEngine(settings.modelId || DEFAULT_MODEL_ID, settings.contextWindow);
     if (!loaded) return { started: false, reason: 'no model loaded' };
+    const other = this.preread;
+    if (other) {
+      other.controller.abort();
+      await other.done;
+      if (this.running || this.preread) return { started: false, reason: 'busy' };
+    }
     const engine = await loaded;
     const controller = new AbortController();
     let finish = () => {};
@@ -152,33 +163,27 @@ export class JobRunner {
       finish = r;
     });
     this.preread = { tabId, controller, done };
+    const view: PreReadView = { tabId, status: 'running', cachedTokens: 0, prefilledTokens: 0, reason: null };
+    this.setPreRead(view);
     void (async () => {
       try {
-        const page = await this.deps.env.readPage(tabId);
-        if (!page.text.trim() || controller.signal.aborted) return;
+        const page = await this.deps.env.readPage(tabId, { userAction, signal: controller.signal });
+        if (!page.text.trim()) return this.setPreRead({ ...view, status: 'skipped', reason: 'the page has no text' });
+        controller.signal.throwIfAborted();
         const thread = await this.deps.threads.threadForJob(tabId, page);
         const contextWindow = this.deps.models.contextWindow ?? settings.contextWindow;
         const raw = this.deps.models.template === 'raw';
         // Planned as a summary: no question is needed to know whether the page fits whole (then its text is the same).
-        const prompt = planJobPrompt(
-          'summarize',
-          page,
-          '',
-          contextWindow,
-          settings.maxAnswerTokens,
-          (t) => engine.countTokens(t),
-          {
-            raw,
-          },
-        );
-        if (prompt.strategy !== 'whole' || controller.signal.aborted) return;
+        const count = (t: string) => engine.countTokens(t);
+        const prompt = planJobPrompt('summarize', page, '', contextWindow, settings.maxAnswerTokens, count, { raw });
+        if (prompt.strategy !== 'whole')
+          return this.setPreRead({ ...view, status: 'skipped', reason: 'the page is read in parts per question' });
+        controller.signal.throwIfAborted();
         // The document and the thread so far, then an empty question: everything but that is what Ask will reuse.
-        const turns = this.deps.threads.planTurns(
-          thread,
-          Math.floor(contextWindow / 4),
-          (t) => engine.countTokens(t),
-          (t) => (t.kind === 'summarize' ? SUMMARY_REQUEST : t.question),
+        const turns = this.deps.threads.planTurns(thread, Math.floor(contextWindow / 4), count, (t) =>
+          t.kind === 'summarize' ? SUMMARY_REQUEST : t.question,
         );
+        let stats: GenerationStats | null = null;
         for await (const ev of engine.generate(
           {
             messages: [...turns.messages, { role: 'user', content: '' }],
@@ -186,7 +191,7 @@ export class JobRunner {
             document: prompt.document,
           },
           { maxTokens: 0, signal: controller.signal },
-        ))
+        )) {
           if (ev.type === 'prefill-progress')
             this.deps.emit({
               type: 'progress',
@@ -198,14 +203,34 @@ export class JobRunner {
                 prefill: { fraction: ev.done / Math.max(1, ev.total), done: ev.done, total: ev.total },
               },
             });
+          else if (ev.type === 'done') stats = ev.stats;
+        }
+        controller.signal.throwIfAborted();
+        // The prompt's last token always runs with the question (a decode step): the rest is in the cache now.
+        const s = stats as GenerationStats | null;
+        this.setPreRead({
+          ...view,
+          status: 'done',
+          cachedTokens: s ? s.promptTokens - 1 : 0,
+          prefilledTokens: s ? Math.max(0, s.prefillTokens - 1) : 0,
+        });
       } catch (e) {
-        if (!controller.signal.aborted) this.deps.env.log?.('Pre-read failed', e);
+        if (controller.signal.aborted) this.setPreRead({ ...view, status: 'stopped' });
+        else {
+          this.deps.env.log?.('Pre-read failed', e);
+          this.setPreRead({ ...view, status: 'failed', reason: toErrorInfo(e).message });
+        }
       } finally {
         if (this.preread?.controller === controller) this.preread = null;
         finish();
       }
     })();
     return { started: true };
+  }
+
+  private setPreRead(view: PreReadView): void {
+    this.lastPreRead = view;
+    this.deps.changed(null);
   }
 
   /** Stops a pre-read; true if one was running. */

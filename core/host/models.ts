@@ -11,6 +11,8 @@ import type { HostEnv } from './env';
 import { customModelFor, findModel, listModelEntries, normalizeModelBaseUrl } from './modelList';
 
 const PROGRESS_INTERVAL_MS = 250;
+/** What a cancelled load leaves: the status line and the cancelled request say it. */
+export const LOAD_CANCELLED = 'Loading the model was cancelled: no model is loaded.';
 
 /** What Models needs from the host around it. */
 export interface ModelsDeps {
@@ -177,10 +179,14 @@ export class Models {
         this.loadedTemplate = info.template ?? null;
         this.status = { state: 'ready', modelId, contextWindow, error: null };
       } catch (e) {
-        const error = loadSignal.aborted
-          ? { code: 'model-load-failed' as const, message: 'Loading was stopped.' }
+        const cancelled = loadSignal.aborted;
+        const error = cancelled
+          ? { code: 'model-load-failed' as const, message: LOAD_CANCELLED }
           : toErrorInfo(e, e instanceof StorageFullError ? 'storage-failed' : 'model-load-failed');
-        this.status = { state: 'error', modelId, contextWindow, error };
+        // Cancelled (Cancel, or Stop on the job that loads it): nothing is loaded, which is not a failure.
+        this.status = cancelled
+          ? { state: 'empty', modelId: null, contextWindow: null, error }
+          : { state: 'error', modelId, contextWindow, error };
         throw new ProtocolError(error.code, error.message);
       } finally {
         this.loading = null;

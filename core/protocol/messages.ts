@@ -45,8 +45,14 @@ export type Request =
   | { type: 'showCitation'; tabId: number; pageUrl: string; citation: Citation }
   /** First questions from the page's headings (no model call). */
   | { type: 'suggestQuestions'; tabId: number }
-  /** Put the tab's page into the model's KV cache now (the model is loaded), so Ask prefills only the question. */
-  | { type: 'preRead'; tabId: number };
+  /**
+   * Put the tab's page into the model's KV cache now (the model is loaded), so Ask prefills only the question.
+   * `userAction`: the user opened the popup or side panel on this tab (activeTab is granted); false for a read the
+   * user did not ask for (the side panel following a tab switch).
+   */
+  | { type: 'preRead'; tabId: number; userAction?: boolean }
+  /** Stops the pre-read in progress (what it prefilled so far stays cached). */
+  | { type: 'cancelPreRead' };
 
 /** A page's readable text: what the content script extracts, a PDF's text, or a file the UI opened. */
 export interface PageContent {
@@ -242,6 +248,17 @@ export interface ThreadSummary {
   firstQuestion: string;
 }
 
+/** The last pre-read (the page put into the KV cache before the question): what the status line reports. */
+export interface PreReadView {
+  tabId: number;
+  status: 'running' | 'done' | 'stopped' | 'failed' | 'skipped';
+  /** Prompt tokens now in the cache for the next Ask (done), of which `prefilledTokens` ran in this pre-read. */
+  cachedTokens: number;
+  prefilledTokens: number;
+  /** Why it was skipped or failed. */
+  reason: string | null;
+}
+
 export interface HostState {
   protocolVersion: number;
   settings: Settings;
@@ -259,6 +276,8 @@ export interface HostState {
   tabId: number | null;
   /** That tab's thread; null if none. */
   thread: ThreadView | null;
+  /** The last pre-read (any tab: compare its tabId); null when none ran since the worker started. */
+  preRead: PreReadView | null;
 }
 
 export type ModelFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm';
@@ -310,6 +329,7 @@ export interface ResponseMap {
   showCitation: { shown: boolean; reason?: string };
   suggestQuestions: { questions: string[] };
   preRead: { started: boolean; reason?: string };
+  cancelPreRead: { cancelled: boolean };
 }
 
 export type HostEvent =

@@ -52,7 +52,8 @@ const requestBodies: { [T in RequestType]: Check<Omit<Extract<Request, { type: T
   exportThread: obj({ threadId }),
   showCitation: obj({ tabId, pageUrl: str({ max: 4096 }), citation }),
   suggestQuestions: obj({ tabId }),
-  preRead: obj({ tabId }),
+  preRead: obj({ tabId, userAction: optional(bool) }),
+  cancelPreRead: obj({}),
 };
 
 export const REQUEST_TYPES = Object.keys(requestBodies) as RequestType[];

@@ -140,7 +140,7 @@ describe('the reading companion', () => {
     expect(again.stats!.prefillTokens).toBe(1);
     await expect
       .poll(() => popup.getByTestId('status').textContent())
-      .toMatch(/restored 773 tokens, nothing to prefill/);
+      .toMatch(/773 tokens reused from memory, nothing to prefill/);
     await expect.poll(() => popup.getByTestId('turn').count()).toBe(2);
 
     // Edit and resend: the last question comes back into the box; the edited one replaces the last turn.

@@ -252,14 +252,39 @@ const MIME: Record<string, string> = {
   '.bin': 'application/octet-stream',
 };
 
-/** Serves `root` (optional) and in-memory `routes` on 127.0.0.1, with byte ranges and permissive CORS. */
+/** Writes `body` at about `bytesPerSec` (a slow network), in tenth-of-a-second slices, until done or disconnected. */
+function writeSlowly(res: ServerResponse, body: Uint8Array, bytesPerSec: number): void {
+  const slice = Math.max(1, Math.round(bytesPerSec / 10));
+  let at = 0;
+  const timer = setInterval(() => {
+    if (res.destroyed || at >= body.length) {
+      clearInterval(timer);
+      if (!res.destroyed) res.end();
+      return;
+    }
+    res.write(body.subarray(at, at + slice));
+    at += slice;
+  }, 100);
+  res.on('close', () => clearInterval(timer));
+}
+
+/**
+ * Serves `root` (optional) and in-memory `routes` on 127.0.0.1, with byte ranges and permissive CORS. `slow`: paths
+ * under `slow.prefix` are served from `root` with that prefix removed, at `slow.bytesPerSec` (a slow download).
+ */
 export async function startStaticServer(
-  opts: { root?: string; routes?: Record<string, string | Uint8Array> } = {},
+  opts: {
+    root?: string;
+    routes?: Record<string, string | Uint8Array>;
+    slow?: { prefix: string; bytesPerSec: number };
+  } = {},
 ): Promise<StaticServer> {
   const log: StaticServer['log'] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    log.push({ method: req.method ?? 'GET', path, range: req.headers.range });
+    const requested = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const slow = opts.slow && requested.startsWith(opts.slow.prefix) ? opts.slow : null;
+    const path = slow ? `/${requested.slice(slow.prefix.length)}` : requested;
+    log.push({ method: req.method ?? 'GET', path: requested, range: req.headers.range });
     res.setHeader('Access-Control-Allow-Origin', '*');
     res.setHeader('Access-Control-Allow-Headers', 'Range');
     res.setHeader('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges');
@@ -295,7 +320,13 @@ export async function startStaticServer(
       });
     } else res.writeHead(200, { 'Content-Type': type, 'Content-Length': size });
     if (req.method === 'HEAD') return void res.end();
-    if (body) res.end(body.subarray(start, end + 1));
+    if (slow)
+      writeSlowly(
+        res,
+        body ? body.subarray(start, end + 1) : readFileSync(file!).subarray(start, end + 1),
+        slow.bytesPerSec,
+      );
+    else if (body) res.end(body.subarray(start, end + 1));
     else createReadStream(file!, { start, end }).pipe(res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -150,6 +150,7 @@ function setup(
   const deleted: string[] = [];
   const fetched: string[] = [];
   const engineOptions: EngineOptions[] = [];
+  const reads: { tabId: number; userAction: boolean }[] = [];
   const env: HostEnv = {
     openGpu: async () => {
       if (opts.gpu) throw opts.gpu;
@@ -159,7 +160,8 @@ function setup(
       engineOptions.push(o);
       return engine;
     },
-    readPage: async (tabId) => {
+    readPage: async (tabId, o) => {
+      reads.push({ tabId, userAction: o?.userAction === true });
       const p = (opts.pages ?? { 1: ARTICLE })[tabId];
       if (!p) throw new ProtocolError('page-unreadable', 'That tab is gone.');
       if (p instanceof Error) throw p;
@@ -187,7 +189,7 @@ function setup(
   const host = new EngineHost(env);
   const events: HostEvent[] = [];
   host.subscribe((e) => events.push(e));
-  return { host, engine, env, events, local, session, keepAlive, deleted, fetched, engineOptions };
+  return { host, engine, env, events, local, session, keepAlive, deleted, fetched, engineOptions, reads };
 }
 
 async function untilDone(events: HostEvent[], jobId: string) {
@@ -296,7 +298,11 @@ describe('EngineHost', () => {
     const loading = host.handle({ type: 'loadModel', modelId: 'Qwen3-0.6B-q4f16_1-MLC' });
     for (let i = 0; i < 100 && host.state().engine.state !== 'loading'; i++) await new Promise((r) => setTimeout(r, 1));
     expect(await host.handle({ type: 'cancelLoad' })).toEqual({ cancelled: true });
-    await expect(loading).rejects.toMatchObject({ code: 'model-load-failed', message: 'Loading was stopped.' });
+    await expect(loading).rejects.toMatchObject({
+      code: 'model-load-failed',
+      message: 'Loading the model was cancelled: no model is loaded.',
+    });
+    expect(host.state().engine).toMatchObject({ state: 'empty', modelId: null });
     expect(await host.handle({ type: 'cancelLoad' })).toEqual({ cancelled: false });
     engine.load = async () => {
       throw new StorageFullError('https://x/params_shard_0.bin', new DOMException('full', 'QuotaExceededError'));
@@ -732,5 +738,56 @@ describe('threads, citations and history in the host', () => {
     await untilDone(h.events, jobId);
     expect(h.engine.generations).toHaveLength(3);
     expect(h.host.state(1).job?.answer).toBe('Hello **world**!');
+    expect(h.host.state().preRead).toMatchObject({ tabId: 1, status: 'stopped' });
+  });
+
+  test('pre-read: reads as the user’s action only when the UI says so; reports its outcome; another tab replaces it', async () => {
+    const page2 = { ...ARTICLE, url: 'https://example.org/b', title: 'Second' };
+    const h = setup({ pages: { 1: ARTICLE, 2: page2 } });
+    await ask(h, 'q1');
+    h.reads.length = 0;
+    expect(await h.host.handle({ type: 'preRead', tabId: 1, userAction: true })).toEqual({ started: true });
+    for (let i = 0; i < 100 && h.host.state().preRead?.status === 'running'; i++)
+      await new Promise((r) => setTimeout(r, 1));
+    // The fake engine reports 100 prompt tokens, all prefilled: all but the last (run with the question) are cached.
+    expect(h.host.state().preRead).toEqual({
+      tabId: 1,
+      status: 'done',
+      cachedTokens: 99,
+      prefilledTokens: 99,
+      reason: null,
+    });
+    expect(h.reads).toEqual([{ tabId: 1, userAction: true }]);
+    // The side panel follows a tab switch: tab 2's pre-read is automatic and replaces a running one of tab 1.
+    let release: () => void = () => {};
+    h.engine.gate = () => new Promise<void>((r) => (release = r));
+    h.engine.tokens = [];
+    let reached = false;
+    const gen = h.engine.generate.bind(h.engine);
+    h.engine.generate = (input, o) => {
+      reached = true;
+      return (async function* () {
+        await new Promise<void>((r) => o?.signal?.addEventListener('abort', () => r()));
+        yield* gen(input, o);
+      })();
+    };
+    await h.host.handle({ type: 'preRead', tabId: 1, userAction: true });
+    for (let i = 0; i < 100 && !reached; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(await h.host.handle({ type: 'preRead', tabId: 1 })).toEqual({
+      started: false,
+      reason: 'already pre-reading this tab',
+    });
+    expect(await h.host.handle({ type: 'preRead', tabId: 2, userAction: false })).toEqual({ started: true });
+    expect(h.reads.slice(1)).toEqual([
+      { tabId: 1, userAction: true },
+      { tabId: 2, userAction: false },
+    ]);
+    expect(h.host.state().preRead).toMatchObject({ tabId: 2, status: 'running' });
+    expect(await h.host.handle({ type: 'cancelPreRead' })).toEqual({ cancelled: true });
+    for (let i = 0; i < 100 && h.host.state().preRead?.status === 'running'; i++)
+      await new Promise((r) => setTimeout(r, 1));
+    expect(h.host.state().preRead).toMatchObject({ tabId: 2, status: 'stopped' });
+    expect(await h.host.handle({ type: 'cancelPreRead' })).toEqual({ cancelled: false });
+    release();
   });
 });

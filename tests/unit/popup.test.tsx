@@ -4,7 +4,15 @@ import { act } from 'preact/test-utils';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { App } from '../../components/App';
 import { Markdown, parseBlocks } from '../../components/markdown';
-import { applyEvent, coverageLine, INITIAL_UI_STATE, statusLine } from '../../components/uiState';
+import { statsLine } from '../../components/Thread';
+import {
+  applyEvent,
+  coverageLine,
+  formatBytes,
+  INITIAL_UI_STATE,
+  promptSource,
+  statusLine,
+} from '../../components/uiState';
 import type { HostApi } from '../../core/protocol/client';
 import type { HostEvent, HostState, JobView, Request } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
@@ -111,6 +119,7 @@ function hostState(over: Partial<HostState> = {}): HostState {
     lastFastModeSpeedup: null,
     tabId: null,
     thread: null,
+    preRead: null,
     ...over,
   };
 }
@@ -159,7 +168,75 @@ describe('progress that tells the truth', () => {
       partSummaries: 0,
     };
     s = applyEvent(s, { type: 'done', jobId: 'j1', tabId: 7, status: 'done', stats }, 7);
-    expect(statusLine(s)).toBe('Done · restored 899 tokens, nothing to prefill · 12 tokens at 12.0 tokens/s');
+    // KV still in memory is "reused"; only a snapshot read back from IndexedDB is "restored".
+    expect(statusLine(s)).toBe('Done · 899 tokens reused from memory, nothing to prefill · 12 tokens at 12.0 tokens/s');
+    expect(promptSource({ ...stats, reusedTokens: 0, restoredTokens: 899 })).toBe(
+      '899 restored from a snapshot, nothing to prefill',
+    );
+    expect(
+      promptSource({ ...stats, reusedTokens: 700, restoredTokens: 0, prefillTokens: 200, prefillTokensPerSec: 812 }),
+    ).toBe('700 tokens reused from memory, prefilled 200 at 812 tok/s');
+    expect(promptSource({ ...stats, reusedTokens: 0, prefillTokens: 900, prefillTokensPerSec: 812.4 })).toBe(
+      'prefilled 900 tokens at 812 tok/s',
+    );
+    // The answer's stats: prefill tokens/s and the time from Ask to the first token (#10).
+    const line = statsLine({
+      ...stats,
+      reusedTokens: 0,
+      prefillTokens: 900,
+      prefillTokensPerSec: 812.4,
+      timeToFirstTokenMs: 1234,
+    });
+    expect(line).toBe('900 prompt tokens · prefill 812 tok/s · first token 1.2 s after Ask · decode 12.0 tok/s');
+    expect(statsLine({ ...stats, timeToFirstTokenMs: 95 })).toBe(
+      '900 prompt tokens · prefilled 1 · 899 reused from memory · first token 0.10 s after Ask · decode 12.0 tok/s',
+    );
+  });
+
+  test('a small model downloads in tenths of MB; a cancelled load says so', () => {
+    expect(formatBytes(1_546_752)).toBe('1.5 MB');
+    expect(formatBytes(12_600_000)).toBe('13 MB');
+    expect(formatBytes(150_000)).toBe('150 kB');
+    const cancelled = hostState({
+      engine: {
+        state: 'empty',
+        modelId: null,
+        contextWindow: null,
+        error: { code: 'model-load-failed', message: 'Loading the model was cancelled: no model is loaded.' },
+      },
+    });
+    const s = applyEvent(INITIAL_UI_STATE, { type: 'state', state: cancelled }, 7);
+    expect(statusLine(s)).toBe('Loading the model was cancelled: no model is loaded.');
+  });
+
+  test('pre-read: its progress shows in its own tab only, then how much is in memory', () => {
+    const ready = { state: 'ready' as const, modelId: 'm', contextWindow: 2048, error: null };
+    const running = { tabId: 7, status: 'running' as const, cachedTokens: 0, prefilledTokens: 0, reason: null };
+    let s = applyEvent(INITIAL_UI_STATE, { type: 'state', state: hostState({ engine: ready, preRead: running }) }, 7);
+    expect(statusLine(s)).toBe('Pre-reading the page…');
+    const progress = (tabId: number, done: number) => ({
+      type: 'progress' as const,
+      jobId: null,
+      tabId,
+      progress: {
+        stage: 'prefill' as const,
+        label: 'Pre-reading the page',
+        prefill: { fraction: done / 800, done, total: 800 },
+      },
+    });
+    s = applyEvent(s, progress(7, 200), 7, 1000);
+    s = applyEvent(s, progress(7, 400), 7, 2000);
+    expect(statusLine(s)).toBe('Pre-reading the page… 50% (400 of 800 tokens) · 200 tok/s');
+    // Another tab's pre-read (the side panel moved on) does not show here.
+    s = applyEvent(s, progress(9, 10), 7, 2500);
+    expect(statusLine(s)).toBe('Pre-reading the page… 50% (400 of 800 tokens) · 200 tok/s');
+    const done = { ...running, status: 'done' as const, cachedTokens: 799, prefilledTokens: 799 };
+    s = applyEvent(s, { type: 'state', state: hostState({ engine: ready, preRead: done }) }, 7);
+    expect(statusLine(s)).toBe('Ready · page pre-read: 799 tokens in memory, Ask prefills only the question');
+    // Seen from tab 9, tab 7's pre-read is not news.
+    expect(statusLine(applyEvent(s, { type: 'state', state: hostState({ engine: ready, preRead: done }) }, 9))).toBe(
+      'Ready',
+    );
   });
 });
 
@@ -325,6 +402,47 @@ describe('App', () => {
     await act(() => void byTestId('summarize').dispatchEvent(new window.Event('click', { bubbles: true })));
     await settle();
     expect(container.querySelector('.notice')?.textContent).toBe('An answer is still being written');
+  });
+
+  test('pre-read on open is the user’s action; after a side-panel tab switch it is not; Cancel stops it', async () => {
+    const ready = { state: 'ready' as const, modelId: 'm', contextWindow: 2048, error: null };
+    let preRead: HostState['preRead'] = null;
+    const stateFor = (tabId: number | undefined) => hostState({ tabId: tabId ?? null, engine: ready, preRead });
+    const { api, requests, emit } = fakeApi(hostState(), stateFor);
+    let active = 7;
+    let onTabChange: () => void = () => {};
+    const watchTab = (cb: () => void) => {
+      onTabChange = cb;
+      return () => {};
+    };
+    await act(() =>
+      render(<App api={api} resolveTab={async () => active} surface="sidepanel" watchTab={watchTab} />, container),
+    );
+    await settle();
+    active = 9;
+    await act(() => onTabChange());
+    await settle();
+    expect(requests.filter((r) => r.type === 'preRead')).toEqual([
+      { type: 'preRead', tabId: 7, userAction: true },
+      { type: 'preRead', tabId: 9, userAction: false },
+    ]);
+    expect(byTestId('cancel-preread')).toBeNull();
+    preRead = { tabId: 9, status: 'running', cachedTokens: 0, prefilledTokens: 0, reason: null };
+    await act(() => emit({ type: 'state', state: stateFor(undefined) }));
+    expect(byTestId('status').textContent).toBe('Pre-reading the page…');
+    await act(() => void byTestId('cancel-preread').dispatchEvent(new window.Event('click', { bubbles: true })));
+    await settle();
+    expect(requests.at(-1)).toEqual({ type: 'cancelPreRead' });
+  });
+
+  test('a model download shows Cancel, which cancels the load', async () => {
+    const loading = { state: 'loading' as const, modelId: 'm', contextWindow: 2048, error: null };
+    const { api, requests } = fakeApi(hostState({ engine: loading }));
+    await act(() => render(<App api={api} resolveTab={async () => 7} surface="popup" />, container));
+    await settle();
+    await act(() => void byTestId('cancel-load').dispatchEvent(new window.Event('click', { bubbles: true })));
+    await settle();
+    expect(requests.at(-1)).toEqual({ type: 'cancelLoad' });
   });
 
   test('a clear screen with the reason when WebGPU is unavailable', async () => {

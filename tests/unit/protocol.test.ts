@@ -48,6 +48,8 @@ describe('parseRequest', () => {
       },
       { type: 'suggestQuestions', tabId: 3 },
       { type: 'preRead', tabId: 3 },
+      { type: 'preRead', tabId: 3, userAction: true },
+      { type: 'cancelPreRead' },
     ];
     expect(new Set(samples.map((s) => s.type))).toEqual(new Set(REQUEST_TYPES));
     samples.forEach((s, i) => {
