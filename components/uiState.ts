@@ -53,6 +53,9 @@ export function trackRate(prev: RateClock | null, key: string, value: number, no
 function rateOf(s: UiState, jobId: string | null, p: Progress, now: number): RateClock | null {
   if (p.download) return trackRate(s.rate, `${jobId}|download`, p.download.loadedBytes, now);
   if (p.prefill) return trackRate(s.rate, `${jobId}|prefill|${p.label ?? ''}`, p.prefill.done, now);
+  // The prefill stage begins: the clock starts at 0 tokens, so the first chunk's report already gives a rate (a page
+  // prefilled in one chunk reports once).
+  if (p.stage === 'prefill' && !p.label) return { key: `${jobId}|prefill|`, t0: now, value0: 0, perSec: null };
   return s.rate;
 }
 

@@ -146,9 +146,12 @@ describe('progress that tells the truth', () => {
       tabId: 7,
       progress: { stage: 'prefill' as const, prefill: { fraction: done / 4000, done, total: 4000 } },
     });
+    // The prefill stage starts the clock: the first chunk's report already has a rate.
+    s = applyEvent(s, { type: 'progress', jobId: 'j1', tabId: 7, progress: { stage: 'prefill' } }, 7, 2500);
     s = applyEvent(s, prefill(512), 7, 3000);
+    expect(statusLine(s)).toBe('Reading into the model… 13% (512 of 4,000 tokens) · 1,024 tok/s');
     s = applyEvent(s, prefill(1536), 7, 3500);
-    expect(statusLine(s)).toBe('Reading into the model… 38% (1,536 of 4,000 tokens) · 2,048 tok/s');
+    expect(statusLine(s)).toBe('Reading into the model… 38% (1,536 of 4,000 tokens) · 1,536 tok/s');
     const stats = {
       promptTokens: 900,
       prefillTokens: 1,
