@@ -210,6 +210,11 @@ describe('progress that tells the truth', () => {
     });
     const s = applyEvent(INITIAL_UI_STATE, { type: 'state', state: cancelled }, 7);
     expect(statusLine(s)).toBe('Loading the model was cancelled: no model is loaded.');
+    // Cancel on an answer that was loading its model stops the answer; the status says why.
+    const stopped = { ...cancelled, tabId: 7, job: job({ status: 'stopped', stage: 'finished' }) };
+    expect(statusLine(applyEvent(s, { type: 'state', state: stopped }, 7))).toBe(
+      'Stopped · Loading the model was cancelled: no model is loaded.',
+    );
   });
 
   test('pre-read: its progress shows in its own tab only, then how much is in memory', () => {
