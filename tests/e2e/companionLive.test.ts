@@ -103,7 +103,9 @@ async function waitForNewJob(page: Page, tabId: number, before: string | null): 
   const until = Date.now() + 240_000;
   while (Date.now() < until) {
     const state: HostState = await hostRequest(page, { type: 'getState', tabId });
-    if (state.job && state.job.jobId !== before && state.job.status !== 'running') return state.job;
+    // finishedAt: the host sets the status before it saves the turn, and finishes the job after that.
+    if (state.job && state.job.jobId !== before && state.job.status !== 'running' && state.job.finishedAt !== null)
+      return state.job;
     await page.waitForTimeout(100);
   }
   throw new Error('the answer did not finish in 240 s');
