@@ -107,7 +107,8 @@ export class EngineHost {
       case 'summarize':
         return { jobId: this.runner.start('summarize', r.tabId, '', r.document) };
       case 'stop':
-        return { stopped: this.runner.stop(r.jobId) || this.runner.cancelPreRead() };
+        // That job only: a pre-read has its own cancelPreRead.
+        return { stopped: this.runner.stop(r.jobId) };
       case 'setSettings': {
         if (r.settings.modelId) findModel(r.settings.modelId, r.settings.customModels ?? this.settings.customModels);
         const budget = this.settings.snapshotBudgetMB;

@@ -140,9 +140,9 @@ export class JobRunner {
    * Pre-read: the tab's page goes into the model's KV cache before the question (the popup or side panel opened with
    * the model loaded), so Ask prefills only the question. Only when the page fits the window whole under the
    * settings' window and answer length (the prompt of a page read in parts depends on the question); cancelled by
-   * any job, by Stop, and by a pre-read of another tab (the side panel followed a tab switch). `userAction`: the user
-   * opened the popup or side panel on this tab, as for Ask: opening them grants activeTab, and a page-supplied PDF
-   * address may be fetched; without it (a tab switch) the read is automatic and fetches none.
+   * any job, by cancelPreRead (its Cancel), and by a pre-read of another tab (the side panel followed a tab switch).
+   * `userAction`: the user opened the popup or side panel on this tab, as for Ask: opening them grants activeTab, and
+   * a page-supplied PDF address may be fetched; without it (a tab switch) the read is automatic and fetches none.
    */
   async preRead(tabId: number, userAction = false): Promise<{ started: boolean; reason?: string }> {
     if (this.running) return { started: false, reason: 'busy' };

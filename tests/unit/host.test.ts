@@ -783,6 +783,9 @@ describe('threads, citations and history in the host', () => {
       { tabId: 2, userAction: false },
     ]);
     expect(h.host.state().preRead).toMatchObject({ tabId: 2, status: 'running' });
+    // Stop names a job: it never ends a pre-read.
+    expect(await h.host.handle({ type: 'stop', jobId: 'job-of-another-tab' })).toEqual({ stopped: false });
+    expect(h.host.state().preRead).toMatchObject({ tabId: 2, status: 'running' });
     expect(await h.host.handle({ type: 'cancelPreRead' })).toEqual({ cancelled: true });
     for (let i = 0; i < 100 && h.host.state().preRead?.status === 'running'; i++)
       await new Promise((r) => setTimeout(r, 1));
