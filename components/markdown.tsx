@@ -11,12 +11,24 @@ export type Block =
   | { kind: 'code'; lang: string; text: string }
   | { kind: 'rule' };
 
-const FENCE = /^\s{0,3}(```|~~~)\s*([\w+-]*)\s*$/;
-const HEADING = /^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/;
+// No two unbounded quantifiers may meet over the same characters (`\s*([\w+-]*)\s*`, `(.*?)\s*#*\s*$`): on a long
+// run of spaces they backtrack in O(n^2)..O(n^3) and a 4000-character answer froze the popup for seconds
+// (tests/unit/markdownSafety.test.tsx).
+const FENCE = /^\s{0,3}(```|~~~)(?:\s*([\w+-]+))?\s*$/;
+const HEADING = /^\s{0,3}(#{1,6})\s+(.*)$/;
 const BULLET = /^\s{0,3}[-*+]\s+(.*)$/;
 const ORDERED = /^\s{0,3}(\d{1,9})[.)]\s+(.*)$/;
 const QUOTE = /^\s{0,3}>\s?(.*)$/;
 const RULE = /^\s{0,3}([-*_])(\s*\1){2,}\s*$/;
+
+/** A heading's text without its optional closing hashes ("## Title ##"), trimmed; in code, not a regex (see above). */
+function headingText(raw: string): string {
+  const text = raw.trimEnd();
+  let end = text.length;
+  while (end > 0 && text[end - 1] === '#') end--;
+  // Closing hashes count only after whitespace (or as the whole text): "C#" keeps its hash.
+  return end === 0 || /\s/.test(text[end - 1]) ? text.slice(0, end).trimEnd() : text;
+}
 
 export function parseBlocks(source: string): Block[] {
   const lines = source.replace(/\r\n?/g, '\n').split('\n');
@@ -33,7 +45,7 @@ export function parseBlocks(source: string): Block[] {
       flush();
       const body: string[] = [];
       for (i++; i < lines.length && !new RegExp(`^\\s{0,3}${fence[1]}\\s*$`).test(lines[i]); i++) body.push(lines[i]);
-      blocks.push({ kind: 'code', lang: fence[2], text: body.join('\n') });
+      blocks.push({ kind: 'code', lang: fence[2] ?? '', text: body.join('\n') });
       continue;
     }
     if (!line.trim()) {
@@ -43,7 +55,7 @@ export function parseBlocks(source: string): Block[] {
     const heading = HEADING.exec(line);
     if (heading) {
       flush();
-      blocks.push({ kind: 'heading', level: heading[1].length as 1, text: heading[2] });
+      blocks.push({ kind: 'heading', level: heading[1].length as 1, text: headingText(heading[2]) });
       continue;
     }
     if (RULE.test(line)) {
@@ -90,9 +102,11 @@ export function parseBlocks(source: string): Block[] {
   return blocks;
 }
 
-// Inline: `code` first (its content is literal), then links, bold, italics.
+// Inline: `code` first (its content is literal), then links, bold, italics. A code span opens only on a whole run of
+// backticks (`(?<!`)`): without that, a long run was tried at every split and took O(n^3). A link's label holds no
+// `[` and its URL no `(`, both bounded, so a run of `[` or of `[a](b` is not rescanned to the end from each one.
 const INLINE =
-  /(`+)([\s\S]*?[^`])\1(?!`)|\[([^\]\n]+)\]\(([^)\s]+)\)|\*\*([^*\n]+)\*\*|__([^_\n]+)__|\*([^*\n]+)\*|\b_([^_\n]+)_\b/g;
+  /(?<!`)(`+)(?!`)([\s\S]*?[^`])\1(?!`)|\[([^[\]\n]{1,500})\]\(([^()\s]{1,2048})\)|\*\*([^*\n]+)\*\*|__([^_\n]+)__|\*([^*\n]+)\*|\b_([^_\n]+)_\b/g;
 
 export function safeHref(url: string): string | null {
   try {
