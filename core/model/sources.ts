@@ -36,7 +36,7 @@ export class ModelFileError extends Error {
 }
 
 /** Checks size and md5 of a complete file. */
-export function verifyBytes(file: string, bytes: Uint8Array, expectedBytes: number, md5?: string): void {
+export async function verifyBytes(file: string, bytes: Uint8Array, expectedBytes: number, md5?: string): Promise<void> {
   if (bytes.length !== expectedBytes) {
     throw new ModelFileError(
       file,
@@ -46,7 +46,7 @@ export function verifyBytes(file: string, bytes: Uint8Array, expectedBytes: numb
     );
   }
   if (md5) {
-    const actual = md5Hex(bytes);
+    const actual = await md5Hex(bytes);
     if (actual !== md5.toLowerCase()) throw new ModelFileError(file, `md5 mismatch: got ${actual}, expected ${md5}`);
   }
 }
@@ -162,7 +162,7 @@ export class HttpSource implements WeightSource {
     if (hit) {
       const bytes = new Uint8Array(await hit.arrayBuffer());
       try {
-        verifyBytes(url, bytes, opts.expectedBytes, opts.md5);
+        await verifyBytes(url, bytes, opts.expectedBytes, opts.md5);
         opts.onProgress?.(bytes.length, opts.expectedBytes, true);
         return bytes;
       } catch {
@@ -171,7 +171,7 @@ export class HttpSource implements WeightSource {
       }
     }
     const bytes = await this.download(url, opts);
-    verifyBytes(url, bytes, opts.expectedBytes, opts.md5);
+    await verifyBytes(url, bytes, opts.expectedBytes, opts.md5);
     await keep(cache, url, new Response(bytes as Uint8Array<ArrayBuffer>));
     return bytes;
   }

@@ -36,7 +36,7 @@ export class DirSource implements WeightSource {
     const path = this.path(name);
     const buf = await this.readFile(name);
     const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    verifyBytes(path, bytes, opts.expectedBytes, opts.md5);
+    await verifyBytes(path, bytes, opts.expectedBytes, opts.md5);
     opts.onProgress?.(bytes.length, opts.expectedBytes, true);
     return bytes;
   }

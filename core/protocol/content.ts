@@ -1,6 +1,7 @@
 // Background ↔ content script: "extract this page" and its answer (over tabs.sendMessage).
+import * as v from 'valibot';
 import type { PageContent, PageTruncation } from './messages';
-import { isRecord } from './schema';
+import { isRecord, type Same } from './schema';
 
 export const EXTRACT_MESSAGE = 'recycled-reader/extract';
 
@@ -23,19 +24,28 @@ export function isExtractRequest(m: unknown): m is ExtractRequest {
   return isRecord(m) && m.type === EXTRACT_MESSAGE;
 }
 
+// The content script's answer. Lenient where the background has a safe reading of an odd value (an unknown kind is
+// read as 'fallback', a missing fraction as "read everything"); strict on the page's strings.
+const extractFailure = v.object({
+  ok: v.literal(false),
+  code: v.pipe(v.unknown(), v.transform(String)),
+  message: v.string(),
+});
+const extractSuccess = v.object({
+  ok: v.literal(true),
+  page: v.object({ title: v.string(), url: v.string(), text: v.string() }),
+  kind: v.fallback(v.picklist(['article', 'visible-text', 'selection', 'fallback', 'pdf']), 'fallback'),
+  truncatedFraction: v.fallback(v.nullable(v.pipe(v.number(), v.finite())), null),
+});
+const extractReply = v.variant('ok', [extractSuccess, extractFailure]);
+const extractReplyAgrees: Same<v.InferOutput<typeof extractReply>, ExtractReply> = true;
+void extractReplyAgrees;
+
 /** Checks the content script's answer; returns null when it does not look like one. */
 export function parseExtractReply(m: unknown): ExtractReply | null {
   if (!isRecord(m)) return null;
-  if (m.ok === false && typeof m.message === 'string') return { ok: false, code: String(m.code), message: m.message };
-  if (m.ok !== true || !isRecord(m.page)) return null;
-  const p = m.page;
-  if (typeof p.text !== 'string' || typeof p.title !== 'string' || typeof p.url !== 'string') return null;
-  const kind =
-    m.kind === 'article' || m.kind === 'visible-text' || m.kind === 'selection' || m.kind === 'pdf'
-      ? m.kind
-      : 'fallback';
-  const truncatedFraction = typeof m.truncatedFraction === 'number' ? m.truncatedFraction : null;
-  return { ok: true, page: { title: p.title, url: p.url, text: p.text }, kind, truncatedFraction };
+  const result = v.safeParse(extractReply, m);
+  return result.success ? result.output : null;
 }
 
 /**

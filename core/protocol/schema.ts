@@ -1,5 +1,8 @@
-// A tiny runtime validator for messages that cross the extension's process boundary. Each check returns the value it
-// accepted or throws a SchemaError naming the path that failed, so a malformed message becomes a typed error.
+// Building blocks for the schemas of messages that cross the extension's process boundary, on valibot. Each block
+// carries a plain-words expectation as its valibot message ("an integer >= 0"), so `parseWith` can turn the first
+// issue into a SchemaError naming the path, what was expected and what came ("ask.tabId: expected an integer >= 0,
+// got -1"), and a malformed message becomes a typed error.
+import * as v from 'valibot';
 
 export class SchemaError extends Error {
   constructor(
@@ -12,98 +15,129 @@ export class SchemaError extends Error {
   }
 }
 
-export type Check<T> = (value: unknown, path: string) => T;
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return v.length > 40 ? `a string of ${v.length} characters` : JSON.stringify(v);
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return typeof v === 'object' ? 'an object' : typeof v;
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string')
+    return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return typeof value === 'object' ? 'an object' : typeof value;
 }
 
-export const str =
-  (opts: { min?: number; max?: number } = {}): Check<string> =>
-  (v, path) => {
-    const min = opts.min ?? 0;
-    const max = opts.max ?? Number.POSITIVE_INFINITY;
-    if (typeof v !== 'string' || v.length < min || v.length > max) {
-      const range = max === Number.POSITIVE_INFINITY ? `at least ${min}` : `${min}..${max}`;
-      throw new SchemaError(path, `a string of ${range} characters`, v);
-    }
-    return v;
-  };
-
-export const num =
-  (opts: { min?: number; max?: number; integer?: boolean } = {}): Check<number> =>
-  (v, path) => {
-    const min = opts.min ?? Number.NEGATIVE_INFINITY;
-    const max = opts.max ?? Number.POSITIVE_INFINITY;
-    const ok =
-      typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max && (!opts.integer || Number.isInteger(v));
-    if (!ok) {
-      const kind = opts.integer ? 'an integer' : 'a finite number';
-      const bounds = [Number.isFinite(min) ? `>= ${min}` : '', Number.isFinite(max) ? `<= ${max}` : '']
-        .filter(Boolean)
-        .join(' and ');
-      throw new SchemaError(path, bounds ? `${kind} ${bounds}` : kind, v);
-    }
-    return v as number;
-  };
-
-export const bool: Check<boolean> = (v, path) => {
-  if (typeof v !== 'boolean') throw new SchemaError(path, 'a boolean', v);
-  return v;
-};
-
-export const literal =
-  <T extends string>(...values: T[]): Check<T> =>
-  (v, path) => {
-    if (typeof v !== 'string' || !values.includes(v as T))
-      throw new SchemaError(path, `one of ${values.join(', ')}`, v);
-    return v as T;
-  };
-
-export const optional =
-  <T>(check: Check<T>): Check<T | undefined> =>
-  (v, path) =>
-    v === undefined ? undefined : check(v, path);
-
-export const nullable =
-  <T>(check: Check<T>): Check<T | null> =>
-  (v, path) =>
-    v === null ? null : check(v, path);
-
-export const array =
-  <T>(item: Check<T>, maxLength = 10_000): Check<T[]> =>
-  (v, path) => {
-    if (!Array.isArray(v) || v.length > maxLength) throw new SchemaError(path, `an array of at most ${maxLength}`, v);
-    return v.map((x, i) => item(x, `${path}[${i}]`));
-  };
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-type Shape = Record<string, Check<unknown>>;
-type FromShape<S extends Shape> = { [K in keyof S]: ReturnType<S[K]> };
+/** What a schema built here expects, in words: the message of a required key that is missing. */
+const expectations = new WeakMap<object, string>();
+function described<S extends v.GenericSchema>(schema: S, expected: string): S {
+  expectations.set(schema, expected);
+  return schema;
+}
 
-/** An object with exactly these keys checked; unknown keys are dropped (never forwarded). */
-export const obj =
-  <S extends Shape>(shape: S): Check<FromShape<S>> =>
-  (v, path) => {
-    if (!isRecord(v)) throw new SchemaError(path, 'an object', v);
-    const out: Record<string, unknown> = {};
-    for (const [key, check] of Object.entries(shape)) {
-      const value = check(v[key], `${path}.${key}`);
-      if (value !== undefined) out[key] = value;
-    }
-    return out as FromShape<S>;
-  };
-
-/** Either `{count}` (positions) or `{fraction}` (of the context), as in the engine's TopKBudget. */
-export const topKBudget: Check<{ count: number } | { fraction: number }> = (v, path) => {
-  if (isRecord(v) && 'count' in v) return { count: num({ min: 1, integer: true })(v.count, `${path}.count`) };
-  if (isRecord(v) && 'fraction' in v) return { fraction: num({ min: 0.001, max: 1 })(v.fraction, `${path}.fraction`) };
-  throw new SchemaError(path, '{count} or {fraction}', v);
+export const str = (opts: { min?: number; max?: number } = {}) => {
+  const min = opts.min ?? 0;
+  const max = opts.max ?? Number.POSITIVE_INFINITY;
+  const expected = `a string of ${max === Number.POSITIVE_INFINITY ? `at least ${min}` : `${min}..${max}`} characters`;
+  return described(
+    v.pipe(v.string(expected), v.minLength(min, expected), v.maxLength(max, expected)) as v.GenericSchema<
+      unknown,
+      string
+    >,
+    expected,
+  );
 };
+
+export const num = (opts: { min?: number; max?: number; integer?: boolean } = {}) => {
+  const min = opts.min ?? Number.NEGATIVE_INFINITY;
+  const max = opts.max ?? Number.POSITIVE_INFINITY;
+  const bounds = [Number.isFinite(min) ? `>= ${min}` : '', Number.isFinite(max) ? `<= ${max}` : '']
+    .filter(Boolean)
+    .join(' and ');
+  const kind = opts.integer ? 'an integer' : 'a finite number';
+  const expected = bounds ? `${kind} ${bounds}` : kind;
+  const checks = [
+    v.finite<number, string>(expected),
+    ...(opts.integer ? [v.integer<number, string>(expected)] : []),
+    v.minValue<number, number, string>(min, expected),
+    v.maxValue<number, number, string>(max, expected),
+  ];
+  return described(v.pipe(v.number(expected), ...checks) as v.GenericSchema<unknown, number>, expected);
+};
+
+export const bool = described(v.boolean('a boolean'), 'a boolean');
+
+export const literal = <const T extends readonly [string, ...string[]]>(...values: T) => {
+  const expected = `one of ${values.join(', ')}`;
+  return described(v.picklist(values, expected), expected);
+};
+
+export const optional = <S extends v.GenericSchema>(schema: S) => v.optional(schema);
+export const nullable = <S extends v.GenericSchema>(schema: S) => v.nullable(schema);
+
+/** An array of at most `maxLength` items; the length is checked before any item is. */
+export const array = <S extends v.GenericSchema>(item: S, maxLength = 10_000) => {
+  const expected = `an array of at most ${maxLength}`;
+  return described(
+    v.pipe(
+      v.custom<unknown[]>((x) => Array.isArray(x) && x.length <= maxLength, expected),
+      v.array(item, expected),
+    ),
+    expected,
+  );
+};
+
+/** An object with exactly these keys checked; unknown keys are dropped (never forwarded); arrays are refused. */
+export const obj = <E extends v.ObjectEntries>(entries: E) => {
+  const objectSchema = v.object(entries, (issue) => {
+    // valibot reports a missing required key on the object, with the key as the last path item: say what that key
+    // expects instead of "an object".
+    const last = issue.path?.at(-1);
+    if (last?.origin === 'key' && typeof last.key === 'string' && last.key in entries)
+      return expectations.get(entries[last.key]) ?? 'a value';
+    return 'an object';
+  });
+  return described(v.pipe(v.custom<Record<string, unknown>>(isRecord, 'an object'), objectSchema), 'an object');
+};
+
+const countBudget = obj({ count: num({ min: 1, integer: true }) });
+const fractionBudget = obj({ fraction: num({ min: 0.001, max: 1 }) });
+/** Either `{count}` (positions) or `{fraction}` (of the context), as in the engine's TopKBudget; the key present
+ * picks the branch, so an error names the field that is wrong rather than "no branch matched". */
+export const topKBudget = described(
+  v.pipe(
+    v.custom<Record<string, unknown>>((x) => isRecord(x) && ('count' in x || 'fraction' in x), '{count} or {fraction}'),
+    v.lazy((x) => (isRecord(x) && 'count' in x ? countBudget : fractionBudget)),
+  ),
+  '{count} or {fraction}',
+);
+
+function pathOf(prefix: string, issue: v.BaseIssue<unknown>): string {
+  let path = prefix;
+  for (const item of issue.path ?? []) {
+    const key = (item as { key: unknown }).key;
+    path += typeof key === 'number' ? `[${key}]` : `.${String(key)}`;
+  }
+  return path;
+}
+
+/** Runs `schema` on `value` and returns its output, or throws a SchemaError for the first issue, its path starting
+ * at `prefix`. Stops at the first issue: a hostile message costs one walk at most. */
+export function parseWith<S extends v.GenericSchema>(schema: S, value: unknown, prefix: string): v.InferOutput<S> {
+  const result = v.safeParse(schema, value, { abortEarly: true });
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  throw new SchemaError(pathOf(prefix, issue), issue.message, issue.input);
+}
+
+/** True when the inferred type of a schema and the hand-written type agree both ways and have the same keys (an
+ * optional key on one side only would still be assignable both ways). Used in type-level checks. */
+export type Same<A, B> = [A] extends [B]
+  ? [B] extends [A]
+    ? [keyof A] extends [keyof B]
+      ? [keyof B] extends [keyof A]
+        ? true
+        : false
+      : false
+    : false
+  : false;

@@ -1,6 +1,8 @@
 // The user's settings: what the popup edits, what chrome.storage.local keeps, what the host reads at each job.
+
+import * as v from 'valibot';
 import type { TopKBudget } from '../attention/policy';
-import { array, bool, literal, num, obj, optional, str, topKBudget } from './schema';
+import { array, bool, literal, num, obj, optional, type Same, str, topKBudget } from './schema';
 
 export interface CustomModel {
   /** `custom:<baseUrl>`; unique. */
@@ -77,6 +79,9 @@ export const settingsFields = {
 
 export const settingsPatch = obj(settingsFields);
 export type SettingsPatch = Partial<Settings>;
+// Type-level agreement: the patch schema's output is exactly Partial<Settings> (a field added to one side fails tsc).
+const settingsSchemaAgrees: Same<v.InferOutput<typeof settingsPatch>, SettingsPatch> = true;
+void settingsSchemaAgrees;
 
 /**
  * Settings read back from storage: each field that is missing or invalid (an older version, a hand edit) falls back
@@ -86,13 +91,10 @@ export function settingsFromStorage(raw: unknown): Settings {
   const out: Settings = { ...DEFAULT_SETTINGS, customModels: [] };
   if (typeof raw !== 'object' || raw === null) return out;
   const record = raw as Record<string, unknown>;
-  for (const [key, check] of Object.entries(settingsFields)) {
-    try {
-      const value = check(record[key], `settings.${key}`);
-      if (value !== undefined) (out as unknown as Record<string, unknown>)[key] = value;
-    } catch {
-      // keep the default for this field
-    }
+  for (const [key, schema] of Object.entries(settingsFields)) {
+    const result = v.safeParse(schema, record[key]);
+    // An invalid field keeps its default.
+    if (result.success && result.output !== undefined) (out as unknown as Record<string, unknown>)[key] = result.output;
   }
   return out;
 }

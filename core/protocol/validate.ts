@@ -1,8 +1,23 @@
 // Incoming messages are untrusted shapes until checked: a bad one becomes a `bad-request` error, never a crash.
+// The schemas are valibot's (core/protocol/schema.ts); the message types stay hand-written in messages.ts, with their
+// documentation, and the type-level checks at the end of this file fail the build if a schema and its type disagree.
 
-import type { HostEvent, HostEventType, Request, RequestMessage, RequestType } from './messages';
+import type * as v from 'valibot';
+import type { HostEvent, HostEventType, PageContent, RequestMessage, RequestOf, RequestType } from './messages';
 import { ProtocolError } from './messages';
-import { bool, type Check, isRecord, literal, nullable, num, obj, optional, SchemaError, str } from './schema';
+import {
+  bool,
+  isRecord,
+  literal,
+  nullable,
+  num,
+  obj,
+  optional,
+  parseWith,
+  type Same,
+  SchemaError,
+  str,
+} from './schema';
 import { settingsPatch } from './settings';
 
 const tabId = num({ min: 0, max: 2 ** 31, integer: true });
@@ -25,7 +40,7 @@ const documentText = obj({
   truncated: optional(nullable(obj({ fraction: num({ min: 0, max: 1 }), reason: str({ max: 500 }) }))),
 });
 
-const requestBodies: { [T in RequestType]: Check<Omit<Extract<Request, { type: T }>, 'type'>> } = {
+const requestBodies = {
   ask: obj({
     tabId,
     question: str({ min: 1, max: 20_000 }),
@@ -54,9 +69,13 @@ const requestBodies: { [T in RequestType]: Check<Omit<Extract<Request, { type: T
   suggestQuestions: obj({ tabId }),
   preRead: obj({ tabId, userAction: optional(bool) }),
   cancelPreRead: obj({}),
-};
+} satisfies Record<RequestType, v.GenericSchema>;
 
 export const REQUEST_TYPES = Object.keys(requestBodies) as RequestType[];
+const requestEnvelope = obj({
+  id: num({ min: 0, integer: true }),
+  type: literal(...(REQUEST_TYPES as [RequestType, ...RequestType[]])),
+});
 
 function schemaToProtocol(e: unknown): never {
   if (e instanceof SchemaError) throw new ProtocolError('bad-request', `Malformed message: ${e.message}`);
@@ -68,13 +87,11 @@ export function requestIdOf(raw: unknown): number | null {
   return isRecord(raw) && Number.isSafeInteger(raw.id) ? (raw.id as number) : null;
 }
 
-/** Checks a UI → host message; throws ProtocolError('bad-request') naming the bad field. */
+/** Checks a UI → host message; throws ProtocolError('bad-request') naming the bad field. Unknown fields are dropped. */
 export function parseRequest(raw: unknown): RequestMessage {
   try {
-    if (!isRecord(raw)) throw new SchemaError('message', 'an object', raw);
-    const id = num({ min: 0, integer: true })(raw.id, 'message.id');
-    const type = literal(...REQUEST_TYPES)(raw.type, 'message.type');
-    const body = requestBodies[type](raw, type);
+    const { id, type } = parseWith(requestEnvelope, raw, 'message');
+    const body = parseWith(requestBodies[type], raw, type);
     return { ...body, type, id } as RequestMessage;
   } catch (e) {
     return schemaToProtocol(e);
@@ -82,28 +99,36 @@ export function parseRequest(raw: unknown): RequestMessage {
 }
 
 const errorInfo = obj({ code: str({ min: 1, max: 100 }), message: str({ max: 100_000 }) });
-const eventChecks: { [T in HostEventType]: Check<unknown> } = {
-  reply: obj({ requestId: num({ integer: true }), requestType: literal(...REQUEST_TYPES) }),
+// Host → UI events: the envelope of each (the host is trusted code; this guards against version skew).
+const eventEnvelopes = {
+  reply: obj({ requestId: num({ integer: true }), requestType: literal(...(REQUEST_TYPES as [string, ...string[]])) }),
   error: obj({ requestId: nullable(num({ integer: true })), jobId: nullable(str()), error: errorInfo }),
-  state: (v, p) => {
-    const s = obj({ state: (x) => x })(v, p) as { state: unknown };
-    obj({ protocolVersion: num({ integer: true }) })(s.state, `${p}.state`);
-    return v;
-  },
+  state: obj({ state: obj({ protocolVersion: num({ integer: true }) }) }),
   delta: obj({ jobId: str({ min: 1 }), tabId, text: str() }),
-  progress: obj({ jobId: nullable(str()), progress: (x, q) => obj({ stage: str({ min: 1 }) })(x, q) }),
+  progress: obj({ jobId: nullable(str()), progress: obj({ stage: str({ min: 1 }) }) }),
   coverage: obj({ jobId: str({ min: 1 }), tabId }),
   done: obj({ jobId: str({ min: 1 }), tabId, status: literal('running', 'done', 'stopped', 'error') }),
-};
+} satisfies Record<HostEventType, v.GenericSchema>;
+const eventType = literal(...(Object.keys(eventEnvelopes) as [HostEventType, ...HostEventType[]]));
 
-/** Checks a host → UI message's envelope (the host is trusted code; this guards against version skew). */
+/** Checks a host → UI message's envelope and returns the message as it came. */
 export function parseEvent(raw: unknown): HostEvent {
   try {
-    if (!isRecord(raw)) throw new SchemaError('event', 'an object', raw);
-    const type = literal(...(Object.keys(eventChecks) as HostEventType[]))(raw.type, 'event.type');
-    eventChecks[type](raw, type);
-    return raw as unknown as HostEvent;
+    const { type } = parseWith(obj({ type: eventType }), raw, 'event');
+    parseWith(eventEnvelopes[type], raw, type);
+    return raw as HostEvent;
   } catch (e) {
     return schemaToProtocol(e);
   }
 }
+
+// Type-level agreement: each request body's schema output is exactly the hand-written request without `type`, and the
+// document schema is exactly PageContent. A field added to one side only fails `tsc`.
+type BodiesAgree = {
+  [T in RequestType]: Same<v.InferOutput<(typeof requestBodies)[T]>, Omit<RequestOf<T>, 'type'>>;
+};
+type AllTrue<R> = R[keyof R] extends true ? true : false;
+const requestSchemasAgree: AllTrue<BodiesAgree> = true;
+const documentSchemaAgrees: Same<v.InferOutput<typeof documentText>, PageContent> = true;
+void requestSchemasAgree;
+void documentSchemaAgrees;

@@ -2,8 +2,8 @@
 // params_shard_*.bin (>= 2 shards) and a WordLevel tokenizer.json that web-tokenizers loads. Deterministic from a
 // seed. Also returns every tensor as the f32 values a correct loader + dequantiser must reproduce.
 
+import { createHash } from 'node:crypto';
 import type { Architecture, Quantization } from '../model/config';
-import { md5Hex } from '../model/md5';
 import { f16BitsToF32, f32ArrayToBf16, f32ArrayToF16, f32ToF16Bits } from '../util/half';
 
 export interface FixtureOptions {
@@ -242,7 +242,13 @@ function packShards(pending: PendingTensor[], shardCount: number, files: Map<str
     });
     const dataPath = `params_shard_${i}.bin`;
     files.set(dataPath, data);
-    return { dataPath, format: 'raw-shard', nbytes, md5sum: md5Hex(data), records: tensorRecords };
+    return {
+      dataPath,
+      format: 'raw-shard',
+      nbytes,
+      md5sum: createHash('md5').update(data).digest('hex'),
+      records: tensorRecords,
+    };
   });
   const paramSize = pending.length;
   return { metadata: { ParamSize: paramSize, ParamBytes: total, BitsPerParam: 0 }, records };

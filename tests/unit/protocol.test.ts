@@ -1,7 +1,10 @@
+import * as v from 'valibot';
 import { describe, expect, test } from 'vitest';
 import { HostClient } from '../../core/protocol/client';
+import { parseExtractReply } from '../../core/protocol/content';
 import { ProtocolError } from '../../core/protocol/messages';
 import { createPortPair, type PortLike } from '../../core/protocol/port';
+import { DEFAULT_SETTINGS, settingsFromStorage, settingsPatch } from '../../core/protocol/settings';
 import { parseEvent, parseRequest, REQUEST_TYPES, requestIdOf } from '../../core/protocol/validate';
 
 function badRequest(raw: unknown): ProtocolError {
@@ -95,10 +98,79 @@ describe('parseRequest', () => {
     expect(badRequest({ id: 1, type: 'getState', tabId: Number.NaN }).message).toMatch(/getState\.tabId/);
   });
 
+  test('valibot schemas: nested paths, missing keys and arrays are named precisely', () => {
+    // A missing required key says what the key expects (valibot reports it on the object).
+    expect(badRequest({ id: 1, type: 'stop' }).message).toBe(
+      'Malformed message: stop.jobId: expected a string of 1..200 characters, got undefined',
+    );
+    // valibot's object() accepts arrays; ours refuses them.
+    expect(badRequest([]).message).toMatch(/message: expected an object, got an array/);
+    expect(badRequest({ id: 1, type: 'setSettings', settings: [] }).message).toMatch(
+      /setSettings\.settings: expected an object, got an array/,
+    );
+    expect(
+      badRequest({
+        id: 1,
+        type: 'setSettings',
+        settings: { customModels: [{ modelId: 'custom:x', baseUrl: 'https://x.org/m/', label: 'x' }, { modelId: 3 }] },
+      }).message,
+    ).toMatch(/setSettings\.settings\.customModels\[1\]\.modelId: expected a string of 1\.\.2048 characters, got 3/);
+    expect(
+      badRequest({ id: 1, type: 'setSettings', settings: { customModels: new Array(101).fill({}) } }).message,
+    ).toMatch(/customModels: expected an array of at most 100, got an array/);
+    expect(
+      badRequest({
+        id: 1,
+        type: 'showCitation',
+        tabId: 1,
+        pageUrl: 'https://x.org/',
+        citation: { quote: 'q', kind: 'quote', start: 0, end: 1, match: 'maybe', page: null },
+      }).message,
+    ).toMatch(/showCitation\.citation\.match: expected one of exact, tolerant, none, got "maybe"/);
+    expect(badRequest({ id: 1, type: 'setSettings', settings: { fastK: {} } }).message).toMatch(
+      /fastK: expected \{count\} or \{fraction\}/,
+    );
+    expect(
+      badRequest({ id: 1, type: 'ask', tabId: 1, question: 'q', document: { title: 't', url: 'u', text: '' } }).message,
+    ).toMatch(/ask\.document\.text: expected a string of 1\.\.20000000 characters, got ""/);
+    expect(badRequest({ id: Number.POSITIVE_INFINITY, type: 'stop', jobId: 'j' }).message).toMatch(/message\.id/);
+  });
+
+  test('the settings schema is a valibot schema, and stored settings fall back per field', () => {
+    expect(v.safeParse(settingsPatch, { fastStride: 4 }).success).toBe(true);
+    expect(v.safeParse(settingsPatch, { fastStride: 0 }).success).toBe(false);
+    expect(settingsFromStorage({ fastStride: 'x', fastQc: 3, theme: 'dark', fastK: { fraction: 7 } })).toEqual({
+      ...DEFAULT_SETTINGS,
+      fastQc: 3,
+      theme: 'dark',
+    });
+    expect(settingsFromStorage(null)).toEqual(DEFAULT_SETTINGS);
+  });
+
   test('requestIdOf lets the host answer a malformed request by id', () => {
     expect(requestIdOf({ id: 9, type: 'nope' })).toBe(9);
     expect(requestIdOf({ id: 'nine' })).toBeNull();
     expect(requestIdOf(42)).toBeNull();
+  });
+});
+
+describe('parseExtractReply', () => {
+  test('keeps the page strings, drops extra keys, reads odd kinds and fractions safely', () => {
+    const page = { title: 'T', url: 'https://x.org/', text: 'body', script: '<x>' };
+    expect(parseExtractReply({ ok: true, page, kind: 'article', truncatedFraction: 0.5 })).toEqual({
+      ok: true,
+      page: { title: 'T', url: 'https://x.org/', text: 'body' },
+      kind: 'article',
+      truncatedFraction: 0.5,
+    });
+    expect(parseExtractReply({ ok: true, page, kind: 'weird', truncatedFraction: Number.NaN })).toMatchObject({
+      kind: 'fallback',
+      truncatedFraction: null,
+    });
+    expect(parseExtractReply({ ok: false, code: 7, message: 'no' })).toEqual({ ok: false, code: '7', message: 'no' });
+    expect(parseExtractReply({ ok: true, page: { title: 'T', url: 'u', text: 5 } })).toBeNull();
+    expect(parseExtractReply({ ok: 'yes' })).toBeNull();
+    expect(parseExtractReply([])).toBeNull();
   });
 });
 
