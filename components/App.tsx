@@ -108,6 +108,9 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel, watchTa
 
   useEffect(() => api.onEvent((event) => dispatch({ event, tabId })), [api, tabId]);
 
+  // The background came back (a restarted worker): what it sent meanwhile is lost, so ask for the state again.
+  useEffect(() => api.onReconnect?.(() => void refresh()), [api, refresh]);
+
   const host = ui.host;
   const job = ui.job;
   const running = host?.runningJobId != null;
@@ -396,6 +399,26 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel, watchTa
         </div>
       )}
 
+      {host?.storageWarning && (
+        <div class="notice" role="alert" data-code={host.storageWarning.code} data-testid="storage-warning">
+          {host.storageWarning.message}
+        </div>
+      )}
+
+      {job?.status === 'interrupted' && (
+        <div class="notice" role="alert" data-code="interrupted" data-testid="interrupted">
+          The background stopped while writing this answer; what was written is kept.
+          <button
+            type="button"
+            data-testid="continue"
+            disabled={running}
+            onClick={() => void call({ type: 'continueAnswer', tabId: job.tabId, jobId: job.jobId })}
+          >
+            Continue
+          </button>
+        </div>
+      )}
+
       {suggestions.length > 0 && !job && (
         <div class="suggestions">
           {suggestions.map((q) => (
@@ -431,9 +454,13 @@ export function App({ api, resolveTab, surface, copyText, openSidePanel, watchTa
         actions={{
           copyText: copy,
           showCitation,
-          regenerate: job && job.kind === 'ask' ? () => void start('ask', job.question, true) : undefined,
+          // An interrupted answer is not a turn of the thread yet: Regenerate would replace the turn before it.
+          regenerate:
+            job && job.kind === 'ask' && job.status !== 'interrupted'
+              ? () => void start('ask', job.question, true)
+              : undefined,
           editQuestion:
-            job && job.kind === 'ask'
+            job && job.kind === 'ask' && job.status !== 'interrupted'
               ? () => {
                   setQuestion(job.question);
                   setEditing(true);

@@ -195,6 +195,7 @@ export function statusLine(s: UiState): string {
   if (j?.status === 'error' && j.error) return `Error: ${j.error.message}`;
   const cancelledLoad = h.engine.state === 'empty' && h.engine.error ? h.engine.error.message : null;
   if (j?.status === 'stopped') return cancelledLoad ? `Stopped · ${cancelledLoad}` : 'Stopped';
+  if (j?.status === 'interrupted') return 'Interrupted: the background stopped while writing this answer';
   if (j?.status === 'done' && j.stats) {
     const st = j.stats;
     return `Done · ${promptSource(st)} · ${st.generatedTokens} tokens at ${st.decodeTokensPerSec.toFixed(1)} tokens/s`;

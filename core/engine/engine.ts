@@ -19,6 +19,7 @@ import type { ModelRunner } from './runner';
 import { runScoring, type ScoreInput, type ScoreOptions, type ScoreResult, validateScoreInput } from './scoring';
 import type { SnapshotCoordinator } from './snapshots';
 import type {
+  AnswerPrefix,
   Engine,
   GenerateEvent,
   GenerateInput,
@@ -146,11 +147,17 @@ export class LocalEngine implements Engine {
         turns,
         question: messages[messages.length - 1].content,
       });
-      return { ids: p.ids, prefixLength: p.prefixLength };
+      return { ids: p.ids.concat(this.answerPrefixIds(input.answerPrefix)), prefixLength: p.prefixLength };
     }
     const withSystem = system !== undefined ? [{ role: 'system' as const, content: system }, ...messages] : messages;
-    const ids = encodeChat(tokenizer, template, withSystem);
+    const ids = encodeChat(tokenizer, template, withSystem).concat(this.answerPrefixIds(input.answerPrefix));
     return { ids, prefixLength: ids.length - 1 };
+  }
+
+  /** The reply so far, after the reply header: its ids as generated, else its text as data (never as markers). */
+  private answerPrefixIds(prefix: AnswerPrefix | undefined): number[] {
+    if (!prefix) return [];
+    return prefix.tokenIds ? [...prefix.tokenIds] : this.requireLoaded().tokenizer.encodeText(prefix.text);
   }
 
   generate(input: GenerateInput, opts: GenerateOptions = {}): AsyncIterable<GenerateEvent> {
@@ -176,6 +183,9 @@ export class LocalEngine implements Engine {
         }
       }
       const decoder = new StreamingDecoder(L.tokenizer);
+      // A continued reply: its last ids are the decoder's context, so the first new token's text (a leading space,
+      // the rest of a character) comes out as it would have in the uninterrupted answer.
+      if ('messages' in input && input.answerPrefix) decoder.continueAfter(this.answerPrefixIds(input.answerPrefix));
       const filter = new StopStringFilter(stopStrings(L.template));
       const save =
         snapshots && prefixLength > restored

@@ -1,7 +1,14 @@
 // Connects the engine to a SnapshotStore: restores a saved document prefix instead of prefilling it, and saves a
 // freshly prefilled prefix in the background so the answer that is streaming never waits for storage.
 import type { LoadedModel } from '../model/load';
-import { SNAPSHOT_LAYOUT_VERSION, type SnapshotIdentity, type SnapshotStore, sha256Hex } from '../snapshot';
+import {
+  type SaveFailure,
+  type SaveFailureReason,
+  SNAPSHOT_LAYOUT_VERSION,
+  type SnapshotIdentity,
+  type SnapshotStore,
+  sha256Hex,
+} from '../snapshot';
 import { bundledKvCodeVersion } from '../snapshot/engineVersion';
 import type { ModelRunner } from './runner';
 
@@ -11,6 +18,8 @@ export const MIN_SNAPSHOT_TOKENS = 64;
 export interface SnapshotEvent {
   kind: 'restored' | 'restore-miss' | 'saved' | 'save-failed';
   tokens: number;
+  /** save-failed: why (the store's SaveFailureReason, or 'error' for an exception). */
+  reason?: SaveFailureReason | 'error';
   detail?: string;
 }
 
@@ -19,6 +28,7 @@ export class SnapshotCoordinator {
   private manifestHashes = new WeakMap<LoadedModel, Promise<string>>();
   /** Where the coordinator reports what it did (the UI and tests read it). */
   readonly events: SnapshotEvent[] = [];
+  private readonly listeners = new Set<(event: SnapshotEvent) => void>();
 
   /**
    * `engineVersion`: the version of the code that computes K/V (core/snapshot/engineVersion.ts); the extension's is
@@ -49,6 +59,23 @@ export class SnapshotCoordinator {
     };
   }
 
+  /** Calls `listener` with each event from now on (the host tells the user when a save hits a full disk). */
+  onEvent(listener: (event: SnapshotEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private record(event: SnapshotEvent): void {
+    this.events.push(event);
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        // a listener's failure is its own; the store goes on
+      }
+    }
+  }
+
   /** Uploads the longest saved prefix of `prefixIds` into the runner's cache; returns how many positions it holds. */
   async restore(runner: ModelRunner, model: LoadedModel, modelKey: string, prefixIds: number[]): Promise<number> {
     if (prefixIds.length < this.minTokens) return 0;
@@ -62,10 +89,10 @@ export class SnapshotCoordinator {
     );
     if (!result.ok) {
       // Layers written before the miss hold verified but incomplete data; the caller prefills them all again.
-      this.events.push({ kind: 'restore-miss', tokens: found.prefixLen, detail: `${result.reason}: ${result.detail}` });
+      this.record({ kind: 'restore-miss', tokens: found.prefixLen, detail: `${result.reason}: ${result.detail}` });
       return 0;
     }
-    this.events.push({ kind: 'restored', tokens: found.prefixLen });
+    this.record({ kind: 'restored', tokens: found.prefixLen });
     return found.prefixLen;
   }
 
@@ -73,7 +100,7 @@ export class SnapshotCoordinator {
   save(runner: ModelRunner, model: LoadedModel, modelKey: string, prefixIds: number[]): void {
     if (prefixIds.length < this.minTokens) return;
     const job = this.saveNow(runner, model, modelKey, prefixIds).catch((e) => {
-      this.events.push({ kind: 'save-failed', tokens: prefixIds.length, detail: String(e) });
+      this.record({ kind: 'save-failed', tokens: prefixIds.length, reason: 'error', detail: String(e) });
     });
     this.pending.add(job);
     void job.finally(() => this.pending.delete(job));
@@ -85,7 +112,7 @@ export class SnapshotCoordinator {
     if (existing && existing.prefixLen === prefixIds.length) return;
     const begun = await this.store.beginSave(identity, prefixIds);
     if (!begun.ok) {
-      this.events.push({ kind: 'save-failed', tokens: prefixIds.length, detail: `${begun.reason}: ${begun.detail}` });
+      this.record(saveFailed(prefixIds.length, begun));
       return;
     }
     const writer = begun.writer;
@@ -95,17 +122,21 @@ export class SnapshotCoordinator {
       const { k, v } = await layers[l];
       const step = await writer.writeLayer(l, k, v);
       if (!step.ok) {
-        this.events.push({ kind: 'save-failed', tokens: prefixIds.length, detail: `${step.reason}: ${step.detail}` });
+        this.record(saveFailed(prefixIds.length, step));
         return;
       }
     }
     const done = await writer.commit();
-    if (done.ok) this.events.push({ kind: 'saved', tokens: prefixIds.length });
-    else this.events.push({ kind: 'save-failed', tokens: prefixIds.length, detail: `${done.reason}: ${done.detail}` });
+    if (done.ok) this.record({ kind: 'saved', tokens: prefixIds.length });
+    else this.record(saveFailed(prefixIds.length, done));
   }
 
   /** Waits for saves in flight (before unloading, or before a restore that might want them). */
   async flush(): Promise<void> {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
+}
+
+function saveFailed(tokens: number, f: SaveFailure): SnapshotEvent {
+  return { kind: 'save-failed', tokens, reason: f.reason, detail: `${f.reason}: ${f.detail}` };
 }

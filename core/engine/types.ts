@@ -88,14 +88,25 @@ export interface LoadOptions {
 }
 
 /**
+ * The start of the reply, already written (an answer a worker restart interrupted): the prompt ends with it after the
+ * reply header, and generation continues it. `tokenIds`: the ids as generated (the continuation is then the one the
+ * uninterrupted answer would have had); without them the text is encoded as data.
+ */
+export interface AnswerPrefix {
+  text: string;
+  tokenIds?: readonly number[];
+}
+
+/**
  * What to generate from.
  * - `messages`: a chat. The reusable prefix is the system prompt plus `document` (the page or PDF text), placed before
  *   the conversation so that every question about one document shares its KV (in memory and in snapshots).
+ *   `answerPrefix`: the reply so far, continued rather than started.
  * - `text`: raw text, tokenized as is (with the model's BOS where its template has one).
  * - `tokenIds`: exact ids; `prefixLength` (default: all but the last) is the part a snapshot may cover.
  */
 export type GenerateInput =
-  | { messages: ChatMessage[]; system?: string; document?: string }
+  | { messages: ChatMessage[]; system?: string; document?: string; answerPrefix?: AnswerPrefix }
   | { text: string }
   | { tokenIds: number[]; prefixLength?: number };
 

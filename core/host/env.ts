@@ -1,5 +1,6 @@
 // What the host needs from its surroundings. The background (Chrome service worker, Firefox extension page) passes
 // one that touches browser APIs; tests and Node pass their own.
+import type { SnapshotEvent } from '../engine/snapshots';
 import type { Engine } from '../engine/types';
 import type { GpuContext } from '../gpu/context';
 import type { Citation, PageContent } from '../protocol/messages';
@@ -14,6 +15,8 @@ export interface KeyValueStore {
 export interface EngineOptions {
   /** Byte budget of the KV snapshot store, in MiB; 0 = no snapshots. */
   snapshotBudgetMB: number;
+  /** What the snapshot store did (a save that failed on a full disk reaches the user through the host). */
+  onSnapshotEvent?(event: SnapshotEvent): void;
 }
 
 export interface ReadPageOptions {

@@ -3,10 +3,11 @@
 // the background passes a HostEnv (env.ts) that does.
 import { DEFAULT_MODEL_ID } from '../catalog/catalog';
 import { suggestQuestions } from '../document';
+import type { SnapshotEvent } from '../engine/snapshots';
 import { describeAdapter } from '../gpu/context';
 import { pageKeyOf } from '../history/historyStore';
 import { exportFileName, threadToMarkdown } from '../history/markdown';
-import type { HostEvent, HostState, JobView, Request, RequestType, ResponseMap } from '../protocol/messages';
+import type { ErrorInfo, HostEvent, HostState, JobView, Request, RequestType, ResponseMap } from '../protocol/messages';
 import { PROTOCOL_VERSION, ProtocolError } from '../protocol/messages';
 import { applySettingsPatch, type Settings, settingsFromStorage } from '../protocol/settings';
 import type { HostEnv } from './env';
@@ -14,6 +15,7 @@ import { runGpuSelfTest } from './gpuSelfTest';
 import { JobRunner } from './jobRunner';
 import { findModel } from './modelList';
 import { Models } from './models';
+import { snapshotStorageError } from './storageErrors';
 import { lazyHistory, ThreadBook } from './threads';
 
 type Listener = (event: HostEvent) => void;
@@ -26,6 +28,8 @@ export class EngineHost {
   private readonly models: Models;
   private readonly runner: JobRunner;
   private readonly threads: ThreadBook;
+  /** The last storage failure the user should act on (a full disk for snapshots); cleared by a save that works. */
+  private storageWarning: ErrorInfo | null = null;
 
   constructor(private readonly env: HostEnv) {
     const settings = () => this.settings;
@@ -37,6 +41,7 @@ export class EngineHost {
       modelInUse: () => this.runner.runningJob?.modelId ?? null,
       changed,
       deviceLost: (error) => this.runner.fail(error),
+      snapshotEvent: (event) => this.snapshotEvent(event),
       progress: (job, progress) => {
         if (job) job.progress = progress;
         this.emit({ type: 'progress', jobId: job?.jobId ?? null, tabId: job?.tabId ?? null, progress });
@@ -85,6 +90,7 @@ export class EngineHost {
       tabId: tabId ?? null,
       thread: tabId === undefined ? null : this.threads.forTab(tabId),
       preRead: this.runner.lastPreRead,
+      storageWarning: this.storageWarning,
     };
   }
 
@@ -106,6 +112,8 @@ export class EngineHost {
         return { jobId: this.runner.start('ask', r.tabId, r.question.trim(), r.document, r.replaceLast === true) };
       case 'summarize':
         return { jobId: this.runner.start('summarize', r.tabId, '', r.document) };
+      case 'continueAnswer':
+        return { jobId: this.runner.resume(r.tabId, r.jobId) };
       case 'stop':
         // That job only: a pre-read has its own cancelPreRead.
         return { stopped: this.runner.stop(r.jobId) };
@@ -113,8 +121,10 @@ export class EngineHost {
         if (r.settings.modelId) findModel(r.settings.modelId, r.settings.customModels ?? this.settings.customModels);
         const budget = this.settings.snapshotBudgetMB;
         await this.saveSettings(applySettingsPatch(this.settings, r.settings));
-        if (this.settings.snapshotBudgetMB !== budget)
+        if (this.settings.snapshotBudgetMB !== budget) {
           await this.env.snapshotBudgetChanged?.(this.settings.snapshotBudgetMB);
+          this.setStorageWarning(null); // the user did what the warning asked
+        }
         return this.settings;
       }
       case 'loadModel': {
@@ -131,8 +141,11 @@ export class EngineHost {
         return { deletedFiles: await this.models.delete(r.modelId) };
       case 'listModels':
         return { models: await this.models.list() };
-      case 'clearSnapshots':
-        return { cleared: await this.env.clearSnapshots() };
+      case 'clearSnapshots': {
+        const cleared = await this.env.clearSnapshots();
+        this.setStorageWarning(null);
+        return { cleared };
+      }
       case 'addCustomModel':
         return this.models.addCustom(r.baseUrl);
       case 'debugLoseGpu':
@@ -190,6 +203,22 @@ export class EngineHost {
 
   private emitTab(tabId: number): void {
     this.emit({ type: 'state', state: this.state(tabId) });
+  }
+
+  /** A snapshot save failed on a full disk (or broken storage): every UI shows it until a save works again. */
+  private snapshotEvent(event: SnapshotEvent): void {
+    if (event.kind === 'saved') this.setStorageWarning(null);
+    const warning = snapshotStorageError(event, this.settings.snapshotBudgetMB);
+    if (warning) {
+      this.env.log?.(`Snapshot save failed: ${event.detail ?? event.reason}`);
+      this.setStorageWarning(warning);
+    }
+  }
+
+  private setStorageWarning(warning: ErrorInfo | null): void {
+    if (warning?.message === this.storageWarning?.message) return;
+    this.storageWarning = warning;
+    this.emitState(null);
   }
 
   private emit(event: HostEvent): void {

@@ -12,6 +12,18 @@ import type { HostEnv } from './env';
 import { doneStatsFrom, JobStore } from './jobs';
 import type { Models } from './models';
 import { type JobPrompt, mapReduceStepPrompt, planJobPrompt, type SinglePrompt, SUMMARY_REQUEST } from './prompt';
+import {
+  type ChatInput,
+  continuationInput,
+  type InterruptedAnswer,
+  interruptedAnswer,
+  RUNNING_JOB_KEY,
+  RUNNING_PROMPT_KEY,
+  type RunningJobRecord,
+  type RunningPromptRecord,
+  storablePage,
+  ThrottledSaver,
+} from './resume';
 import type { ThreadBook } from './threads';
 
 const PROGRESS_INTERVAL_MS = 250;
@@ -38,15 +50,23 @@ interface JobOutput {
   answerIds: number[] | null;
 }
 
+interface RunningJob {
+  job: JobView;
+  controller: AbortController;
+  /** Why the job was failed from outside (a lost GPU device), and the rejection that ends it at once. */
+  failure?: ErrorInfo;
+  rejectFailed: (e: unknown) => void;
+  /** The streamed answer's ids (after a Continue: the interrupted answer's first). */
+  answerIds: number[];
+  /** Persists the job and its answer so far for a worker restart (resume.ts). */
+  saver: ThrottledSaver<RunningJobRecord>;
+}
+
 export class JobRunner {
   readonly jobs = new JobStore();
-  private running: {
-    job: JobView;
-    controller: AbortController;
-    /** Why the job was failed from outside (a lost GPU device), and the rejection that ends it at once. */
-    failure?: ErrorInfo;
-    rejectFailed: (e: unknown) => void;
-  } | null = null;
+  private running: RunningJob | null = null;
+  /** Answers a worker restart cut short, by job id: Continue resumes them. */
+  private readonly interrupted = new Map<string, InterruptedAnswer>();
   private preread: { tabId: number; controller: AbortController; done: Promise<void> } | null = null;
   lastSpeedup: number | null = null;
   /** The last pre-read's outcome (HostState.preRead). */
@@ -57,14 +77,34 @@ export class JobRunner {
 
   constructor(private readonly deps: JobRunnerDeps) {}
 
-  /** Restores what a previous worker persisted (finished jobs, the last measured speed-up). */
+  /**
+   * Restores what a previous worker persisted: finished jobs, the last measured speed-up, and the answer it was
+   * writing when it stopped (shown as interrupted, with its thread, until Continue).
+   */
   async restore(): Promise<void> {
-    const [jobs, speedup] = await Promise.all([
-      this.deps.env.sessionStore.get(JOBS_KEY).catch(() => undefined),
+    const session = this.deps.env.sessionStore;
+    const [jobs, speedup, runningJob, runningPrompt] = await Promise.all([
+      session.get(JOBS_KEY).catch(() => undefined),
       this.deps.env.localStore.get(SPEEDUP_KEY).catch(() => undefined),
+      session.get(RUNNING_JOB_KEY).catch(() => undefined),
+      session.get(RUNNING_PROMPT_KEY).catch(() => undefined),
     ]);
     this.jobs.restore(jobs);
     if (typeof speedup === 'number' && Number.isFinite(speedup)) this.lastSpeedup = speedup;
+    const finishedIds = new Set(
+      this.jobs
+        .finished()
+        .filter((j) => j.status !== 'interrupted')
+        .map((j) => j.jobId),
+    );
+    const cut = interruptedAnswer(runningJob, runningPrompt, finishedIds);
+    if (!cut) return;
+    this.interrupted.set(cut.job.jobId, cut);
+    this.jobs.put(cut.job);
+    if (cut.job.threadId)
+      await this.deps.threads
+        .open(cut.job.tabId, cut.job.threadId)
+        .catch((e) => this.deps.env.log?.('The interrupted answer’s thread could not be read', e));
   }
 
   get runningJob(): JobView | null {
@@ -118,22 +158,78 @@ export class JobRunner {
       citations: [],
       droppedTurns: 0,
     };
-    const controller = new AbortController();
-    let rejectFailed!: (e: unknown) => void;
-    const failed = new Promise<never>((_, reject) => (rejectFailed = reject));
-    failed.catch(() => {}); // observed through the race in run()
-    this.running = { job, controller, rejectFailed };
-    this.jobs.put(job);
-    this.deps.env.keepAlive(true);
-    this.deps.changed(job);
+    const { signal, failed } = this.begin(job, []);
+    this.savePrompt({ jobId: job.jobId, page: document ? storablePage(document) : null, generation: null });
     // A pre-read still prefilling gives way: the job starts once it has stopped (its KV so far stays cached).
     const preread = this.preread;
     this.preread = null;
     preread?.controller.abort();
     void (preread?.done ?? Promise.resolve()).then(() =>
-      this.run(job, controller.signal, failed, document, replaceLast),
+      this.run(job, signal, failed, (out) => this.work(job, signal, this.deps.settings(), out, document, replaceLast)),
     );
     return job.jobId;
+  }
+
+  /**
+   * Continue: an answer a worker restart interrupted goes on from its stored prompt and the answer so far (the
+   * document's KV comes back from its snapshot where there is one). Interrupted before its generation started, the
+   * job is run again. Returns the id of the job that writes the rest.
+   */
+  resume(tabId: number, jobId: string): string {
+    const job = this.jobs.byId(jobId);
+    if (job?.status !== 'interrupted' || job.tabId !== tabId)
+      throw new ProtocolError('bad-request', 'That answer was not interrupted, or it was already continued.');
+    if (this.running)
+      throw new ProtocolError(
+        'busy',
+        `An answer is still being written (tab ${this.running.job.tabId}); stop it first.`,
+      );
+    const gpu = this.deps.models.gpu;
+    if (gpu.state === 'unavailable') throw new ProtocolError('no-webgpu', gpu.reason);
+    const cut = this.interrupted.get(jobId);
+    this.interrupted.delete(jobId);
+    const generation = cut?.prompt?.generation;
+    // Nothing was generated yet, or another job has since replaced the stored prompt: the question is asked again.
+    if (!cut || !generation) return this.start(job.kind, tabId, job.question, cut?.prompt?.page ?? undefined);
+    Object.assign(job, { status: 'running', stage: 'loading-model', error: null, finishedAt: null, stats: null });
+    const { signal, failed } = this.begin(job, [...cut.answerIds]);
+    this.savePrompt({ jobId, page: cut.prompt?.page ?? null, generation });
+    const preread = this.preread;
+    this.preread = null;
+    preread?.controller.abort();
+    void (preread?.done ?? Promise.resolve()).then(() =>
+      this.run(job, signal, failed, (out) =>
+        this.continueWork(job, signal, this.deps.settings(), out, cut.prompt?.page ?? null, generation),
+      ),
+    );
+    return jobId;
+  }
+
+  /** Makes `job` the running one: its abort, its failure path, keep-alive, and its persistence for a restart. */
+  private begin(job: JobView, answerIds: number[]): { signal: AbortSignal; failed: Promise<never> } {
+    const controller = new AbortController();
+    let rejectFailed!: (e: unknown) => void;
+    const failed = new Promise<never>((_, reject) => (rejectFailed = reject));
+    failed.catch(() => {}); // observed through the race in run()
+    const saver = new ThrottledSaver<RunningJobRecord>(
+      () => ({ job: { ...job, progress: null }, answerIds: [...answerIds] }),
+      (record) => this.deps.env.sessionStore.set(RUNNING_JOB_KEY, record),
+      undefined,
+      (e) => this.deps.env.log?.('Could not save the answer so far', e),
+    );
+    this.running = { job, controller, rejectFailed, answerIds, saver };
+    this.jobs.put(job);
+    this.deps.env.keepAlive(true);
+    this.deps.changed(job);
+    saver.changed();
+    return { signal: controller.signal, failed };
+  }
+
+  /** What Continue needs after a restart (the page, the generation's input): written when it changes. */
+  private savePrompt(record: RunningPromptRecord): void {
+    this.deps.env.sessionStore
+      .set(RUNNING_PROMPT_KEY, record)
+      .catch((e) => this.deps.env.log?.('Could not save the prompt for Continue', e));
   }
 
   /**
@@ -250,13 +346,11 @@ export class JobRunner {
     job: JobView,
     signal: AbortSignal,
     failed: Promise<never>,
-    document?: PageContent,
-    replaceLast = false,
+    work: (out: JobOutput) => Promise<void>,
   ): Promise<void> {
-    const settings = this.deps.settings();
     const out: JobOutput = { page: null, answerIds: null };
     try {
-      await Promise.race([this.work(job, signal, settings, out, document, replaceLast), failed]);
+      await Promise.race([work(out), failed]);
       job.status = signal.aborted || job.stats?.stopReason === 'aborted' ? 'stopped' : 'done';
     } catch (e) {
       // The GPU work may fail before the device reports itself lost: ask, so the error says what happened.
@@ -290,6 +384,7 @@ export class JobRunner {
     const emit = this.deps.emit;
     const page = document ?? (await this.deps.env.readPage(job.tabId, { userAction: true, signal }));
     out.page = page;
+    if (!document) this.savePrompt({ jobId: job.jobId, page: storablePage(page), generation: null });
     job.pageTitle = page.title;
     job.pageUrl = page.url;
     if (!page.text.trim()) throw new ProtocolError('page-empty', 'This page has no readable text.');
@@ -346,12 +441,13 @@ export class JobRunner {
         prompt.chunks,
         async (input, step) => {
           const final = step.id === plan.finalStepId;
-          const run = await runGeneration(job, engine, mapReduceStepPrompt(prompt, step, input), emit, {
+          const run = await runGeneration(job, engine, chatInput(mapReduceStepPrompt(prompt, step, input)), emit, {
             maxTokens: final ? prompt.answerTokens : plan.summaryTokens,
             attention,
             signal,
             stream: final,
             onFirstToken: final ? onFirstToken : undefined,
+            ...(final ? this.persistence(job, page) : {}),
             label: describeStep(plan, step.id),
             steps: { done: step.id, total: plan.steps.length },
           });
@@ -363,13 +459,13 @@ export class JobRunner {
       );
     } else {
       this.setStage(job, 'prefill');
-      const run = await runGeneration(job, engine, prompt, emit, {
+      const run = await runGeneration(job, engine, chatInput(prompt, history), emit, {
         maxTokens: prompt.answerTokens,
         attention,
         signal,
         stream: true,
-        history,
         onFirstToken,
+        ...this.persistence(job, page),
       });
       stats = run.stats;
       out.answerIds = run.ids;
@@ -384,10 +480,73 @@ export class JobRunner {
     }
   }
 
+  /** The streaming generation's hooks that persist its prompt (once) and its answer (as it streams). */
+  private persistence(job: JobView, page: PageContent): Pick<GenerationOptions, 'onStart' | 'onToken'> {
+    const running = this.running;
+    return {
+      onStart: (input, maxTokens) =>
+        this.savePrompt({ jobId: job.jobId, page: storablePage(page), generation: { input, maxTokens } }),
+      onToken: (id) => {
+        if (running?.job !== job) return;
+        running.answerIds.push(id);
+        running.saver.changed();
+      },
+    };
+  }
+
+  /** Continue: the rest of an interrupted answer, from its stored prompt + the answer so far. */
+  private async continueWork(
+    job: JobView,
+    signal: AbortSignal,
+    settings: Settings,
+    out: JobOutput,
+    page: PageContent | null,
+    generation: { input: ChatInput; maxTokens: number },
+  ): Promise<void> {
+    out.page = page;
+    const threads = this.deps.threads;
+    const thread =
+      (job.threadId ? await threads.open(job.tabId, job.threadId).catch(() => null) : null) ??
+      (await threads.threadForJob(job.tabId, { url: job.pageUrl, title: job.pageTitle }));
+    job.threadId = thread.threadId;
+    this.setStage(job, 'loading-model');
+    const engine = await this.deps.models.ensure(job.modelId, settings.contextWindow, job, signal);
+    signal.throwIfAborted();
+    const running = this.running;
+    const prefixIds = running?.job === job ? [...running.answerIds] : [];
+    const remaining = generation.maxTokens - prefixIds.length;
+    out.answerIds = prefixIds;
+    if (remaining <= 0) return; // the answer had its whole budget already
+    this.setStage(job, 'prefill');
+    const run = await runGeneration(
+      job,
+      engine,
+      continuationInput(generation.input, job.answer, prefixIds),
+      this.deps.emit,
+      {
+        maxTokens: remaining,
+        attention: fastModePolicy(settings),
+        signal,
+        stream: true,
+        onToken: (id) => {
+          if (running?.job !== job) return;
+          running.answerIds.push(id);
+          running.saver.changed();
+        },
+      },
+    );
+    out.answerIds = prefixIds.concat(run.ids);
+    if (run.stats) {
+      job.stats = doneStatsFrom(run.stats, settings.fastMode, 0);
+      job.stats.timeToFirstTokenMs = null; // measured from the original Ask, it would count the interruption
+    }
+  }
+
   private async finish(job: JobView): Promise<void> {
     job.stage = 'finished';
     job.finishedAt = Date.now();
     job.progress = null;
+    const saver = this.running?.job === job ? this.running.saver : null;
     this.running = null;
     this.deps.env.keepAlive(false);
     const speedup = job.stats?.fastModeSpeedup ?? null;
@@ -396,7 +555,10 @@ export class JobRunner {
     if (job.error) this.deps.emit({ type: 'error', requestId: null, jobId: job.jobId, error: job.error });
     this.deps.changed(job);
     try {
+      await saver?.close(); // its write in flight lands before the records are cleared
       await this.deps.env.sessionStore.set(JOBS_KEY, this.jobs.finished());
+      await this.deps.env.sessionStore.set(RUNNING_JOB_KEY, null);
+      await this.deps.env.sessionStore.set(RUNNING_PROMPT_KEY, null);
       if (speedup !== null) await this.deps.env.localStore.set(SPEEDUP_KEY, speedup);
     } catch (e) {
       this.deps.env.log?.('Could not persist the finished job', e);
@@ -408,23 +570,36 @@ export class JobRunner {
  * One generation over [system + document] + question. `stream`: the tokens are the answer (deltas to the UI);
  * otherwise they are collected (a part summary) while the progress line names the step.
  */
+export interface GenerationOptions {
+  maxTokens: number;
+  attention: AttentionPolicy;
+  signal: AbortSignal;
+  stream: boolean;
+  /** Called when the first token of this generation arrives. */
+  onFirstToken?: () => void;
+  /** Called with the input before the engine starts (the streaming answer's prompt is kept for Continue). */
+  onStart?: (input: ChatInput, maxTokens: number) => void;
+  /** Called with each generated id. */
+  onToken?: (id: number) => void;
+  label?: string;
+  steps?: { done: number; total: number };
+}
+
+/** A planned prompt as the engine's input: [system + document] + earlier turns of the thread + the question. */
+export function chatInput(prompt: SinglePrompt, history: ChatMessage[] = []): ChatInput {
+  return {
+    messages: [...history, { role: 'user', content: prompt.question }],
+    system: prompt.system,
+    document: prompt.document,
+  };
+}
+
 export async function runGeneration(
   job: JobView,
   engine: Engine,
-  prompt: SinglePrompt,
+  input: ChatInput,
   emit: (event: HostEvent) => void,
-  o: {
-    maxTokens: number;
-    attention: AttentionPolicy;
-    signal: AbortSignal;
-    stream: boolean;
-    /** Called when the first token of this generation arrives. */
-    onFirstToken?: () => void;
-    label?: string;
-    steps?: { done: number; total: number };
-    /** Earlier turns of the thread (user, assistant, …), between the document and the question. */
-    history?: ChatMessage[];
-  },
+  o: GenerationOptions,
 ): Promise<{ text: string; stats: GenerationStats | null; ids: number[] }> {
   const step = o.label ? { label: o.label, steps: o.steps } : {};
   if (o.label) {
@@ -438,14 +613,13 @@ export async function runGeneration(
   let decodeStart = 0;
   let tokens = 0;
   let lastEmit = 0;
-  for await (const ev of engine.generate(
-    {
-      messages: [...(o.history ?? []), { role: 'user', content: prompt.question }],
-      system: prompt.system,
-      document: prompt.document,
-    },
-    { maxTokens: o.maxTokens, temperature: 0, signal: o.signal, attention: o.attention },
-  )) {
+  o.onStart?.(input, o.maxTokens);
+  for await (const ev of engine.generate(input, {
+    maxTokens: o.maxTokens,
+    temperature: 0,
+    signal: o.signal,
+    attention: o.attention,
+  })) {
     if (ev.type === 'prefill-progress') {
       const fraction = ev.total > 0 ? ev.done / ev.total : 1;
       job.progress = { stage: 'prefill', prefill: { fraction, done: ev.done, total: ev.total }, ...step };
@@ -463,6 +637,7 @@ export async function runGeneration(
         job.answer += ev.text;
         emit({ type: 'delta', jobId: job.jobId, tabId: job.tabId, text: ev.text });
       }
+      o.onToken?.(ev.tokenId);
       const now = Date.now();
       if (now - lastEmit >= PROGRESS_INTERVAL_MS && now > decodeStart) {
         lastEmit = now;

@@ -1,5 +1,7 @@
 // Model ownership: the GPU device, the one Engine, which model is loaded (engine status), and the requests that
 // change that — load, delete, add a custom model. A job asks `ensure` for its model; nothing here runs generations.
+
+import type { SnapshotEvent } from '../engine/snapshots';
 import type { Engine } from '../engine/types';
 import type { GpuContext } from '../gpu/context';
 import { describeAdapter } from '../gpu/context';
@@ -26,6 +28,8 @@ export interface ModelsDeps {
   progress(job: JobView | null, progress: Progress): void;
   /** The GPU device was lost: the running job (if any) must end with `error`. */
   deviceLost(error: ErrorInfo): void;
+  /** What the engine's snapshot store did (failed saves reach the user). */
+  snapshotEvent?(event: SnapshotEvent): void;
 }
 
 export class Models {
@@ -143,7 +147,10 @@ export class Models {
     const loadSignal = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
     const promise = (async () => {
       const gpu = await this.openGpu();
-      this.engine ??= this.deps.env.createEngine(gpu, { snapshotBudgetMB: this.deps.settings().snapshotBudgetMB });
+      this.engine ??= this.deps.env.createEngine(gpu, {
+        snapshotBudgetMB: this.deps.settings().snapshotBudgetMB,
+        onSnapshotEvent: this.deps.snapshotEvent,
+      });
       let engine: Engine;
       try {
         engine = await this.engine;

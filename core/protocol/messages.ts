@@ -18,6 +18,8 @@ export type Request =
   /** `replaceLast`: the answer replaces the thread's last turn (Regenerate, or the last question edited). */
   | { type: 'ask'; tabId: number; question: string; document?: PageContent; replaceLast?: boolean }
   | { type: 'summarize'; tabId: number; document?: PageContent }
+  /** Finishes an answer a worker restart interrupted (the job's status is `interrupted`), from where it stopped. */
+  | { type: 'continueAnswer'; tabId: number; jobId: string }
   /** Stops that job only (Stop in one tab never ends another tab's answer). */
   | { type: 'stop'; jobId: string }
   | { type: 'getState'; tabId?: number }
@@ -121,7 +123,8 @@ export interface EngineStatus {
 
 export type JobKind = 'ask' | 'summarize';
 export type JobStage = 'reading-page' | 'loading-model' | 'prefill' | 'generating' | 'finished';
-export type JobStatus = 'running' | 'done' | 'stopped' | 'error';
+/** `interrupted`: the worker stopped mid-answer (MV3 restarts it at will); Continue finishes the answer. */
+export type JobStatus = 'running' | 'done' | 'stopped' | 'error' | 'interrupted';
 
 export interface Progress {
   stage: JobStage;
@@ -278,6 +281,9 @@ export interface HostState {
   thread: ThreadView | null;
   /** The last pre-read (any tab: compare its tabId); null when none ran since the worker started. */
   preRead: PreReadView | null;
+  /** A storage failure the user should act on (the disk filled up while saving a snapshot), with what to do; null
+   * or absent when there is none. */
+  storageWarning?: ErrorInfo | null;
 }
 
 export type ModelFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm';
@@ -309,6 +315,7 @@ export interface GpuSelfTestResult {
 export interface ResponseMap {
   ask: { jobId: string };
   summarize: { jobId: string };
+  continueAnswer: { jobId: string };
   stop: { stopped: boolean };
   getState: HostState;
   setSettings: Settings;

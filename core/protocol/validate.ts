@@ -48,6 +48,7 @@ const requestBodies = {
     replaceLast: optional(bool),
   }),
   summarize: obj({ tabId, document: optional(documentText) }),
+  continueAnswer: obj({ tabId, jobId: str({ min: 1, max: 200 }) }),
   stop: obj({ jobId: str({ min: 1, max: 200 }) }),
   getState: obj({ tabId: optional(tabId) }),
   setSettings: obj({ settings: settingsPatch }),

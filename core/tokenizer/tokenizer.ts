@@ -139,6 +139,9 @@ export class Tokenizer {
 
 /** Turns a growing list of generated ids into text deltas. Decodes a small window (the previous token(s) plus the new
  * ones) and emits the text the new ids add; holds text back while it ends in an incomplete UTF-8 sequence (U+FFFD). */
+/** Ids before the read position a continued decoder keeps as context (enough for a multi-byte character). */
+const CONTEXT_IDS = 4;
+
 export class StreamingDecoder {
   private readonly ids: number[] = [];
   /** ids[prefixStart, readStart) were already emitted and serve as context for the next decode. */
@@ -158,6 +161,18 @@ export class StreamingDecoder {
       return fullText.slice(prefixText.length);
     }
     return '';
+  }
+
+  /**
+   * Starts after ids whose text was already emitted (a reply being continued): the last few are the context of the
+   * next decode. Ids at the end that decode to an incomplete character stay pending, as they were when emitted.
+   */
+  continueAfter(ids: readonly number[]): void {
+    let end = ids.length;
+    while (end > 0 && this.tokenizer.decode(ids.slice(Math.max(0, end - CONTEXT_IDS), end)).endsWith('\uFFFD')) end--;
+    this.ids.push(...ids);
+    this.prefixStart = Math.max(0, end - CONTEXT_IDS);
+    this.readStart = end;
   }
 
   /** Text still held back (e.g. a trailing incomplete character) at the end of generation. */

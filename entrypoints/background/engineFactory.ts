@@ -29,6 +29,7 @@ export async function createEngine(gpu: GpuContext, opts: EngineOptions): Promis
     try {
       const store = await openIdbSnapshotStore(undefined, { maxBytes: opts.snapshotBudgetMB * MIB });
       snapshots = new SnapshotCoordinator(store);
+      if (opts.onSnapshotEvent) snapshots.onEvent(opts.onSnapshotEvent);
       engineStore = store;
     } catch (e) {
       // Answers still work without snapshots; only the reuse across worker restarts is lost.

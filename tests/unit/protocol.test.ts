@@ -24,6 +24,7 @@ describe('parseRequest', () => {
       { type: 'ask', tabId: 3, question: 'Who?' },
       { type: 'summarize', tabId: 0 },
       { type: 'stop', jobId: 'job-1' },
+      { type: 'continueAnswer', tabId: 3, jobId: 'job-1' },
       { type: 'getState' },
       { type: 'getState', tabId: 12 },
       { type: 'setSettings', settings: { fastMode: false, fastK: { count: 2048 }, contextWindow: 4096 } },

@@ -1,0 +1,143 @@
+// Storage errors surface (issue #12 item 7): a full disk while saving a KV snapshot in IndexedDB reaches the user with
+// what to do, through the real store (fake-indexeddb whose puts throw QuotaExceededError), the engine's snapshot
+// coordinator and the host's state; it is never only logged. (The model cache's quota error: loader-http and host
+// tests, StorageFullError.)
+import 'fake-indexeddb/auto';
+import { afterEach, describe, expect, test } from 'vitest';
+import type { ModelRunner } from '../../core/engine/runner';
+import { SnapshotCoordinator, type SnapshotEvent } from '../../core/engine/snapshots';
+import type { Engine } from '../../core/engine/types';
+import type { GpuContext } from '../../core/gpu/context';
+import type { EngineOptions, HostEnv, KeyValueStore } from '../../core/host/env';
+import { EngineHost } from '../../core/host/host';
+import { snapshotStorageError } from '../../core/host/storageErrors';
+import type { LoadedModel } from '../../core/model/load';
+import { openIdbSnapshotStore } from '../../core/snapshot';
+
+const realPut = IDBObjectStore.prototype.put;
+afterEach(() => {
+  IDBObjectStore.prototype.put = realPut;
+});
+
+/** Every put into the snapshot database fails as a full disk does. */
+function fillTheDisk(dbName: string): void {
+  IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>) {
+    if (this.transaction.db.name === dbName)
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    return realPut.apply(this, args);
+  };
+}
+
+const runner = {
+  kvInfo: { dtype: 'f32', numLayers: 2, kvHeads: 1, headDim: 4 },
+  readKvLayer: async (_layer: number, n: number) => ({ k: new Uint8Array(n * 16), v: new Uint8Array(n * 16) }),
+} as unknown as ModelRunner;
+const model = { manifest: { records: [] } } as unknown as LoadedModel;
+const ids = Array.from({ length: 80 }, (_, i) => i + 1);
+
+function memoryStore(): KeyValueStore {
+  const data = new Map<string, unknown>();
+  return { get: async (k) => structuredClone(data.get(k)), set: async (k, v) => void data.set(k, structuredClone(v)) };
+}
+
+/** A host whose engine factory builds a snapshot coordinator on the IndexedDB store, as the background's does. */
+function hostWithSnapshots(dbName: string) {
+  let coordinator: SnapshotCoordinator | null = null;
+  const env: HostEnv = {
+    openGpu: async () =>
+      ({
+        device: {} as GPUDevice,
+        f16: true,
+        subgroups: false,
+        adapterInfo: {
+          vendor: 't',
+          architecture: '',
+          device: '',
+          description: '',
+          features: [],
+          maxStorageBufferBindingSize: 1,
+          maxBufferSize: 1,
+        },
+      }) satisfies GpuContext,
+    createEngine: async (_gpu, o: EngineOptions) => {
+      coordinator = new SnapshotCoordinator(await openIdbSnapshotStore(dbName, { maxBytes: o.snapshotBudgetMB << 20 }));
+      if (o.onSnapshotEvent) coordinator.onEvent(o.onSnapshotEvent);
+      return {
+        load: async () => ({
+          modelId: 'm',
+          architecture: 'llama',
+          quantization: 'q4f16_1',
+          contextWindow: 4096,
+          vocabSize: 200,
+          numLayers: 2,
+        }),
+        generate: async function* () {},
+        countTokens: (t: string) => t.length,
+        unload: async () => {},
+      } satisfies Engine;
+    },
+    readPage: async () => ({ title: 't', url: 'https://x.org/', text: 'x' }),
+    localStore: memoryStore(),
+    sessionStore: memoryStore(),
+    modelFiles: { cachedBaseUrls: async () => new Set(), delete: async () => 0 },
+    clearSnapshots: async () => 0,
+    fetchText: async () => '',
+    keepAlive: () => {},
+  };
+  const host = new EngineHost(env);
+  return { host, coordinator: () => coordinator! };
+}
+
+describe('a full disk while saving a snapshot reaches the user', () => {
+  test('QuotaExceededError from IndexedDB: the state of every UI carries the message and what to do', async () => {
+    const { host, coordinator } = hostWithSnapshots('quota-test-1');
+    await host.handle({ type: 'loadModel', modelId: 'Qwen3-0.6B-q4f16_1-MLC' });
+    expect(host.state().storageWarning).toBeNull();
+    const states: (string | null)[] = [];
+    host.subscribe((e) => {
+      if (e.type === 'state') states.push(e.state.storageWarning?.message ?? null);
+    });
+    fillTheDisk('quota-test-1');
+    coordinator().save(runner, model, 'm', ids);
+    await coordinator().flush();
+    expect(coordinator().events.at(-1)).toMatchObject({ kind: 'save-failed', reason: 'quota' });
+    const warning = host.state(1).storageWarning;
+    expect(warning?.code).toBe('storage-failed');
+    expect(warning?.message).toMatch(/disk is full/);
+    expect(warning?.message).toMatch(/Free disk space, or lower the snapshot budget in Settings \(now 1024 MB/);
+    // Broadcast at once (not only to a UI that asks later).
+    expect(states.at(-1)).toBe(warning?.message);
+    // Lowering the budget is what the message asks: the warning goes.
+    await host.handle({ type: 'setSettings', settings: { snapshotBudgetMB: 128 } });
+    expect(host.state().storageWarning).toBeNull();
+  });
+
+  test('the disk has room again: the next save that works clears the warning', async () => {
+    const { host, coordinator } = hostWithSnapshots('quota-test-2');
+    await host.handle({ type: 'loadModel', modelId: 'Qwen3-0.6B-q4f16_1-MLC' });
+    fillTheDisk('quota-test-2');
+    coordinator().save(runner, model, 'm', ids);
+    await coordinator().flush();
+    expect(host.state().storageWarning?.code).toBe('storage-failed');
+    IDBObjectStore.prototype.put = realPut;
+    coordinator().save(runner, model, 'm', ids);
+    await coordinator().flush();
+    expect(coordinator().events.at(-1)).toMatchObject({ kind: 'saved' });
+    expect(host.state().storageWarning).toBeNull();
+  });
+
+  test('which save failures are told, and how', () => {
+    const failed = (reason: SnapshotEvent['reason'], detail = 'x') =>
+      snapshotStorageError({ kind: 'save-failed', tokens: 1200, reason, detail }, 256);
+    expect(failed('quota')?.message).toBe(
+      "The disk is full. This page's reading (1,200 tokens of KV snapshot) could not be saved, so the page will be " +
+        'read again next time. Free disk space, or lower the snapshot budget in Settings (now 256 MB; 0 keeps no snapshots).',
+    );
+    expect(failed('storage-error', 'UnknownError: disk I/O')?.message).toMatch(/\(UnknownError: disk I\/O\)/);
+    // Over the budget by itself, cancelled by Clear or by Stop: nothing for the user to do.
+    expect(failed('too-large')).toBeNull();
+    expect(failed('cleared')).toBeNull();
+    expect(failed('aborted')).toBeNull();
+    expect(snapshotStorageError({ kind: 'saved', tokens: 10 }, 256)).toBeNull();
+  });
+});
