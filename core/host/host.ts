@@ -15,7 +15,7 @@ import { runGpuSelfTest } from './gpuSelfTest';
 import { JobRunner } from './jobRunner';
 import { findModel } from './modelList';
 import { Models } from './models';
-import { snapshotStorageError } from './storageErrors';
+import { historyStorageError, snapshotStorageError } from './storageErrors';
 import { lazyHistory, ThreadBook } from './threads';
 
 type Listener = (event: HostEvent) => void;
@@ -28,8 +28,10 @@ export class EngineHost {
   private readonly models: Models;
   private readonly runner: JobRunner;
   private readonly threads: ThreadBook;
-  /** The last storage failure the user should act on (a full disk for snapshots); cleared by a save that works. */
+  /** The last storage failure the user should act on (a full disk for snapshots or the history), and which store
+   * failed: a save that works in that store clears it. */
   private storageWarning: ErrorInfo | null = null;
+  private storageWarningFrom: 'snapshots' | 'history' | null = null;
 
   constructor(private readonly env: HostEnv) {
     const settings = () => this.settings;
@@ -47,7 +49,9 @@ export class EngineHost {
         this.emit({ type: 'progress', jobId: job?.jobId ?? null, tabId: job?.tabId ?? null, progress });
       },
     });
-    this.threads = new ThreadBook(env.openHistory ? lazyHistory(() => env.openHistory!()) : null, env.log);
+    this.threads = new ThreadBook(env.openHistory ? lazyHistory(() => env.openHistory!()) : null, env.log, (e) =>
+      this.setStorageWarning(e === null ? null : historyStorageError(e), 'history'),
+    );
     this.runner = new JobRunner({
       env,
       models: this.models,
@@ -123,7 +127,7 @@ export class EngineHost {
         await this.saveSettings(applySettingsPatch(this.settings, r.settings));
         if (this.settings.snapshotBudgetMB !== budget) {
           await this.env.snapshotBudgetChanged?.(this.settings.snapshotBudgetMB);
-          this.setStorageWarning(null); // the user did what the warning asked
+          this.setStorageWarning(null, 'snapshots'); // the user did what the warning asked
         }
         return this.settings;
       }
@@ -143,7 +147,7 @@ export class EngineHost {
         return { models: await this.models.list() };
       case 'clearSnapshots': {
         const cleared = await this.env.clearSnapshots();
-        this.setStorageWarning(null);
+        this.setStorageWarning(null, 'snapshots');
         return { cleared };
       }
       case 'addCustomModel':
@@ -207,17 +211,20 @@ export class EngineHost {
 
   /** A snapshot save failed on a full disk (or broken storage): every UI shows it until a save works again. */
   private snapshotEvent(event: SnapshotEvent): void {
-    if (event.kind === 'saved') this.setStorageWarning(null);
+    if (event.kind === 'saved') this.setStorageWarning(null, 'snapshots');
     const warning = snapshotStorageError(event, this.settings.snapshotBudgetMB);
     if (warning) {
       this.env.log?.(`Snapshot save failed: ${event.detail ?? event.reason}`);
-      this.setStorageWarning(warning);
+      this.setStorageWarning(warning, 'snapshots');
     }
   }
 
-  private setStorageWarning(warning: ErrorInfo | null): void {
+  /** Sets the warning of store `from`; null clears it only if that store's warning is the one shown. */
+  private setStorageWarning(warning: ErrorInfo | null, from: 'snapshots' | 'history'): void {
+    if (!warning && this.storageWarningFrom !== from) return;
     if (warning?.message === this.storageWarning?.message) return;
     this.storageWarning = warning;
+    this.storageWarningFrom = warning ? from : null;
     this.emitState(null);
   }
 

@@ -1,8 +1,9 @@
 // Storage that fails under the user's feet (a full disk) is said, with what to do, never swallowed. The model cache's
-// quota error is StorageFullError (core/model/sources.ts); this turns the KV snapshot store's failed saves into
-// the message the UI shows.
+// quota error is StorageFullError (core/model/sources.ts); this turns the KV snapshot store's failed saves, and a
+// thread the history could not keep, into the message the UI shows.
 import type { SnapshotEvent } from '../engine/snapshots';
 import type { ErrorInfo } from '../protocol/messages';
+import { isQuotaError } from '../snapshot';
 
 /**
  * The message for a snapshot event, or null when there is nothing to tell (a save that worked, a snapshot that is
@@ -23,4 +24,17 @@ export function snapshotStorageError(event: SnapshotEvent, budgetMB: number): Er
       message: `${what} (${event.detail ?? 'storage error'}). The page will be read again next time. ${todo}`,
     };
   return null;
+}
+
+/** The message for a thread the history (IndexedDB) could not save: the answer is shown, but not kept. */
+export function historyStorageError(e: unknown): ErrorInfo {
+  const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return {
+    code: 'storage-failed',
+    message: isQuotaError(e)
+      ? 'The disk is full: this conversation could not be saved in the history (it stays here until the browser ' +
+        'restarts). Free disk space, or delete old threads in History.'
+      : `This conversation could not be saved in the history (${why}). If this repeats, free disk space or delete ` +
+        'old threads in History.',
+  };
 }

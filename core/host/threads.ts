@@ -62,6 +62,8 @@ export class ThreadBook {
   constructor(
     private readonly history: ThreadHistory | null,
     private readonly log?: (message: string, error?: unknown) => void,
+    /** Each save in the history: null when it worked, else the error (a full disk: the user is told). */
+    private readonly saved?: (error: unknown) => void,
   ) {}
 
   /** The thread the tab shows now, or null. */
@@ -194,8 +196,10 @@ export class ThreadBook {
     try {
       const evicted = await this.history.put(live.view);
       for (const id of evicted) if (id !== live.view.threadId) this.live.delete(id);
+      this.saved?.(null);
     } catch (e) {
       this.log?.('Could not save the thread in the history', e);
+      this.saved?.(e ?? new Error('unknown error'));
     }
   }
 

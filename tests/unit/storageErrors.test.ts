@@ -1,6 +1,6 @@
 // Storage errors surface (issue #12 item 7): a full disk while saving a KV snapshot in IndexedDB reaches the user with
 // what to do, through the real store (fake-indexeddb whose puts throw QuotaExceededError), the engine's snapshot
-// coordinator and the host's state; it is never only logged. (The model cache's quota error: loader-http and host
+// coordinator and the host's state; it is never only logged. The same for a thread the history cannot save. (The model cache's quota error: loader-http and host
 // tests, StorageFullError.)
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -8,10 +8,12 @@ import type { ModelRunner } from '../../core/engine/runner';
 import { SnapshotCoordinator, type SnapshotEvent } from '../../core/engine/snapshots';
 import type { Engine } from '../../core/engine/types';
 import type { GpuContext } from '../../core/gpu/context';
+import { HistoryStore } from '../../core/history/historyStore';
 import type { EngineOptions, HostEnv, KeyValueStore } from '../../core/host/env';
 import { EngineHost } from '../../core/host/host';
-import { snapshotStorageError } from '../../core/host/storageErrors';
+import { historyStorageError, snapshotStorageError } from '../../core/host/storageErrors';
 import type { LoadedModel } from '../../core/model/load';
+import type { HostEvent } from '../../core/protocol/messages';
 import { openIdbSnapshotStore } from '../../core/snapshot';
 
 const realPut = IDBObjectStore.prototype.put;
@@ -41,7 +43,7 @@ function memoryStore(): KeyValueStore {
 }
 
 /** A host whose engine factory builds a snapshot coordinator on the IndexedDB store, as the background's does. */
-function hostWithSnapshots(dbName: string) {
+function hostWithSnapshots(dbName: string, historyName?: string) {
   let coordinator: SnapshotCoordinator | null = null;
   const env: HostEnv = {
     openGpu: async () =>
@@ -83,9 +85,12 @@ function hostWithSnapshots(dbName: string) {
     clearSnapshots: async () => 0,
     fetchText: async () => '',
     keepAlive: () => {},
+    openHistory: historyName ? () => HistoryStore.open({ name: historyName }) : undefined,
   };
   const host = new EngineHost(env);
-  return { host, coordinator: () => coordinator! };
+  const events: HostEvent[] = [];
+  host.subscribe((e) => events.push(e));
+  return { host, events, coordinator: () => coordinator! };
 }
 
 describe('a full disk while saving a snapshot reaches the user', () => {
@@ -141,3 +146,37 @@ describe('a full disk while saving a snapshot reaches the user', () => {
     expect(snapshotStorageError({ kind: 'saved', tokens: 10 }, 256)).toBeNull();
   });
 });
+
+describe('a full disk while saving a thread in the history reaches the user', () => {
+  test('QuotaExceededError from the history database: the message says what to do; the next save that works clears it', async () => {
+    const { host, events } = hostWithSnapshots('quota-test-3', 'history-quota-test');
+    fillTheDisk('history-quota-test');
+    const a = await host.handle({ type: 'ask', tabId: 1, question: 'q?' });
+    await until(() => events.some((e) => e.type === 'done' && e.jobId === a.jobId), 'the first answer');
+    await until(() => host.state(1).storageWarning != null, 'the warning');
+    expect(host.state(1).storageWarning).toEqual({
+      code: 'storage-failed',
+      message:
+        'The disk is full: this conversation could not be saved in the history (it stays here until the browser ' +
+        'restarts). Free disk space, or delete old threads in History.',
+    });
+    // Room again: the next thread saved clears it.
+    IDBObjectStore.prototype.put = realPut;
+    const b = await host.handle({ type: 'ask', tabId: 1, question: 'again?' });
+    await until(() => events.some((e) => e.type === 'done' && e.jobId === b.jobId), 'the second answer');
+    await until(() => host.state(1).storageWarning === null, 'the warning cleared');
+    expect(host.state(1).thread?.turns).toHaveLength(2);
+    // Another error than a full disk still says what failed.
+    expect(historyStorageError(new DOMException('disk I/O', 'UnknownError')).message).toMatch(
+      /could not be saved in the history \(UnknownError: disk I\/O\)/,
+    );
+  });
+});
+
+async function until(cond: () => boolean, what: string) {
+  for (let i = 0; i < 500; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
