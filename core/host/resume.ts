@@ -12,10 +12,11 @@ export const PARTIAL_SAVE_INTERVAL_MS = 500;
 export const RUNNING_JOB_KEY = 'runningJob';
 export const RUNNING_PROMPT_KEY = 'runningPrompt';
 /**
- * A page longer than this is not stored for Continue (chrome.storage.session holds 10 MB in all): Continue still
- * resumes from the stored prompt, but the answer's quotes are then not matched against the page.
+ * A page longer than this is not stored for Continue (chrome.storage.session holds 10 MB in all, counted in UTF-8:
+ * 500k characters of CJK text are 1.5 MB): Continue still resumes from the stored prompt, but the answer's quotes are
+ * then not matched against the page.
  */
-export const MAX_STORED_PAGE_CHARS = 1_000_000;
+export const MAX_STORED_PAGE_CHARS = 500_000;
 
 /** A chat generation's input: what the engine was asked for the answer that streams. */
 export type ChatInput = Extract<GenerateInput, { messages: ChatMessage[] }>;

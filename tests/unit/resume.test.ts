@@ -317,6 +317,42 @@ describe('worker restart mid-answer in the host', () => {
     expect((await third.host.handle({ type: 'getState', tabId: 3 })).job).toMatchObject({ jobId, status: 'done' });
   });
 
+  test('a second restart during the continued answer: Continue goes on from everything written so far', async () => {
+    const session = memoryStore();
+    const stallAt = (n: number) => {
+      const e = new ScriptedEngine();
+      e.gate = async (i) => {
+        if (i >= n) await new Promise(() => {});
+      };
+      return e;
+    };
+    const savedIds = () => (session.data.get(RUNNING_JOB_KEY) as { answerIds?: number[] })?.answerIds?.length;
+    const first = hostOn(session, stallAt(3));
+    const { jobId } = await first.host.handle({ type: 'ask', tabId: 3, question: 'What does the keeper trim?' });
+    await until(() => savedIds() === 3, 'three ids saved');
+    const maxTokens = (session.data.get(RUNNING_PROMPT_KEY) as { generation: { maxTokens: number } }).generation
+      .maxTokens;
+    // Restart 1, Continue, and the continued answer stops at 7 tokens (3 before, 4 after).
+    const secondEngine = stallAt(7);
+    const second = hostOn(session, secondEngine);
+    await second.host.handle({ type: 'continueAnswer', tabId: 3, jobId });
+    await until(() => savedIds() === 7, 'seven ids saved');
+    // Restart 2: the job is interrupted again with all 7 tokens; Continue starts after them.
+    const engine = new ScriptedEngine();
+    const third = hostOn(session, engine);
+    expect((await third.host.handle({ type: 'getState', tabId: 3 })).job).toMatchObject({
+      status: 'interrupted',
+      answer: ' w0 w1 w2 w3 w4 w5 w6',
+    });
+    await third.host.handle({ type: 'continueAnswer', tabId: 3, jobId });
+    await until(() => third.events.some((e) => e.type === 'done' && e.jobId === jobId), 'the answer');
+    const input = engine.generations[0].input as { answerPrefix?: { tokenIds?: number[] } };
+    expect(input.answerPrefix?.tokenIds).toEqual([100, 101, 102, 103, 104, 105, 106]);
+    expect(engine.generations[0].opts?.maxTokens).toBe(maxTokens - 7);
+    expect(third.host.state(3).job?.answer).toBe(engine.tokens.join(''));
+    expect(secondEngine.generations[0].opts?.maxTokens).toBe(maxTokens - 3);
+  });
+
   test('interrupted before any token: Continue asks the question again', async () => {
     const session = memoryStore();
     let reads = 0;
