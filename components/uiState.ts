@@ -124,9 +124,14 @@ export function formatPercent(fraction: number): string {
 
 /** What the coverage meter says: how much of the page the model read, and how. */
 export function coverageLine(c: Coverage): string {
-  // A page cut before the model saw it (long page, PDF caps) is never "the whole page".
-  if (c.truncated) return `${c.truncated.reason} Read ${formatPercent(c.fraction)} of the page.`;
+  // A summary of a very long page reads at most a fixed number of parts (MAX_MAP_STEPS): then it says which.
+  const capped = c.strategy === 'map-reduce' && c.partsUsed < c.partsTotal;
+  const cappedLine = `Summarized the first ${c.partsUsed} of ${c.partsTotal} parts (a summary reads at most that many).`;
+  // A page cut before the model saw it (long page, PDF caps, garbled parts dropped) is never "the whole page".
+  if (c.truncated)
+    return `${c.truncated.reason}${capped ? ` ${cappedLine}` : ''} Read ${formatPercent(c.fraction)} of the page.`;
   const tokens = `${c.includedTokens.toLocaleString()} of ${c.totalTokens.toLocaleString()} tokens`;
+  if (capped) return `${cappedLine} Read ${formatPercent(c.fraction)} of the page (${tokens}).`;
   if (c.strategy === 'map-reduce')
     return `Read the whole page in ${c.partsTotal} parts, summarized part by part (${c.totalTokens.toLocaleString()} tokens)`;
   if (c.fraction >= 1) return `Read the whole page (${c.includedTokens.toLocaleString()} tokens)`;

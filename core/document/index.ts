@@ -1,7 +1,10 @@
 // Long-document logic: chunking, retrieval, coverage, map-reduce planning. Pure TypeScript (no DOM, no browser API).
+
+export * from './bounded.ts';
 export * from './chunk.ts';
 export * from './citations.ts';
 export * from './coverage.ts';
+export * from './garbled.ts';
 export * from './mapReduce.ts';
 export * from './mapReduceRun.ts';
 export * from './plan.ts';

@@ -40,6 +40,10 @@ export interface MapReducePlan {
   summaryTokens: number;
   mapSteps: number;
   reduceLevels: number;
+  /** Chunks the map steps read: all of them, or a prefix when the document needs more than `maxMapSteps` parts. */
+  chunksRead: number;
+  /** Map steps a plan of the whole document would have (> mapSteps when capped). */
+  mapStepsNeeded: number;
 }
 
 export interface MapReduceOptions {
@@ -47,11 +51,24 @@ export interface MapReduceOptions {
   budgetTokens: number;
   /** Maximum tokens a step's summary may have (the engine's maxTokens for each step). */
   summaryTokens: number;
+  /** Most map steps (one generation each); a document needing more is read up to them (default MAX_MAP_STEPS). */
+  maxMapSteps?: number;
 }
 
-/** Plans map-reduce over all chunks: every chunk is read by exactly one map step, so coverage is 100%. */
+/**
+ * Map steps a summary runs at most. Each is one generation (prefill + a part summary) over up to a context's worth of
+ * text, so the cap bounds a summary's time whatever the page's length; what lies beyond is left out and the coverage
+ * says so.
+ */
+export const MAX_MAP_STEPS = 48;
+
+/** Plans map-reduce over the chunks: each chunk is read by exactly one map step, up to `maxMapSteps` steps; the
+ * chunks after them are not read (`chunksRead` < chunks.length, and the caller's coverage says so). */
 export function planMapReduce(chunks: readonly Chunk[], opts: MapReduceOptions): MapReducePlan {
   const { budgetTokens, summaryTokens } = opts;
+  const maxMapSteps = opts.maxMapSteps ?? MAX_MAP_STEPS;
+  if (!(Number.isInteger(maxMapSteps) && maxMapSteps >= 1))
+    throw new Error(`planMapReduce: maxMapSteps must be an integer >= 1, got ${maxMapSteps}`);
   if (chunks.length === 0) throw new Error('planMapReduce: no chunks (empty document)');
   // Each summary enters a reduce prompt with a short label ("Part 3 (pp. 9–14):"); leave room for it.
   const fanIn = Math.floor(budgetTokens / (summaryTokens + LABEL_TOKENS));
@@ -64,7 +81,16 @@ export function planMapReduce(chunks: readonly Chunk[], opts: MapReduceOptions):
   const steps: PlanStep[] = [];
   let group: Chunk[] = [];
   let groupTokens = 0;
+  let mapStepsNeeded = 0;
+  let chunksRead = 0;
   const emitMap = () => {
+    mapStepsNeeded++;
+    if (mapStepsNeeded > maxMapSteps) {
+      group = [];
+      groupTokens = 0;
+      return;
+    }
+    chunksRead += group.length;
     steps.push({
       kind: 'map',
       id: steps.length,
@@ -109,7 +135,7 @@ export function planMapReduce(chunks: readonly Chunk[], opts: MapReduceOptions):
     }
     inputs = next;
   }
-  return { steps, finalStepId: inputs[0], summaryTokens, mapSteps, reduceLevels: level };
+  return { steps, finalStepId: inputs[0], summaryTokens, mapSteps, reduceLevels: level, chunksRead, mapStepsNeeded };
 }
 
 /** A progress line for step `stepId`, e.g. "Summarizing part 3 of 12 (pp. 9–14)". */

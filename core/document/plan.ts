@@ -2,10 +2,14 @@
 // retrieves the most relevant chunks (coverage < 100%, said so); "summarize" plans map-reduce over all of it.
 // Nothing is ever cut silently: every result carries its coverage.
 
-import { type Chunk, type CountTokens, chunkText } from './chunk.ts';
+// It runs as bounded steps (core/document/bounded.ts): `planDocumentPromptSteps` under `runInSlices` for a job that
+// Stop can interrupt, `planDocumentPrompt` to the end at once; both give the same plan.
+
+import { countTokensSteps, runToEnd, type Steps } from './bounded.ts';
+import { type Chunk, type CountTokens, chunkTextSteps } from './chunk.ts';
 import { type Coverage, coverageFromTokens, coverageOf } from './coverage.ts';
 import { type MapReducePlan, planMapReduce } from './mapReduce.ts';
-import { rankChunks } from './retrieval.ts';
+import { rankChunksSteps } from './retrieval.ts';
 import { selectChunks } from './select.ts';
 
 export interface DocumentInput {
@@ -21,6 +25,8 @@ export interface PlanOptions {
   chunkTokens?: number;
   /** Summary length per map-reduce step (default: budget / 8, between 64 and 512 tokens). */
   summaryTokens?: number;
+  /** Most map steps (parts summarized) a summary runs; a longer document is read up to them (default MAX_MAP_STEPS). */
+  maxMapSteps?: number;
 }
 
 export type DocumentPlan =
@@ -62,6 +68,17 @@ export function planDocumentPrompt(
   question: string | null,
   opts: PlanOptions,
 ): DocumentPlan {
+  return runToEnd(planDocumentPromptSteps(doc, budget, mode, question, opts));
+}
+
+/** planDocumentPrompt as bounded steps. */
+export function* planDocumentPromptSteps(
+  doc: DocumentInput,
+  budget: number,
+  mode: DocumentMode,
+  question: string | null,
+  opts: PlanOptions,
+): Steps<DocumentPlan> {
   if (!Number.isFinite(budget) || budget < 64) {
     throw new Error(`planDocumentPrompt: the document budget must be at least 64 tokens, got ${budget}`);
   }
@@ -71,15 +88,15 @@ export function planDocumentPrompt(
   const text = doc.text;
   if (text.trim().length === 0) throw new Error('planDocumentPrompt: the document has no text');
   const { countTokens } = opts;
-  const tokens = countTokens(text);
+  const tokens = yield* countTokensSteps(text, countTokens);
   if (tokens <= budget) {
     return { fits: true, mode, text, tokens, coverage: coverageFromTokens(tokens, tokens, 1, 1) };
   }
   const chunkTokens = opts.chunkTokens ?? clamp(budget / 8, 64, 1024);
   if (chunkTokens > budget) throw new Error(`planDocumentPrompt: chunks of ${chunkTokens} tokens exceed the budget`);
-  const allChunks = chunkText(text, { countTokens, maxTokens: chunkTokens });
+  const allChunks = yield* chunkTextSteps(text, { countTokens, maxTokens: chunkTokens });
   if (mode === 'ask') {
-    const ranking = rankChunks(
+    const ranking = yield* rankChunksSteps(
       allChunks.map((c) => c.text),
       question ?? '',
     );
@@ -96,6 +113,8 @@ export function planDocumentPrompt(
     };
   }
   const summaryTokens = opts.summaryTokens ?? clamp(budget / 8, 64, 512);
-  const plan = planMapReduce(allChunks, { budgetTokens: budget, summaryTokens });
-  return { fits: false, mode, strategy: 'map-reduce', plan, allChunks, coverage: coverageOf(allChunks, allChunks) };
+  const plan = planMapReduce(allChunks, { budgetTokens: budget, summaryTokens, maxMapSteps: opts.maxMapSteps });
+  // The parts read: all chunks, or those of the first `maxMapSteps` map steps when the document has more.
+  const read = allChunks.slice(0, plan.chunksRead);
+  return { fits: false, mode, strategy: 'map-reduce', plan, allChunks, coverage: coverageOf(read, allChunks) };
 }

@@ -2,6 +2,7 @@
 // worker; its scoring is BM25+). Stop words are dropped so that "what did the ... say" does not rank by "the".
 
 import MiniSearch from 'minisearch';
+import type { Steps } from './bounded.ts';
 
 export interface RankedChunk {
   index: number;
@@ -29,9 +30,18 @@ function processTerm(term: string): string | null {
 export class ChunkIndex {
   private readonly search: MiniSearch<{ id: number; text: string }>;
 
-  constructor(texts: readonly string[]) {
+  private size = 0;
+
+  constructor(texts: readonly string[] = []) {
     this.search = new MiniSearch({ fields: ['text'], storeFields: [], processTerm });
-    this.search.addAll(texts.map((text, id) => ({ id, text })));
+    this.add(texts);
+  }
+
+  /** Indexes more chunk texts; their indices continue after those added before. */
+  add(texts: readonly string[]): void {
+    const first = this.size;
+    this.search.addAll(texts.map((text, i) => ({ id: first + i, text })));
+    this.size += texts.length;
   }
 
   /** Chunks matching at least one query term, best first; ties keep document order. */
@@ -41,6 +51,19 @@ export class ChunkIndex {
       .map((r) => ({ index: Number(r.id), score: r.score }))
       .sort((a, b) => b.score - a.score || a.index - b.index);
   }
+}
+
+/** Chunks indexed per step of rankChunksSteps (a few hundred KB of text). */
+const INDEX_BATCH = 64;
+
+/** rankChunks as bounded steps: the index is built a batch of chunks at a time (same ranking). */
+export function* rankChunksSteps(texts: readonly string[], query: string): Steps<RankedChunk[]> {
+  const index = new ChunkIndex();
+  for (let i = 0; i < texts.length; i += INDEX_BATCH) {
+    index.add(texts.slice(i, i + INDEX_BATCH));
+    yield;
+  }
+  return index.rank(query);
 }
 
 /** One-shot ranking. */

@@ -3,7 +3,7 @@
 // last job (JobStore).
 import type { AttentionPolicy } from '../attention/policy';
 import { DEFAULT_MODEL_ID } from '../catalog/catalog';
-import { describeStep, findCitations, runMapReduce } from '../document';
+import { DocumentWorkStopped, describeStep, findCitations, runMapReduce } from '../document';
 import type { ChatMessage, Engine, GenerationStats } from '../engine/types';
 import type { ErrorInfo, HostEvent, JobKind, JobStage, JobView, PageContent, PreReadView } from '../protocol/messages';
 import { ProtocolError, toErrorInfo } from '../protocol/messages';
@@ -11,7 +11,13 @@ import type { Settings } from '../protocol/settings';
 import type { HostEnv } from './env';
 import { doneStatsFrom, JobStore } from './jobs';
 import type { Models } from './models';
-import { type JobPrompt, mapReduceStepPrompt, planJobPrompt, type SinglePrompt, SUMMARY_REQUEST } from './prompt';
+import {
+  type JobPrompt,
+  mapReduceStepPrompt,
+  planJobPromptInSlices,
+  type SinglePrompt,
+  SUMMARY_REQUEST,
+} from './prompt';
 import {
   type ChatInput,
   continuationInput,
@@ -271,7 +277,18 @@ export class JobRunner {
         const raw = this.deps.models.template === 'raw';
         // Planned as a summary: no question is needed to know whether the page fits whole (then its text is the same).
         const count = (t: string) => engine.countTokens(t);
-        const prompt = planJobPrompt('summarize', page, '', contextWindow, settings.maxAnswerTokens, count, { raw });
+        const prompt = await planJobPromptInSlices(
+          'summarize',
+          page,
+          '',
+          contextWindow,
+          settings.maxAnswerTokens,
+          count,
+          {
+            raw,
+            signal: controller.signal,
+          },
+        );
         if (prompt.strategy !== 'whole')
           return this.setPreRead({ ...view, status: 'skipped', reason: 'the page is read in parts per question' });
         controller.signal.throwIfAborted();
@@ -401,9 +418,10 @@ export class JobRunner {
       const contextWindow = this.deps.models.contextWindow ?? settings.contextWindow;
       const count = (t: string) => engine.countTokens(t);
       const raw = this.deps.models.template === 'raw';
+      // In slices Stop can interrupt: a 1M-character page takes seconds to count, chunk and index.
       const plan = (answerTokens: number) =>
-        planJobPrompt(job.kind, page, job.question, contextWindow, answerTokens, count, { raw });
-      prompt = plan(settings.maxAnswerTokens);
+        planJobPromptInSlices(job.kind, page, job.question, contextWindow, answerTokens, count, { raw, signal });
+      prompt = await plan(settings.maxAnswerTokens);
       // Earlier turns go between the document and the question. The whole page keeps what the window has left;
       // a page read in parts gives the turns a quarter of the window and is planned again around them.
       if (prompt.strategy !== 'map-reduce' && thread.turns.length > 0) {
@@ -420,9 +438,10 @@ export class JobRunner {
         );
         history = turns.messages;
         job.droppedTurns = turns.dropped;
-        if (!whole) prompt = plan(prompt.answerTokens + turns.tokens);
+        if (!whole) prompt = await plan(prompt.answerTokens + turns.tokens);
       }
     } catch (e) {
+      if (e instanceof ProtocolError || e instanceof DocumentWorkStopped) throw e;
       throw new ProtocolError('generation-failed', (e as Error).message);
     }
     job.coverage = prompt.coverage;

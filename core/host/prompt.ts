@@ -1,8 +1,25 @@
 // What a job puts in front of the model, planned honestly (core/document): the whole page when it fits the context;
 // otherwise "ask" reads the chunks most relevant to the question (BM25) and "summarize" reads every chunk through
 // map-reduce. The coverage always says how much of the page the model read.
-import { type Chunk, type MapReducePlan, type PlanStep, planDocumentPrompt } from '../document';
-import type { Coverage, JobKind, PageContent } from '../protocol/messages';
+import {
+  type Chunk,
+  describeGarble,
+  dropGarbledSteps,
+  type MapReducePlan,
+  type PlanStep,
+  planDocumentPromptSteps,
+  runInSlices,
+  runToEnd,
+  type SliceOptions,
+  type Steps,
+} from '../document';
+import {
+  type Coverage,
+  type JobKind,
+  type PageContent,
+  type PageTruncation,
+  ProtocolError,
+} from '../protocol/messages';
 
 export const SYSTEM_PROMPT =
   'You answer questions about the document the user is reading. The document is between <document> and ' +
@@ -87,6 +104,55 @@ export function planJobPrompt(
   countTokens: (text: string) => number,
   opts: { raw?: boolean } = {},
 ): JobPrompt {
+  return runToEnd(planJobPromptSteps(kind, page, question, contextWindow, answerTokens, countTokens, opts));
+}
+
+/**
+ * planJobPrompt in bounded slices (token counting, chunking and indexing of a 1M-character page) that give the event
+ * loop a turn every few ms, so Stop ends it promptly with DocumentWorkStopped; the plan is the same.
+ */
+export function planJobPromptInSlices(
+  kind: JobKind,
+  page: PageContent,
+  question: string,
+  contextWindow: number,
+  answerTokens: number,
+  countTokens: (text: string) => number,
+  opts: { raw?: boolean } & SliceOptions = {},
+): Promise<JobPrompt> {
+  return runInSlices(planJobPromptSteps(kind, page, question, contextWindow, answerTokens, countTokens, opts), {
+    task: 'reading the page into the prompt',
+    ...opts,
+  });
+}
+
+/** The page's own truncation (extraction or PDF caps) and the garbled share dropped here, as one account. */
+function combinedTruncation(
+  truncated: PageTruncation | null,
+  garbled: { fraction: number; reason: string } | null,
+): PageTruncation | null {
+  if (!garbled) return truncated;
+  if (!truncated) return garbled;
+  // The garbled share is of the text extracted, which is (1 - truncated.fraction) of the page.
+  return {
+    fraction: truncated.fraction + (1 - truncated.fraction) * garbled.fraction,
+    reason: `${truncated.reason} ${garbled.reason}`,
+  };
+}
+
+function* planJobPromptSteps(
+  kind: JobKind,
+  fullPage: PageContent,
+  question: string,
+  contextWindow: number,
+  answerTokens: number,
+  countTokens: (text: string) => number,
+  opts: { raw?: boolean } = {},
+): Steps<JobPrompt> {
+  // Binary, base64 and minified code carry nothing to read: dropped before planning, the share said in the coverage.
+  const garble = yield* dropGarbledSteps(fullPage.text);
+  const garbleReason = describeGarble(garble);
+  const page: PageContent = { ...fullPage, text: garble.text };
   // A base model (template `raw`) gets the document text then the question, nothing else: no title, no instruction.
   const header = opts.raw ? '' : pageHeader(page);
   const system = opts.raw ? '' : SYSTEM_PROMPT;
@@ -105,7 +171,12 @@ export function planJobPrompt(
     );
   answerTokens = answer;
   const budget = contextWindow - answerTokens - overhead;
-  const plan = planDocumentPrompt(
+  if (!page.text.trim())
+    throw new ProtocolError(
+      'page-empty',
+      `All of the page's text looked garbled (${garbleReason ?? 'binary data'}): there is nothing to read.`,
+    );
+  const plan = yield* planDocumentPromptSteps(
     { text: page.text, title: page.title },
     budget,
     kind,
@@ -114,8 +185,12 @@ export function planJobPrompt(
     { countTokens, summaryTokens: Math.max(16, Math.min(answerTokens, Math.floor(budget / 8), 256)) },
   );
   const totalChars = page.text.length;
-  // Cut before planning: the share of the page the model can have seen shrinks by what extraction dropped.
-  const truncated = page.truncated ?? null;
+  // Cut before planning: the share of the page the model can have seen shrinks by what extraction and the garbled
+  // filter dropped.
+  const truncated = combinedTruncation(
+    fullPage.truncated ?? null,
+    garbleReason ? { fraction: garble.droppedFraction, reason: garbleReason } : null,
+  );
   const kept = truncated ? 1 - truncated.fraction : 1;
   if (plan.fits) {
     return {
@@ -169,7 +244,8 @@ export function planJobPrompt(
     chunks: plan.allChunks,
     header,
     raw: opts.raw === true,
-    coverage: coverage(plan.allChunks),
+    // A summary reads at most MAX_MAP_STEPS parts: the chunks of those, which may be fewer than all.
+    coverage: coverage(plan.allChunks.slice(0, plan.plan.chunksRead)),
   };
 }
 

@@ -30,7 +30,9 @@ describe('coverage', () => {
 describe('map-reduce plan', () => {
   const chunks = chunkText(northanger, { countTokens, maxTokens: 400 });
   const budget = 2000;
-  const plan = planMapReduce(chunks, { budgetTokens: budget, summaryTokens: 200 });
+  // Uncapped here (the whole novel needs more than MAX_MAP_STEPS parts at this budget): the cap has its own test in
+  // tests/unit/boundedWork.test.ts.
+  const plan = planMapReduce(chunks, { budgetTokens: budget, summaryTokens: 200, maxMapSteps: 1000 });
 
   it('reads every chunk exactly once, in order, within the budget', () => {
     const maps = plan.steps.filter((s): s is MapStep => s.kind === 'map');
@@ -68,7 +70,7 @@ describe('map-reduce plan', () => {
   });
 
   it('never lets a map step exceed a tight budget (chunks close to half the budget)', () => {
-    const tight = planMapReduce(chunks, { budgetTokens: 700, summaryTokens: 64 });
+    const tight = planMapReduce(chunks, { budgetTokens: 700, summaryTokens: 64, maxMapSteps: 1000 });
     for (const s of tight.steps) if (s.kind === 'map') expect(s.inputTokens).toBeLessThanOrEqual(700);
     expect(tight.mapSteps).toBeGreaterThan(chunks.length / 2);
   });
