@@ -146,7 +146,7 @@ describe('the resume prompt (reference backend)', () => {
 class ScriptedEngine implements Engine {
   generations: { input: GenerateInput; opts?: GenerateOptions }[] = [];
   tokens = Array.from({ length: 12 }, (_, i) => ` w${i}`);
-  gate: ((i: number) => Promise<void>) | null = null;
+  gate: ((i: number, opts?: GenerateOptions) => Promise<void>) | null = null;
 
   async load(_s: unknown, _o?: LoadOptions): Promise<ModelInfo> {
     return {
@@ -164,7 +164,7 @@ class ScriptedEngine implements Engine {
     const start = 'messages' in input ? (input.answerPrefix?.tokenIds?.length ?? 0) : 0;
     let n = 0;
     for (let i = start; i < this.tokens.length && n < (opts?.maxTokens ?? 1e9); i++) {
-      if (this.gate) await this.gate(i);
+      if (this.gate) await this.gate(i, opts);
       if (opts?.signal?.aborted) break;
       n++;
       yield { type: 'token', tokenId: 100 + i, text: this.tokens[i] };
@@ -351,6 +351,40 @@ describe('worker restart mid-answer in the host', () => {
     expect(engine.generations[0].opts?.maxTokens).toBe(maxTokens - 7);
     expect(third.host.state(3).job?.answer).toBe(engine.tokens.join(''));
     expect(secondEngine.generations[0].opts?.maxTokens).toBe(maxTokens - 3);
+  });
+
+  test('a long page summarized in parts, interrupted in the final summary: Continue writes only the rest of it', async () => {
+    const session = memoryStore();
+    const paragraphs = Array.from({ length: 300 }, (_, i) => `Paragraph ${i} tells of gulls, rocks and weather.`);
+    const long: PageContent = { title: 'Long', url: 'https://example.org/long', text: paragraphs.join('\n\n') };
+    const before = new ScriptedEngine();
+    // Part summaries get a short budget; the final summary gets the answer's 128 tokens: it stops after 4.
+    before.gate = async (i, opts) => {
+      if (opts?.maxTokens === 128 && i >= 4) await new Promise(() => {});
+    };
+    const first = hostOn(session, before, async () => long);
+    await first.host.handle({ type: 'setSettings', settings: { contextWindow: 1024, maxAnswerTokens: 128 } });
+    const { jobId } = await first.host.handle({ type: 'summarize', tabId: 2 });
+    await until(
+      () => (session.data.get(RUNNING_JOB_KEY) as { answerIds?: number[] })?.answerIds?.length === 4,
+      'four ids of the final summary',
+    );
+    const parts = before.generations.length - 1;
+    expect(parts).toBeGreaterThan(2);
+    const stored = session.data.get(RUNNING_PROMPT_KEY) as { generation: { input: GenerateInput; maxTokens: number } };
+    // The stored prompt is the final step's (the part summaries are in it), not the page.
+    expect(stored.generation.input).toEqual(before.generations[parts].input);
+    expect(stored.generation.maxTokens).toBe(128);
+    const after = new ScriptedEngine();
+    const second = hostOn(session, after, async () => long);
+    const state = await second.host.handle({ type: 'getState', tabId: 2 });
+    expect(state.job).toMatchObject({ status: 'interrupted', kind: 'summarize', answer: ' w0 w1 w2 w3' });
+    await second.host.handle({ type: 'continueAnswer', tabId: 2, jobId });
+    await until(() => second.events.some((e) => e.type === 'done' && e.jobId === jobId), 'the summary');
+    // One generation: the parts are not summarized again.
+    expect(after.generations).toHaveLength(1);
+    expect(after.generations[0].opts?.maxTokens).toBe(124);
+    expect(second.host.state(2).job?.answer).toBe(after.tokens.join(''));
   });
 
   test('interrupted before any token: Continue asks the question again', async () => {
