@@ -1,5 +1,5 @@
 // Small host helpers shared by kernel wrappers and tests: buffers in and out, pipelines built once.
-import type { GpuContext } from '../core/gpu/context';
+import type { GpuContext } from './gpuContext';
 
 export const STORAGE = 0x80 | 0x8 | 0x4; // STORAGE | COPY_DST | COPY_SRC (GPUBufferUsage values; avoids globals)
 const MAP_READ = 0x1;

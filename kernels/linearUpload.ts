@@ -1,9 +1,9 @@
 // Host weights -> GPU weights (GpuLinear). The model loader produces HostLinear values from the MLC shards; this file
 // checks their shapes and uploads them in their stored dtype, widening f16 to f32 on adapters without shader-f16
 // (the convention in kernels/types.ts).
-import type { GpuContext } from '../core/gpu/context';
-import { f16ArrayToF32 } from '../core/util/half';
+import type { GpuContext } from './gpuContext';
 import { storageBuffer } from './gpuUtil';
+import { f16ArrayToF32 } from './half';
 import type { GpuLinear } from './types';
 
 /** A weight matrix [rows = out][cols = in] in host memory, as stored.

@@ -34,6 +34,7 @@ import {
   type DecodeAttentionScratch,
 } from '../../kernels/decodeAttention/decodeAttention';
 import { STATE } from '../../kernels/decodeAttention/decodeAttention.wgsl';
+import type { GpuContext } from '../../kernels/gpuContext';
 import { readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpuUtil';
 import {
   createCommit,
@@ -41,10 +42,9 @@ import {
   createRankSelection,
   type DecideArgs,
   rankScratchBytes,
-} from '../../kernels/recycled/schedule';
-import { createTopK } from '../../kernels/recycled/topk';
+} from '../../kernels/schedule/schedule';
+import { createTopK } from '../../kernels/topk/topk';
 import type { KvCacheLayout } from '../../kernels/types';
-import type { GpuContext } from '../gpu/context';
 import type { AttentionPolicy } from './policy';
 import {
   DEFAULT_SINKS,

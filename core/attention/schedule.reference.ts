@@ -8,8 +8,8 @@ import {
   referenceMeanQueryCosine,
   referenceRecall,
   referenceStreamingPositions,
-} from '../../kernels/recycled/schedule.reference';
-import { referenceGroupMax, referenceMaxPool, referenceRankedTopK } from '../../kernels/recycled/topk.reference';
+} from '../../kernels/schedule/schedule.reference';
+import { referenceGroupMax, referenceMaxPool, referenceRankedTopK } from '../../kernels/topk/topk.reference';
 import {
   type AttentionPolicy,
   attendedSelectionCount,

@@ -9,6 +9,7 @@ import {
 import { AddBiasKernel, AddInPlaceKernel, SiluMulKernel } from '../../kernels/elementwise/elementwise';
 import { type GpuVector, uploadVector } from '../../kernels/elementwise/gpuVector';
 import { EmbeddingKernel } from '../../kernels/embedding/embedding';
+import type { GpuContext } from '../../kernels/gpuContext';
 import { readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpuUtil';
 import { uploadLinear } from '../../kernels/linearUpload';
 import { MatmulKernel } from '../../kernels/matmul/matmul';
@@ -16,7 +17,7 @@ import { prefillChunkTokens } from '../../kernels/matmul/tuning';
 import { createMatvec, type Matvec } from '../../kernels/matvec/matvec';
 import { createPrefillAttention, type PrefillAttention } from '../../kernels/prefillAttention/prefillAttention';
 import { RmsNormKernel } from '../../kernels/rmsnorm/rmsnorm';
-import { RopeKernel, ropeInverseFrequencies, uploadInverseFrequencies } from '../../kernels/rope/rope';
+import { RopeKernel, uploadInverseFrequencies } from '../../kernels/rope/rope';
 import { createSampler, type Sampler } from '../../kernels/sampling/sampling';
 import type { GpuLinear } from '../../kernels/types';
 import {
@@ -25,8 +26,8 @@ import {
   summarizeAttentionStats,
 } from '../attention/decodeAttention';
 import { isStrideFullStep, resolveAttentionPolicy } from '../attention/policy';
-import type { GpuContext } from '../gpu/context';
 import type { ModelConfig } from '../model/config';
+import { ropeInverseFrequencies } from '../model/rope';
 import type { HostLinear, HostVector, ModelWeights } from '../model/weights';
 import { createKvCache, type KvCache, readKvLayer, writeKvLayer } from './kvCache';
 import type { KvInfo, ModelRunner, PrefillOptions, SamplingParams } from './runner';
@@ -127,20 +128,7 @@ export class GpuModel implements ModelRunner {
       return v;
     };
     const eps = c.rmsNormEps;
-    const invFreq = uploadInverseFrequencies(
-      ctx,
-      ropeInverseFrequencies(
-        c.headDim,
-        c.ropeTheta,
-        c.ropeScaling && {
-          rope_type: 'llama3',
-          factor: c.ropeScaling.factor,
-          low_freq_factor: c.ropeScaling.lowFreqFactor,
-          high_freq_factor: c.ropeScaling.highFreqFactor,
-          original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings,
-        },
-      ),
-    );
+    const invFreq = uploadInverseFrequencies(ctx, ropeInverseFrequencies(c));
     this.weightBuffers.push(invFreq);
 
     const embedTable = linear(weights.embed, 'embed');

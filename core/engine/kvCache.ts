@@ -2,9 +2,9 @@
 // Capacity comes from the requested context window and the device's limits; a window that cannot fit is refused
 // with the largest one that would.
 
+import type { GpuContext } from '../../kernels/gpuContext';
 import { writeBuffer } from '../../kernels/gpuUtil';
 import type { KvCacheLayout, LayerKv } from '../../kernels/types';
-import type { GpuContext } from '../gpu/context';
 import type { ModelConfig } from '../model/config';
 
 export class ContextWindowError extends Error {

@@ -1,8 +1,9 @@
 // What the host needs from its surroundings. The background (Chrome service worker, Firefox extension page) passes
 // one that touches browser APIs; tests and Node pass their own.
+
+import type { GpuContext } from '../../kernels/gpuContext';
 import type { SnapshotEvent } from '../engine/snapshots';
 import type { Engine } from '../engine/types';
-import type { GpuContext } from '../gpu/context';
 import type { Citation, PageContent } from '../protocol/messages';
 import type { ThreadHistory } from './threads';
 

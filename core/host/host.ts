@@ -1,10 +1,11 @@
 // The engine host: answers the UI's requests, owns the settings, and fans events out to every connected UI. Model
 // ownership lives in Models (models.ts), the job lifecycle in JobRunner (jobRunner.ts). It touches no browser API:
 // the background passes a HostEnv (env.ts) that does.
+
+import { describeAdapter } from '../../kernels/gpuContext';
 import { DEFAULT_MODEL_ID } from '../catalog/catalog';
 import { suggestQuestions } from '../document';
 import type { SnapshotEvent } from '../engine/snapshots';
-import { describeAdapter } from '../gpu/context';
 import { pageKeyOf } from '../history/historyStore';
 import { exportFileName, threadToMarkdown } from '../history/markdown';
 import type { ErrorInfo, HostEvent, HostState, JobView, Request, RequestType, ResponseMap } from '../protocol/messages';

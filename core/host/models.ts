@@ -1,10 +1,10 @@
 // Model ownership: the GPU device, the one Engine, which model is loaded (engine status), and the requests that
 // change that — load, delete, add a custom model. A job asks `ensure` for its model; nothing here runs generations.
 
+import type { GpuContext } from '../../kernels/gpuContext';
+import { describeAdapter } from '../../kernels/gpuContext';
 import type { SnapshotEvent } from '../engine/snapshots';
 import type { Engine } from '../engine/types';
-import type { GpuContext } from '../gpu/context';
-import { describeAdapter } from '../gpu/context';
 import { StorageFullError } from '../model/sources';
 import type { EngineStatus, ErrorInfo, GpuStatus, JobView, ModelEntry, Progress } from '../protocol/messages';
 import { ProtocolError, toErrorInfo } from '../protocol/messages';

@@ -1,7 +1,7 @@
 // Host-side weights in the layout the engine uploads: one object per linear layer, in its stored dtype.
 // bfloat16 records (raw bfloat16 or f32-to-bf16) are widened to f32 here, since no kernel reads bf16.
 
-import { bf16ArrayToF32 } from '../util/half';
+import { bf16ArrayToF32 } from '../../kernels/half';
 import type { ModelConfig } from './config';
 import { storedElementBytes, type TensorManifest, type TensorRecord } from './manifest';
 

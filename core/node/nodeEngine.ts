@@ -1,12 +1,12 @@
 // The engine as the Node CLI, the bench and the tests use it: directory or HTTP sources, the WebGPU model (Dawn) or
 // the reference backend, and an optional directory-backed snapshot store.
 
+import type { GpuContext } from '../../kernels/gpuContext';
 import { LocalEngine } from '../engine/engine';
 import { GpuModel } from '../engine/gpuModel';
 import { ReferenceRunner } from '../engine/referenceRunner';
 import { SnapshotCoordinator } from '../engine/snapshots';
 import type { ModelSourceSpec } from '../engine/types';
-import type { GpuContext } from '../gpu/context';
 import { HttpSource } from '../model/sources';
 import { openDirSnapshotStore } from './dirSnapshotStore';
 import { DirSource } from './dirSource';

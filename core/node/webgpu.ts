@@ -1,7 +1,7 @@
 // Node-only: a WebGPU implementation (Dawn, from the `webgpu` package). Used by tests, the CLI and the bench.
 // Driver discovery (SwiftShader / Mesa lavapipe) lives in core/node/vulkanDrivers.ts.
 import { create, globals } from 'webgpu';
-import { createGpuContext, type GpuContext, GpuUnavailableError } from '../gpu/context';
+import { createGpuContext, type GpuContext, GpuUnavailableError } from '../../kernels/gpuContext';
 
 let nodeGpu: GPU | undefined;
 

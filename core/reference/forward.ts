@@ -1,9 +1,11 @@
 // Reference forward pass over ModelWeights in plain TypeScript: one token at a time with a KV cache.
 // The GPU engine is tested against it; it shares no code with the kernels. Weights are widened to f32 once.
 
+import { dequantizeLinear } from '../../kernels/dequantize';
 import type { ModelConfig } from '../model/config';
+import { ropeInverseFrequencies } from '../model/rope';
 import type { ModelWeights } from '../model/weights';
-import { applyRope, argmax, dequantizeLinear, matvec, rmsNorm, ropeInverseFrequencies, silu, vectorToF32 } from './ops';
+import { applyRope, argmax, matvec, rmsNorm, silu, vectorToF32 } from './ops';
 
 interface RefLayer {
   inputNorm: Float32Array;

@@ -1,29 +1,9 @@
-// Plain-TS building blocks of the reference forward pass: dequantisation, matvec, RMSNorm, RoPE frequencies.
-// Independent of the kernels; written for clarity first, then for plain-loop speed over Float32Array.
+// Plain-TS building blocks of the reference forward pass: matvec, RMSNorm, RoPE, SiLU. Independent of the WGSL
+// kernels (weights are dequantised by kernels/dequantize.ts, the one CPU dequantiser); written for clarity first, then
+// for plain-loop speed over Float32Array.
 
-import type { ModelConfig } from '../model/config';
-import type { HostLinear, HostVector } from '../model/weights';
-import { f16ArrayToF32, f16BitsToF32 } from '../util/half';
-
-/** Any HostLinear as row-major f32 [rows][cols]. q4: value = (q - 7) * scale, groups of 32 along cols. */
-export function dequantizeLinear(w: HostLinear): Float32Array {
-  if (w.dtype === 'f32') return w.data;
-  if (w.dtype === 'f16') return f16ArrayToF32(w.data);
-  const { rows, cols, qweight, scales } = w;
-  const out = new Float32Array(rows * cols);
-  const groups = cols / 32;
-  for (let r = 0; r < rows; r++) {
-    for (let g = 0; g < groups; g++) {
-      const s = w.dtype === 'q4f16' ? f16BitsToF32(scales[r * groups + g]) : scales[r * groups + g];
-      for (let word = 0; word < 4; word++) {
-        const packed = qweight[r * (cols / 8) + g * 4 + word];
-        const base = r * cols + g * 32 + word * 8;
-        for (let j = 0; j < 8; j++) out[base + j] = (((packed >>> (4 * j)) & 0xf) - 7) * s;
-      }
-    }
-  }
-  return out;
-}
+import { f16ArrayToF32 } from '../../kernels/half';
+import type { HostVector } from '../model/weights';
 
 export function vectorToF32(v: HostVector): Float32Array {
   return v.dtype === 'f32' ? v.data : f16ArrayToF32(v.data);
@@ -72,34 +52,6 @@ export function rmsNorm(
   for (let i = 0; i < n; i++) ss += x[offset + i] * x[offset + i];
   const inv = 1 / Math.sqrt(ss / n + eps);
   for (let i = 0; i < n; i++) out[offset + i] = x[offset + i] * inv * weight[i];
-}
-
-/** RoPE inverse frequencies [headDim / 2] in float32, with Llama-3 scaling when configured. */
-export function ropeInverseFrequencies(
-  config: Pick<ModelConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>,
-): Float32Array {
-  const half = config.headDim / 2;
-  const inv = new Float32Array(half);
-  for (let i = 0; i < half; i++) inv[i] = 1 / config.ropeTheta ** ((2 * i) / config.headDim);
-  const s = config.ropeScaling;
-  if (s) {
-    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth blend in between.
-    const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
-    const highFreqWavelen = s.originalMaxPositionEmbeddings / s.highFreqFactor;
-    for (let i = 0; i < half; i++) {
-      const freq = inv[i];
-      const wavelen = (2 * Math.PI) / freq;
-      if (wavelen < highFreqWavelen) continue;
-      if (wavelen > lowFreqWavelen) {
-        inv[i] = freq / s.factor;
-        continue;
-      }
-      const smooth =
-        (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
-      inv[i] = (1 - smooth) * (freq / s.factor) + smooth * freq;
-    }
-  }
-  return inv;
 }
 
 /** HF rotate-half RoPE on one head in place: element i pairs with i + headDim/2; angle = pos * invFreq[i] (f32). */

@@ -3,8 +3,8 @@
 // seed. Also returns every tensor as the f32 values a correct loader + dequantiser must reproduce.
 
 import { createHash } from 'node:crypto';
+import { f16BitsToF32, f32ArrayToBf16, f32ArrayToF16, f32ToF16Bits } from '../../kernels/half';
 import type { Architecture, Quantization } from '../model/config';
-import { f16BitsToF32, f32ArrayToBf16, f32ArrayToF16, f32ToF16Bits } from '../util/half';
 
 export interface FixtureOptions {
   architecture?: Architecture;

@@ -5,10 +5,10 @@ import { LocalEngine } from '../../core/engine/engine';
 import { GpuModel } from '../../core/engine/gpuModel';
 import { SnapshotCoordinator } from '../../core/engine/snapshots';
 import type { Engine, ModelSourceSpec } from '../../core/engine/types';
-import type { GpuContext } from '../../core/gpu/context';
 import type { EngineOptions } from '../../core/host/env';
 import { HttpSource } from '../../core/model/sources';
 import { openIdbSnapshotStore, type SnapshotStore } from '../../core/snapshot';
+import type { GpuContext } from '../../kernels/gpuContext';
 
 const MIB = 1024 * 1024;
 

@@ -1,9 +1,9 @@
 // The browser side of the engine host: storage, the model cache, page access, keep-alive.
 
-import { createGpuContext } from '../../core/gpu/context';
 import { HistoryStore } from '../../core/history/historyStore';
 import type { HostEnv, KeyValueStore } from '../../core/host/env';
 import { openIdbSnapshotStore } from '../../core/snapshot';
+import { createGpuContext } from '../../kernels/gpuContext';
 import { createEngine, currentSnapshotStore } from './engineFactory';
 import { readPage } from './pageReader';
 import { showCitation } from './showCitation';

@@ -1,5 +1,5 @@
 // Host wrapper of the split-K decode attention: partial kernel + combine kernel, bind groups built once.
-import type { GpuContext } from '../../core/gpu/context';
+import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, STORAGE, storageBuffer, uniformBuffer } from '../gpuUtil';
 import type { KvCacheLayout } from '../types';
 import { ATTENTION_WORKGROUP, combineWgsl, MAX_SPLITS, STATE, splitAttentionWgsl } from './decodeAttention.wgsl';

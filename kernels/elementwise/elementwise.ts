@@ -1,5 +1,5 @@
 // Host wrappers for the elementwise kernels: SwiGLU (silu(gate) * up), residual add, bias add.
-import type { GpuContext } from '../../core/gpu/context';
+import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
 import { addBiasWgsl, addInPlaceWgsl, ELEMENTWISE_WORKGROUP, siluMulWgsl } from './elementwise.wgsl';
 import { assertPositiveInt, type GpuVector, maxWorkgroupsPerDim, vectorElementType } from './gpuVector';

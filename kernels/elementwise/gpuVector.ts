@@ -1,7 +1,7 @@
 // A 1-D weight on the GPU (norm weights, biases): f32, or f16 when the device has shader-f16.
-import type { GpuContext } from '../../core/gpu/context';
-import { f16ArrayToF32 } from '../../core/util/half';
+import type { GpuContext } from '../gpuContext';
 import { storageBuffer } from '../gpuUtil';
+import { f16ArrayToF32 } from '../half';
 
 export interface GpuVector {
   dtype: 'f32' | 'f16';

@@ -1,6 +1,7 @@
 // Host wrapper: token ids (u32) -> f32 rows [count][hidden] from an embedding table of any stored dtype.
-import type { GpuContext } from '../../core/gpu/context';
+
 import { assertPositiveInt, maxWorkgroupsPerDim } from '../elementwise/gpuVector';
+import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
 import { checkLinear, linearBuffers } from '../matmul/weightRead.wgsl';
 import type { GpuLinear } from '../types';

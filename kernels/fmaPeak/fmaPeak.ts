@@ -1,6 +1,6 @@
 // Host wrapper for the FMA-rate kernel (bench only): encode() dispatches `invocations` × `iterations` × UNROLL ×
 // chains vec4 FMAs; flops() says how many floating-point operations that is (an FMA counts as 2).
-import type { GpuContext } from '../../core/gpu/context';
+import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, storageBuffer, uniformBuffer } from '../gpuUtil';
 import { FMA_PEAK_UNROLL, type FmaPeakShader, fmaPeakWgsl } from './fmaPeak.wgsl';
 

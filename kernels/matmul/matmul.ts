@@ -1,6 +1,7 @@
 // Host wrapper for the prefill matmul Y[tokens][rows] = X[tokens][cols] · W^T (W a GpuLinear of any dtype).
-import type { GpuContext } from '../../core/gpu/context';
+
 import { assertPositiveInt } from '../elementwise/gpuVector';
+import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, uniformBuffer, writeBuffer } from '../gpuUtil';
 import type { GpuLinear } from '../types';
 import { MATMUL_TILE, matmulWgsl } from './matmul.wgsl';

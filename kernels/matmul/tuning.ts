@@ -1,7 +1,7 @@
 // Which prefill matmul variant and tile an adapter runs, and how many tokens a prefill chunk holds: chosen by the
 // bench (`npm run bench -- prefill` sweeps the candidates on the adapter it runs on and records the winners in
 // kernels/matmul/matmulTunings.json, keyed by adapterKey), with built-in defaults for an adapter never tuned.
-import type { AdapterSummary, GpuContext } from '../../core/gpu/context';
+import type { AdapterSummary, GpuContext } from '../gpuContext';
 import type { GpuLinear } from '../types';
 import { MATMUL_ROWS_SUBGROUP_SIZES, matmulRowsKStep } from './matmulRows.wgsl';
 import measured from './matmulTunings.json';

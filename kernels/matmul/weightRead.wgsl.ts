@@ -1,6 +1,6 @@
 // WGSL declarations and a per-element reader for a GpuLinear [rows][cols] of any stored dtype. Shared by the
 // embedding lookup (one element per thread) and tests; the tiled matmul decodes whole q4 words itself.
-import type { GpuContext } from '../../core/gpu/context';
+import type { GpuContext } from '../gpuContext';
 import type { GpuLinear } from '../types';
 
 /** Checks that the device can read this weight and that its shape suits its dtype; returns a clear error otherwise. */

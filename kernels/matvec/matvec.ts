@@ -2,8 +2,9 @@
 // optional fusions of matvec.wgsl.ts (RMSNorm prologue, SiLU·mul gate_up epilogue, residual-add epilogue).
 // Pipeline, uniforms and bind groups are built once; encode() only records dispatches. Weights larger than one
 // storage binding (e.g. a 128K-vocab lm_head on a 128 MiB-binding adapter) are bound and dispatched in row chunks.
-import type { GpuContext } from '../../core/gpu/context';
+
 import type { GpuVector } from '../elementwise/gpuVector';
+import type { GpuContext } from '../gpuContext';
 import { computePipeline, dispatch2d, uniformBuffer } from '../gpuUtil';
 import type { GpuLinear } from '../types';
 import { matvecUnitCols, matvecWgsl, matvecWorkgroupBytes } from './matvec.wgsl';

@@ -4,7 +4,7 @@
 // adapter it runs on and records the fastest per dtype in kernels/matvec/matvecTunings.json, keyed by the adapter's
 // identity (adapterKey). createMatvec looks the adapter up there (once per device: the answer is cached); an adapter
 // that was never tuned gets the defaults below, chosen from the sweeps we have.
-import type { AdapterSummary, GpuContext } from '../../core/gpu/context';
+import type { AdapterSummary, GpuContext } from '../gpuContext';
 import measured from './matvecTunings.json';
 
 export interface MatvecTuning {

@@ -1,6 +1,7 @@
 // Host wrapper for RMSNorm: rows of f32 activations, a [n] weight (f32 or f16), eps fixed at creation.
-import type { GpuContext } from '../../core/gpu/context';
+
 import { assertPositiveInt, type GpuVector, maxWorkgroupsPerDim, vectorElementType } from '../elementwise/gpuVector';
+import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
 import { rmsNormWgsl } from './rmsnorm.wgsl';
 

@@ -1,32 +1,4 @@
-// Plain-TS reference for RoPE (HF rotate-half) and Llama-3 frequency scaling, written from their definitions.
-
-/** HF `_compute_llama3_parameters`, element by element: keep short wavelengths, divide long ones by `factor`,
- * interpolate between. */
-export function llama3InverseFrequenciesReference(
-  headDim: number,
-  theta: number,
-  s: { factor: number; low_freq_factor: number; high_freq_factor: number; original_max_position_embeddings: number },
-): Float64Array {
-  const out = new Float64Array(headDim / 2);
-  const lowFreqWavelen = s.original_max_position_embeddings / s.low_freq_factor;
-  const highFreqWavelen = s.original_max_position_embeddings / s.high_freq_factor;
-  for (let i = 0; i < headDim / 2; i++) {
-    const invFreq = 1 / theta ** ((2 * i) / headDim);
-    const wavelen = (2 * Math.PI) / invFreq;
-    let scaled: number;
-    if (wavelen < highFreqWavelen) {
-      scaled = invFreq;
-    } else if (wavelen > lowFreqWavelen) {
-      scaled = invFreq / s.factor;
-    } else {
-      const smooth =
-        (s.original_max_position_embeddings / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
-      scaled = (1 - smooth) * (invFreq / s.factor) + smooth * invFreq;
-    }
-    out[i] = scaled;
-  }
-  return out;
-}
+// Plain-TS reference for RoPE (HF rotate-half) and the KV store, written from their definitions.
 
 export interface RopeReferenceResult {
   /** Rotated queries [tokens][nq][d]. */

@@ -1,60 +1,11 @@
-// Host wrapper for RoPE + KV store, and the rotary inverse frequencies (default, linear and Llama-3 scaling).
-import type { GpuContext } from '../../core/gpu/context';
+// Host wrapper for RoPE + KV store. The inverse frequencies come in as a buffer (the model computes them, scaling
+// included: core/model/rope.ts).
+
 import { assertPositiveInt, maxWorkgroupsPerDim } from '../elementwise/gpuVector';
+import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, dispatch2d, storageBuffer, uniformBuffer, writeBuffer } from '../gpuUtil';
 import type { KvCacheLayout, LayerKv } from '../types';
 import { ROPE_WORKGROUP, ropeWgsl } from './rope.wgsl';
-
-/** HF `rope_scaling` as found in config.json (older configs spell rope_type as `type`). */
-export interface RopeScaling {
-  rope_type?: string;
-  type?: string;
-  factor?: number;
-  low_freq_factor?: number;
-  high_freq_factor?: number;
-  original_max_position_embeddings?: number;
-}
-
-/** inv_freq[i] = theta^(-2i/d) for i < d/2, then the scaling's adjustment; computed in f64, rounded to f32. */
-export function ropeInverseFrequencies(headDim: number, theta: number, scaling?: RopeScaling | null): Float32Array {
-  if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2 !== 0) {
-    throw new Error(`rope: head_dim must be a positive even integer, got ${headDim}.`);
-  }
-  if (!(theta > 0)) throw new Error(`rope: rope_theta must be positive, got ${theta}.`);
-  const half = headDim / 2;
-  const base = Array.from({ length: half }, (_, i) => theta ** (-(2 * i) / headDim));
-  const type = scaling ? (scaling.rope_type ?? scaling.type ?? 'default') : 'default';
-  let adjusted: number[];
-  if (type === 'default') {
-    adjusted = base;
-  } else if (type === 'linear') {
-    const factor = requirePositive(scaling?.factor, 'factor');
-    adjusted = base.map((f) => f / factor);
-  } else if (type === 'llama3') {
-    const factor = requirePositive(scaling?.factor, 'factor');
-    const low = requirePositive(scaling?.low_freq_factor, 'low_freq_factor');
-    const high = requirePositive(scaling?.high_freq_factor, 'high_freq_factor');
-    const original = requirePositive(scaling?.original_max_position_embeddings, 'original_max_position_embeddings');
-    if (!(high > low)) throw new Error(`rope_scaling llama3: high_freq_factor (${high}) must exceed low (${low}).`);
-    const lowFreqWavelen = original / low;
-    const highFreqWavelen = original / high;
-    adjusted = base.map((f) => {
-      const wavelen = (2 * Math.PI) / f;
-      if (wavelen < highFreqWavelen) return f; // high frequencies: unchanged
-      if (wavelen > lowFreqWavelen) return f / factor; // low frequencies: interpolated by the full factor
-      const smooth = (original / wavelen - low) / (high - low);
-      return (1 - smooth) * (f / factor) + smooth * f;
-    });
-  } else {
-    throw new Error(`rope: rope_scaling type "${type}" is not supported (default, linear, llama3 are).`);
-  }
-  return Float32Array.from(adjusted);
-}
-
-function requirePositive(value: number | undefined, name: string): number {
-  if (value === undefined || !(value > 0)) throw new Error(`rope_scaling: ${name} must be a positive number.`);
-  return value;
-}
 
 /** One f32 buffer of inverse frequencies, shareable by every layer's RopeKernel. */
 export function uploadInverseFrequencies(ctx: GpuContext, invFreq: Float32Array): GPUBuffer {

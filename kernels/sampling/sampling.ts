@@ -1,7 +1,7 @@
 // Host wrapper for GPU sampling: logits f32 [vocab] -> one u32 token id at offset 0 of `output`.
 // Semantics (HF order: temperature, top-k, top-p; ties at a cut are kept; Gumbel-max draw from a PCG hash of
 // (seed, step, token)) are spelled out in sampling.wgsl.ts; sampling.reference.ts is the executable spec.
-import type { GpuContext } from '../../core/gpu/context';
+import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, uniformBuffer, writeBuffer } from '../gpuUtil';
 import type { SamplingParams } from './sampling.reference';
 import { samplingWgsl } from './sampling.wgsl';

@@ -2,9 +2,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeAdapter } from '../../core/gpu/context';
 import { ensureVulkanDriverEnv, type VulkanDriverName } from '../../core/node/vulkanDrivers';
 import { createNodeGpuContext } from '../../core/node/webgpu';
+import { describeAdapter } from '../../kernels/gpuContext';
 import { type BenchContext, type BenchRow, type BenchSection, formatTable } from './sections';
 import { copyBytes, measureCopy } from './sections/copy';
 import { timeGpu } from './timing';

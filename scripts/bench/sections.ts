@@ -4,8 +4,8 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { GpuContext } from '../../core/gpu/context';
 import type { VulkanDriverName } from '../../core/node/vulkanDrivers';
+import type { GpuContext } from '../../kernels/gpuContext';
 import type { Timing, TimingOptions } from './timing';
 
 /** One line of a section's table. Keys become columns (in first-seen order); numbers are printed rounded. */

@@ -2,7 +2,7 @@
 // one. Values are small random numbers; only their bytes and shapes matter for speed.
 import type { ModelConfig } from '../../core/model/config';
 import type { HostLinear, HostVector, ModelWeights } from '../../core/model/weights';
-import { f32ToF16Bits } from '../../core/util/half';
+import { f32ToF16Bits } from '../../kernels/half';
 
 export type SyntheticShape = { name: string } & Pick<
   ModelConfig,

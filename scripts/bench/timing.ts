@@ -1,7 +1,7 @@
 // GPU timing for the bench: the median of several samples, each sample one compute pass that repeats the work
 // enough times to be well above timer resolution. Timestamp queries when the device has them (GPU time only),
 // else wall clock around submit + onSubmittedWorkDone.
-import type { GpuContext } from '../../core/gpu/context';
+import type { GpuContext } from '../../kernels/gpuContext';
 
 export type TimingMethod = 'timestamp' | 'wallclock';
 

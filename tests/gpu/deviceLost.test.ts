@@ -4,12 +4,12 @@
 import { describe, expect, test } from 'vitest';
 import { LocalEngine } from '../../core/engine/engine';
 import { GpuModel } from '../../core/engine/gpuModel';
-import type { GpuContext } from '../../core/gpu/context';
 import type { HostEnv, KeyValueStore } from '../../core/host/env';
 import { EngineHost } from '../../core/host/host';
 import { DirSource, writeFixtureModelDir } from '../../core/node/dirSource';
 import { createNodeGpuContext } from '../../core/node/webgpu';
 import type { HostEvent, JobView } from '../../core/protocol/messages';
+import type { GpuContext } from '../../kernels/gpuContext';
 
 function memory(): KeyValueStore {
   const m = new Map<string, unknown>();

@@ -1,7 +1,7 @@
 // Every GPU test file gets the same device. No adapter = the run fails; it never skips.
 import { beforeAll } from 'vitest';
-import { describeAdapter, type GpuContext } from '../../core/gpu/context';
 import { createNodeGpuContext } from '../../core/node/webgpu';
+import { describeAdapter, type GpuContext } from '../../kernels/gpuContext';
 
 const g = globalThis as { __testGpu?: Promise<GpuContext>; __testGpuPrinted?: boolean };
 

@@ -14,8 +14,8 @@ import {
   referenceMeanQueryCosine,
   referenceRecall,
   referenceStreamingPositions,
-} from '../../kernels/recycled/schedule.reference';
-import { referenceGroupMax, referenceMaxPool, referenceTopK } from '../../kernels/recycled/topk.reference';
+} from '../../kernels/schedule/schedule.reference';
+import { referenceGroupMax, referenceMaxPool, referenceTopK } from '../../kernels/topk/topk.reference';
 
 describe('K budget', () => {
   test('count and fraction, clamped to [min, kvLen]', () => {

@@ -11,7 +11,7 @@ import { DirSource } from '../../core/node/dirSource';
 import { ReferenceModel } from '../../core/reference/forward';
 import { type FixtureModel, type FixtureOptions, makeFixtureModel, quantizeQ4 } from '../../core/testing/fixtureModel';
 import { Tokenizer } from '../../core/tokenizer/tokenizer';
-import { f16BitsToF32 } from '../../core/util/half';
+import { f16BitsToF32 } from '../../kernels/half';
 
 describe('quantizeQ4', () => {
   it('packs 8 nibbles per word, lowest first, q = round(w / (max|w| / 7)) + 7', () => {

@@ -1,4 +1,4 @@
-// core/util/half.ts against bit patterns taken from the IEEE 754 definitions (binary16: 1 sign, 5 exponent bits with
+// kernels/half.ts against bit patterns taken from the IEEE 754 definitions (binary16: 1 sign, 5 exponent bits with
 // bias 15, 10 mantissa bits; bfloat16: the top 16 bits of a binary32), not from the code.
 import { describe, expect, test } from 'vitest';
 import {
@@ -9,7 +9,7 @@ import {
   f32ArrayToF16,
   f32ToF16Bits,
   roundToF16,
-} from '../../core/util/half';
+} from '../../kernels/half';
 
 describe('float32 -> binary16', () => {
   test.each([

@@ -10,7 +10,6 @@ import type {
   ModelInfo,
   ModelSourceSpec,
 } from '../../core/engine/types';
-import { type GpuContext, GpuUnavailableError } from '../../core/gpu/context';
 import { HistoryStore } from '../../core/history/historyStore';
 import type { EngineOptions, HostEnv, KeyValueStore } from '../../core/host/env';
 import { EngineHost } from '../../core/host/host';
@@ -23,6 +22,7 @@ import type { HostEvent, PageContent } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
 import { createPortPair } from '../../core/protocol/port';
 import { DEFAULT_SETTINGS, parseTopK, settingsFromStorage } from '../../core/protocol/settings';
+import { type GpuContext, GpuUnavailableError } from '../../kernels/gpuContext';
 
 /** An Engine that streams scripted tokens; `gate` lets a test hold generation between tokens. */
 class FakeEngine implements Engine {

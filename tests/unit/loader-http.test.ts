@@ -11,8 +11,8 @@ import {
   ModelFileError,
   StorageFullError,
 } from '../../core/model/sources';
-import { dequantizeLinear } from '../../core/reference/ops';
 import { makeFixtureModel } from '../../core/testing/fixtureModel';
+import { dequantizeLinear } from '../../kernels/dequantize';
 
 const fixture = makeFixtureModel({ quantization: 'q4f16_1', seed: 11 });
 const files = new Map(fixture.files);

@@ -8,8 +8,9 @@ import { loadModel } from '../../core/model/load';
 import { ModelFileError } from '../../core/model/sources';
 import type { HostLinear, HostVector } from '../../core/model/weights';
 import { DirSource } from '../../core/node/dirSource';
-import { dequantizeLinear, vectorToF32 } from '../../core/reference/ops';
+import { vectorToF32 } from '../../core/reference/ops';
 import { type FixtureOptions, makeFixtureModel } from '../../core/testing/fixtureModel';
+import { dequantizeLinear } from '../../kernels/dequantize';
 
 const dirs: string[] = [];
 afterAll(() => {

@@ -1,7 +1,7 @@
 // The per-adapter matvec tuning cache: recorded winners are found by adapter identity, other adapters get the
 // defaults, the answer is cached per device, and the bench can replace it.
 import { describe, expect, test } from 'vitest';
-import type { AdapterSummary, GpuContext } from '../../core/gpu/context';
+import type { AdapterSummary, GpuContext } from '../../kernels/gpuContext';
 import { adapterKey, defaultMatvecTuning, matvecTuning, setMatvecTuning } from '../../kernels/matvec/matvecTuning';
 import recorded from '../../kernels/matvec/matvecTunings.json';
 

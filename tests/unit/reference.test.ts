@@ -3,9 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../core/model/load';
+import { ropeInverseFrequencies } from '../../core/model/rope';
 import { DirSource } from '../../core/node/dirSource';
 import { greedyGenerate, ReferenceModel } from '../../core/reference/forward';
-import { argmax, ropeInverseFrequencies } from '../../core/reference/ops';
+import { argmax } from '../../core/reference/ops';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}/`, import.meta.url).pathname;
 

@@ -12,7 +12,6 @@ import type {
   LoadOptions,
   ModelInfo,
 } from '../../core/engine/types';
-import type { GpuContext } from '../../core/gpu/context';
 import type { HostEnv, KeyValueStore } from '../../core/host/env';
 import { EngineHost } from '../../core/host/host';
 import { servePort } from '../../core/host/portServer';
@@ -29,6 +28,7 @@ import { HostClient } from '../../core/protocol/client';
 import type { HostEvent, PageContent } from '../../core/protocol/messages';
 import { createPortPair, type PortLike } from '../../core/protocol/port';
 import { parseRequest } from '../../core/protocol/validate';
+import type { GpuContext } from '../../kernels/gpuContext';
 
 describe('ThrottledSaver: the partial answer is written at a bounded rate', () => {
   afterEach(() => vi.useRealTimers());

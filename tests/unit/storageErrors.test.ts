@@ -7,7 +7,6 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type { ModelRunner } from '../../core/engine/runner';
 import { SnapshotCoordinator, type SnapshotEvent } from '../../core/engine/snapshots';
 import type { Engine } from '../../core/engine/types';
-import type { GpuContext } from '../../core/gpu/context';
 import { HistoryStore } from '../../core/history/historyStore';
 import type { EngineOptions, HostEnv, KeyValueStore } from '../../core/host/env';
 import { EngineHost } from '../../core/host/host';
@@ -15,6 +14,7 @@ import { historyStorageError, snapshotStorageError } from '../../core/host/stora
 import type { LoadedModel } from '../../core/model/load';
 import type { HostEvent } from '../../core/protocol/messages';
 import { openIdbSnapshotStore } from '../../core/snapshot';
+import type { GpuContext } from '../../kernels/gpuContext';
 
 const realPut = IDBObjectStore.prototype.put;
 afterEach(() => {

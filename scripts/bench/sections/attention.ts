@@ -5,7 +5,7 @@
 import { GpuModel } from '../../../core/engine/gpuModel';
 import { GREEDY_SAMPLING } from '../../../core/engine/runner';
 import type { AttentionPolicy, AttentionStats } from '../../../core/engine/types';
-import { f32ToF16Bits } from '../../../core/util/half';
+import { f32ToF16Bits } from '../../../kernels/half';
 import type { BenchContext, BenchRow, BenchSection } from '../sections';
 import {
   decodeWeightBytes,

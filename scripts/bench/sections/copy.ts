@@ -1,6 +1,6 @@
 // Device memory bandwidth: a WGSL buffer copy (vec4<u32> loads and stores). Counts bytes read + bytes written.
 // The matvec section reports its figures as a fraction of this.
-import type { GpuContext } from '../../../core/gpu/context';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { computePipeline } from '../../../kernels/gpuUtil';
 import type { BenchContext, BenchRow, BenchSection } from '../sections';
 import type { Timing } from '../timing';

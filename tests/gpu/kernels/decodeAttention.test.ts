@@ -1,6 +1,5 @@
 // Full split-K decode attention vs the plain-TS reference: odd kvLen, GQA shapes, a long context, both KV dtypes.
 import { describe, expect, test } from 'vitest';
-import type { GpuContext } from '../../../core/gpu/context';
 import {
   createDecodeAttentionScratch,
   createSplitAttention,
@@ -8,6 +7,7 @@ import {
   fullAttentionState,
 } from '../../../kernels/decodeAttention/decodeAttention';
 import { fullPositions, referenceDecodeAttention } from '../../../kernels/decodeAttention/decodeAttention.reference';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { runPass, storageBuffer } from '../../../kernels/gpuUtil';
 import { testGpu } from '../setup';
 import { kvDtypes, makeKv, maxAbsDiff, randomArray, readF32, rng } from './recycledHelpers';

@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { f16ArrayToF32, f32ArrayToF16 } from '../../../core/util/half';
 import { AddBiasKernel, AddInPlaceKernel, SiluMulKernel } from '../../../kernels/elementwise/elementwise';
 import { addBiasReference, addReference, siluMulReference } from '../../../kernels/elementwise/elementwise.reference';
 import { uploadVector } from '../../../kernels/elementwise/gpuVector';
 import { readBuffer, runPass, storageBuffer, writeBuffer } from '../../../kernels/gpuUtil';
-import { randomF32, seededRandom, worstError } from '../../../kernels/matmul/testUpload';
+import { f16ArrayToF32, f32ArrayToF16 } from '../../../kernels/half';
 import { testGpu } from '../setup';
+import { randomF32, seededRandom, worstError } from './testUpload';
 
 // f32 arithmetic; exp() on GPUs is a few ulp, so silu gets a slightly looser bound than the adds.
 const SILU_TOL = { abs: 1e-7, rel: 1e-5 };

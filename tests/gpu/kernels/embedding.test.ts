@@ -4,8 +4,8 @@ import { embeddingReference } from '../../../kernels/embedding/embedding.referen
 import { readBuffer, runPass, storageBuffer, writeBuffer } from '../../../kernels/gpuUtil';
 import { uploadLinear } from '../../../kernels/linearUpload';
 import type { ReferenceLinear } from '../../../kernels/matmul/matmul.reference';
-import { randomLinear, seededRandom, worstError } from '../../../kernels/matmul/testUpload';
 import { testGpu } from '../setup';
+import { randomLinear, seededRandom, worstError } from './testUpload';
 
 // A lookup only converts stored values to f32 (f16 -> f32 and (q - 7) * scale are exact), so the tolerance is tight.
 const TOLERANCE = 1e-7;

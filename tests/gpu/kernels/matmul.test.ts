@@ -4,7 +4,6 @@ import { uploadLinear } from '../../../kernels/linearUpload';
 import { MatmulKernel } from '../../../kernels/matmul/matmul';
 import { matmulReference, type ReferenceLinear } from '../../../kernels/matmul/matmul.reference';
 import { matmulRowsKStep } from '../../../kernels/matmul/matmulRows.wgsl';
-import { randomF32, randomLinear, seededRandom, worstError } from '../../../kernels/matmul/testUpload';
 import {
   describeMatmulTuning,
   fixedSubgroupSize,
@@ -12,6 +11,7 @@ import {
   matmulTuningCandidates,
 } from '../../../kernels/matmul/tuning';
 import { testGpu } from '../setup';
+import { randomF32, randomLinear, seededRandom, worstError } from './testUpload';
 
 // Weights are dequantised exactly on both sides; what differs is f32 accumulation order on the GPU vs f64 here, so
 // the error bound scales with sum_k |x_k w_k| (not with |y|, which can cancel to ~0).

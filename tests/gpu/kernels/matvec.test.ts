@@ -5,12 +5,13 @@
 // weights, so |gpu - ref| <= 1e-5 * sum_c |w_c x_c| + 1e-6 per row (an f32 summation bound for rows up to ~1000
 // columns with margin; the inputs are exact in both).
 import { describe, expect, test } from 'vitest';
-import type { GpuContext } from '../../../core/gpu/context';
-import { f16BitsToF32, f32ToF16Bits } from '../../../core/util/half';
+import { dequantizeLinear } from '../../../kernels/dequantize';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { readBuffer, runPass, storageBuffer } from '../../../kernels/gpuUtil';
+import { f16BitsToF32, f32ToF16Bits } from '../../../kernels/half';
 import { type HostLinear, LinearShapeError, uploadLinear } from '../../../kernels/linearUpload';
 import { createMatvec, MatvecError, type MatvecOptions } from '../../../kernels/matvec/matvec';
-import { dequantizeLinear, dequantizeQ4, matvecReference } from '../../../kernels/matvec/matvec.reference';
+import { matvecReference } from '../../../kernels/matvec/matvec.reference';
 import type { GpuLinear } from '../../../kernels/types';
 import { testGpu } from '../setup';
 import { randomHost, randomVector, rawUpload, rng } from './matvecHelpers';
@@ -63,7 +64,7 @@ describe('matvec references (hand-computed)', () => {
     // Row 0: word 0 holds q = 8, 15, 0, 7, 1, 2, 3, 4 (nibble 0 = lowest bits), word 1..3 = 7s (value 0).
     const qweight = new Uint32Array([0x4321_70f8, 0x7777_7777, 0x7777_7777, 0x7777_7777]);
     const scales = new Uint16Array([f32ToF16Bits(0.5)]);
-    const w = dequantizeQ4(qweight, scales, 1, 32);
+    const w = dequantizeLinear({ dtype: 'q4f16', rows: 1, cols: 32, qweight, scales });
     expect(Array.from(w.subarray(0, 8))).toEqual([0.5, 4, -3.5, 0, -3, -2.5, -2, -1.5]);
     expect(w.subarray(8).every((v) => v === 0)).toBe(true);
   });

@@ -7,13 +7,14 @@
 // through silu(g) * u by its derivative (|silu'| <= 1.1); the fused kernel applies the norm's 1/rms after the sum
 // instead of before, which this bound covers.
 import { describe, expect, test } from 'vitest';
-import type { GpuContext } from '../../../core/gpu/context';
-import { f32ArrayToF16 } from '../../../core/util/half';
+import { dequantizeLinear } from '../../../kernels/dequantize';
 import { type GpuVector, uploadVector } from '../../../kernels/elementwise/gpuVector';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { readBuffer, runPass, storageBuffer } from '../../../kernels/gpuUtil';
+import { f32ArrayToF16 } from '../../../kernels/half';
 import type { HostLinear } from '../../../kernels/linearUpload';
 import { createMatvec, MatvecError, type MatvecOptions } from '../../../kernels/matvec/matvec';
-import { dequantizeLinear, matvecFusedReference } from '../../../kernels/matvec/matvec.reference';
+import { matvecFusedReference } from '../../../kernels/matvec/matvec.reference';
 import { minSubgroupSize } from '../../../kernels/matvec/matvecTuning';
 import { testGpu } from '../setup';
 import { randomHost, randomVector, rawUpload, rng } from './matvecHelpers';

@@ -1,7 +1,7 @@
 // Test data for the matvec tests: seeded random weights of every dtype, uploaded as stored.
-import type { GpuContext } from '../../../core/gpu/context';
-import { f32ArrayToF16 } from '../../../core/util/half';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { storageBuffer } from '../../../kernels/gpuUtil';
+import { f32ArrayToF16 } from '../../../kernels/half';
 import type { HostLinear } from '../../../kernels/linearUpload';
 import type { GpuLinear } from '../../../kernels/types';
 

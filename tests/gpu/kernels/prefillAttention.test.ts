@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import type { GpuContext } from '../../../core/gpu/context';
-import { f32ArrayToF16, roundToF16 } from '../../../core/util/half';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { readBuffer, runPass, storageBuffer } from '../../../kernels/gpuUtil';
+import { f32ArrayToF16, roundToF16 } from '../../../kernels/half';
 import { createPrefillAttention, prefillTilingCandidates } from '../../../kernels/prefillAttention/prefillAttention';
 import { prefillAttentionReference } from '../../../kernels/prefillAttention/prefillAttention.reference';
 import type { PrefillAttentionTiling } from '../../../kernels/prefillAttention/prefillAttention.wgsl';

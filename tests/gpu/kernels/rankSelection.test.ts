@@ -1,10 +1,10 @@
-// rankSelection (kernels/recycled/schedule): orders each KV head's selected positions strongest first by pooled score,
+// rankSelection (kernels/schedule): orders each KV head's selected positions strongest first by pooled score,
 // ties to the lower position, against the plain-TS ranking; sizes that are not powers of two, plateaus of equal
 // scores (what the max-pool makes), and a recycled step's flag (the kernel must leave the selection alone).
 import { describe, expect, test } from 'vitest';
 import { STATE } from '../../../kernels/decodeAttention/decodeAttention.wgsl';
 import { storageBuffer } from '../../../kernels/gpuUtil';
-import { createRankSelection, rankScratchBytes } from '../../../kernels/recycled/schedule';
+import { createRankSelection, rankScratchBytes } from '../../../kernels/schedule/schedule';
 import { testGpu } from '../setup';
 import { readU32, rng } from './recycledHelpers';
 

@@ -5,9 +5,9 @@
 import { createDecodeAttention, type LayerDecodeAttention } from '../../../core/attention/decodeAttention';
 import { ReferenceLayerAttention } from '../../../core/attention/decodeAttention.reference';
 import type { AttentionPolicy } from '../../../core/engine/types';
-import { describeAdapter, type GpuContext } from '../../../core/gpu/context';
 import { createNodeGpuContext } from '../../../core/node/webgpu';
 import { createDecodeAttentionScratch } from '../../../kernels/decodeAttention/decodeAttention';
+import { describeAdapter, type GpuContext } from '../../../kernels/gpuContext';
 import { storageBuffer, writeBuffer } from '../../../kernels/gpuUtil';
 import { makeKv, maxAbsDiff, randomArray, readF32, rng } from './recycledHelpers';
 

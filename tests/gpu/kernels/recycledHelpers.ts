@@ -1,7 +1,7 @@
 // Shared helpers of the decode-attention / top-K / recycled GPU tests: seeded data, KV caches in both dtypes.
-import type { GpuContext } from '../../../core/gpu/context';
-import { f32ArrayToF16, roundToF16 } from '../../../core/util/half';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { readBuffer, storageBuffer } from '../../../kernels/gpuUtil';
+import { f32ArrayToF16, roundToF16 } from '../../../kernels/half';
 import type { KvCacheLayout } from '../../../kernels/types';
 
 /** Small deterministic PRNG (mulberry32) so failures reproduce. */

@@ -1,6 +1,5 @@
 // Sparse (recycled) decode attention kernel vs a reference gather-attention, and K >= L equals full attention.
 import { describe, expect, test } from 'vitest';
-import type { GpuContext } from '../../../core/gpu/context';
 import {
   createDecodeAttentionScratch,
   createSplitAttention,
@@ -9,8 +8,9 @@ import {
 } from '../../../kernels/decodeAttention/decodeAttention';
 import { fullPositions, referenceDecodeAttention } from '../../../kernels/decodeAttention/decodeAttention.reference';
 import { STATE } from '../../../kernels/decodeAttention/decodeAttention.wgsl';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { runPass, storageBuffer } from '../../../kernels/gpuUtil';
-import { referenceRecycledPositions } from '../../../kernels/recycled/schedule.reference';
+import { referenceRecycledPositions } from '../../../kernels/schedule/schedule.reference';
 import type { KvCacheLayout } from '../../../kernels/types';
 import { testGpu } from '../setup';
 import { kvDtypes, makeKv, maxAbsDiff, randomArray, readF32, rng } from './recycledHelpers';

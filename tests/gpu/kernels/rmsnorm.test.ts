@@ -1,12 +1,12 @@
 import { describe, expect, test } from 'vitest';
-import type { GpuContext } from '../../../core/gpu/context';
-import { f16ArrayToF32, f32ArrayToF16 } from '../../../core/util/half';
 import { type HostVector, uploadVector } from '../../../kernels/elementwise/gpuVector';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { readBuffer, runPass, storageBuffer } from '../../../kernels/gpuUtil';
-import { randomF32, seededRandom, worstError } from '../../../kernels/matmul/testUpload';
+import { f16ArrayToF32, f32ArrayToF16 } from '../../../kernels/half';
 import { RmsNormKernel } from '../../../kernels/rmsnorm/rmsnorm';
 import { rmsNormReference } from '../../../kernels/rmsnorm/rmsnorm.reference';
 import { testGpu } from '../setup';
+import { randomF32, seededRandom, worstError } from './testUpload';
 
 // f32 arithmetic on f32 activations; the reference sums in f64. The weight is the same f16-rounded value on both sides.
 const REL_TOL = 1e-5;

@@ -1,49 +1,25 @@
 import { describe, expect, test } from 'vitest';
-import { f16ArrayToF32 } from '../../../core/util/half';
+import { ropeInverseFrequencies } from '../../../core/model/rope';
 import { readBuffer, runPass, storageBuffer, writeBuffer } from '../../../kernels/gpuUtil';
-import { randomF32, seededRandom, throughF16, worstError } from '../../../kernels/matmul/testUpload';
-import { RopeKernel, ropeInverseFrequencies, uploadInverseFrequencies } from '../../../kernels/rope/rope';
-import { llama3InverseFrequenciesReference, ropeReference } from '../../../kernels/rope/rope.reference';
+import { f16ArrayToF32 } from '../../../kernels/half';
+import { RopeKernel, uploadInverseFrequencies } from '../../../kernels/rope/rope';
+import { ropeReference } from '../../../kernels/rope/rope.reference';
 import type { KvCacheLayout } from '../../../kernels/types';
 import { testGpu } from '../setup';
+import { randomF32, seededRandom, throughF16, worstError } from './testUpload';
 
 // f32: the angle is the same f32 value on both sides; GPU cos/sin after range reduction are accurate to ~1e-6.
 const F32_TOL = { abs: 2e-6, rel: 2e-5 };
 // f16 cache: one f16 rounding (rel 2^-11, or 2^-10 if the driver truncates) on top of the f32 result.
 const F16_TOL = { abs: 1e-4, rel: 2e-3 };
 
-const LLAMA_3_2 = { factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
-
-describe('rope inverse frequencies', () => {
-  test('llama3 scaling matches the reference and its definition at the anchors', () => {
-    for (const [headDim, theta, scaling] of [
-      [64, 500000, LLAMA_3_2],
-      [128, 500000, { ...LLAMA_3_2, factor: 8 }],
-    ] as const) {
-      const got = ropeInverseFrequencies(headDim, theta, { rope_type: 'llama3', ...scaling });
-      const want = llama3InverseFrequenciesReference(headDim, theta, scaling);
-      const worst = worstError(got, want, (i) => 1e-7 * want[i]);
-      expect(worst.ratio, JSON.stringify(worst)).toBeLessThanOrEqual(1);
-      // Highest frequency is kept, lowest divided by the factor; some frequencies lie in the smooth band between.
-      expect(got[0]).toBe(1);
-      const last = theta ** (-(headDim - 2) / headDim);
-      expect(got[headDim / 2 - 1]).toBeCloseTo(last / scaling.factor, 12);
-      const plain = ropeInverseFrequencies(headDim, theta);
-      const smoothBand = [...got].filter((f, i) => f < plain[i] * 0.999 && f > (plain[i] / scaling.factor) * 1.001);
-      expect(smoothBand.length).toBeGreaterThan(0);
-    }
-  });
-
-  test('default and linear scaling; bad configs are refused', () => {
-    const plain = ropeInverseFrequencies(8, 10000);
-    expect([...plain]).toEqual([1, 0.1, 0.01, 0.001].map(Math.fround));
-    const linear = ropeInverseFrequencies(8, 10000, { type: 'linear', factor: 4 });
-    expect(linear[1]).toBe(Math.fround(0.025));
-    expect(() => ropeInverseFrequencies(8, 10000, { rope_type: 'yarn', factor: 4 })).toThrow(/yarn/);
-    expect(() => ropeInverseFrequencies(7, 10000)).toThrow(/even/);
-    expect(() => ropeInverseFrequencies(8, 10000, { rope_type: 'llama3', factor: 8 })).toThrow(/low_freq_factor/);
-  });
-});
+const LLAMA_3_2 = {
+  type: 'llama3' as const,
+  factor: 32,
+  lowFreqFactor: 1,
+  highFreqFactor: 4,
+  originalMaxPositionEmbeddings: 8192,
+};
 
 describe('rope + kv store', () => {
   const cases: { nq: number; nkv: number; headDim: number; capacity: number; chunks: [number, number][] }[] = [
@@ -118,7 +94,7 @@ describe('rope + kv store', () => {
         const rand = seededRandom(c.headDim * 100 + c.nq);
         const maxTokens = Math.max(...c.chunks.map(([, n]) => n));
         const row = (c.nq + 2 * c.nkv) * c.headDim;
-        const invFreqHost = ropeInverseFrequencies(c.headDim, 500000, { rope_type: 'llama3', ...LLAMA_3_2 });
+        const invFreqHost = ropeInverseFrequencies({ headDim: c.headDim, ropeTheta: 500000, ropeScaling: LLAMA_3_2 });
         const layout: KvCacheLayout = { dtype: cacheDtype, kvHeads: c.nkv, headDim: c.headDim, capacity: c.capacity };
         const cacheFloats = c.nkv * c.capacity * c.headDim;
         const bytesPer = cacheDtype === 'f16' ? 2 : 4;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import type { GpuContext } from '../../../core/gpu/context';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { readBuffer, runPass, storageBuffer } from '../../../kernels/gpuUtil';
 import { createSampler, type SamplingParams } from '../../../kernels/sampling/sampling';
 import { sampleReference } from '../../../kernels/sampling/sampling.reference';

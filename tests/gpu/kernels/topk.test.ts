@@ -1,7 +1,6 @@
 // Top-K per KV head on the GPU vs sort-based references: radix select (ties, K=1, K=L-1, K=L, odd L),
 // GQA max-aggregation + max-pool, and the chain fed by the full decode attention's scores.
 import { describe, expect, test } from 'vitest';
-import type { GpuContext } from '../../../core/gpu/context';
 import {
   createDecodeAttentionScratch,
   createSplitAttention,
@@ -9,9 +8,10 @@ import {
   fullAttentionState,
 } from '../../../kernels/decodeAttention/decodeAttention';
 import { STATE } from '../../../kernels/decodeAttention/decodeAttention.wgsl';
+import type { GpuContext } from '../../../kernels/gpuContext';
 import { runPass, storageBuffer } from '../../../kernels/gpuUtil';
-import { createAggregatePool, createRadixSelect, createTopK } from '../../../kernels/recycled/topk';
-import { referenceGroupMax, referenceMaxPool, referenceTopK } from '../../../kernels/recycled/topk.reference';
+import { createAggregatePool, createRadixSelect, createTopK } from '../../../kernels/topk/topk';
+import { referenceGroupMax, referenceMaxPool, referenceTopK } from '../../../kernels/topk/topk.reference';
 import { testGpu } from '../setup';
 import { makeKv, randomArray, readF32, readU32, rng } from './recycledHelpers';
 

@@ -1,7 +1,7 @@
 // Test-only helpers: seeded random weights in every stored dtype (upload them with kernels/linearUpload.ts) and
 // error measurement against references.
-import { f16BitsToF32, f32ArrayToF16, f32ToF16Bits } from '../../core/util/half';
-import type { ReferenceLinear } from './matmul.reference';
+import { f16BitsToF32, f32ArrayToF16, f32ToF16Bits } from '../../../kernels/half';
+import type { ReferenceLinear } from '../../../kernels/matmul/matmul.reference';
 
 /** Deterministic uniform [0, 1) generator (mulberry32), so failures reproduce. */
 export function seededRandom(seed: number): () => number {

@@ -1,5 +1,5 @@
 // Host wrappers of the top-K kernels: GQA max-aggregation + max-pool, then radix select per KV head.
-import type { GpuContext } from '../../core/gpu/context';
+import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, uniformBuffer } from '../gpuUtil';
 import { aggregatePoolWgsl, POOL_TILE, radixSelectWgsl } from './topk.wgsl';
 

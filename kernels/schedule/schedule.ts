@@ -1,5 +1,5 @@
 // Host wrappers of the per-layer schedule kernels (decide before the attention, commit after it).
-import type { GpuContext } from '../../core/gpu/context';
+import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, uniformBuffer } from '../gpuUtil';
 import { commitWgsl, DECIDE_PARAMS, decideWgsl, POLICY_CODE, rankScratchRow, rankSelectionWgsl } from './schedule.wgsl';
 
