@@ -12,7 +12,8 @@
 // Logits (q.k * scale) are written to scores[qHead][j] (virtual index; j = position on full steps): the top-K and
 // the recall statistic read them with the per-head max/sum the combine kernel writes to headStats.
 
-/** State words shared by the attention, schedule and top-K kernels (u32, one small buffer per layer). */
+/** State words shared by the attention, schedule and top-K kernels (one small buffer per layer): the word index of
+ * each field, for the host. The WGSL side sees the same layout as the struct ATTENTION_STATE_WGSL. */
 export const STATE = {
   flag: 0,
   lastFullLen: 1,
@@ -28,6 +29,22 @@ export const STATE = {
   nAttend: 10,
   words: 16,
 } as const;
+
+const STATE_F32_FIELDS: ReadonlySet<string> = new Set(['recallTopKSum', 'recallWithNewSum', 'lastCosine']);
+
+/** `struct AttentionState { flag: u32, ... }`, generated from STATE: every kernel that reads or writes the state
+ * interpolates this and names fields (`state.flag`), never word numbers. */
+export const ATTENTION_STATE_WGSL: string = (() => {
+  const fields = Object.entries(STATE)
+    .filter(([name]) => name !== 'words')
+    .sort((a, b) => a[1] - b[1]);
+  fields.forEach(([name, word], i) => {
+    if (word !== i) throw new Error(`STATE.${name} must be word ${i} (fields are contiguous from 0)`);
+  });
+  const decl = fields.map(([name]) => `${name}: ${STATE_F32_FIELDS.has(name) ? 'f32' : 'u32'}`);
+  decl.push(`_reserved: array<u32, ${STATE.words - fields.length}>`);
+  return `struct AttentionState { ${decl.join(', ')} }`;
+})();
 
 export const ATTENTION_WORKGROUP = 64;
 export const MAX_SPLITS = 256;
@@ -67,7 +84,8 @@ struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
 @group(0) @binding(2) var<storage, read> kc: array<vec4<${type}>>; // rows of D/4 vec4s
 @group(0) @binding(3) var<storage, read> vc: array<${type}>;
 @group(0) @binding(4) var<storage, read> idx: array<u32>;
-@group(0) @binding(5) var<storage, read> state: array<u32>;
+${ATTENTION_STATE_WGSL}
+@group(0) @binding(5) var<storage, read> state: AttentionState;
 @group(0) @binding(6) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(7) var<storage, read_write> partAcc: array<f32>;   // [numHeads][MAX_SPLITS][D]
 @group(0) @binding(8) var<storage, read_write> partMaxSum: array<f32>; // [numHeads][MAX_SPLITS][2]
@@ -102,9 +120,9 @@ fn reduce(tid: u32, isMax: bool) -> f32 {
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   let split = wid.x;
   let kvHead = wid.y;
-  let full = state[0] != 0u;
-  let lastFullLen = state[1];
-  let nSel = state[${10}];
+  let full = state.flag != 0u;
+  let lastFullLen = state.lastFullLen;
+  let nSel = state.nAttend;
   var n = params.kvLen;
   if (!full) { n = nSel + (params.kvLen - lastFullLen); }
   let chunk = (n + params.numSplits - 1u) / params.numSplits;

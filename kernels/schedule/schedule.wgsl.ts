@@ -21,10 +21,9 @@
 // rankSelection (after the top-K, 1 workgroup per KV head, recycled only): orders the selected positions strongest
 //   first by pooled score (ties: lower position first), a bitonic sort in the sort scratch, so that displacement
 //   drops the weakest from the end.
+import { ATTENTION_STATE_WGSL } from '../decodeAttention/decodeAttention.wgsl';
 
 export const POLICY_CODE = { full: 0, recycled: 1, streaming: 2, snapkv: 3 } as const;
-/** State word with the selected positions a recycled step attends (decodeAttention's STATE.nAttend). */
-const STATE_NATTEND = 10;
 export const SCHEDULE_WORKGROUP = 64;
 const COMMIT_WORKGROUP = 256;
 
@@ -55,7 +54,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;              // [NQ][D]
 @group(0) @binding(2) var<storage, read_write> savedQuery: array<f32>; // [D] mean query at the last full step
-@group(0) @binding(3) var<storage, read_write> state: array<u32>;
+${ATTENTION_STATE_WGSL}
+@group(0) @binding(3) var<storage, read_write> state: AttentionState;
 
 var<workgroup> meanQ: array<f32, D>;
 var<workgroup> red: array<vec3f, WG>;
@@ -83,13 +83,13 @@ fn main(@builtin(local_invocation_index) tid: u32) {
     let cosine = r.x / max(sqrt(r.y * r.z), 1e-30);
     let kvLen = params.kvLen;
     var full = 1u;
-    var lastFullLen = state[1];
-    var nSel = state[2];
+    var lastFullLen = state.lastFullLen;
+    var nSel = state.nSel;
     var nAttend = nSel;
     if (params.policy == ${POLICY_CODE.recycled}u || params.policy == ${POLICY_CODE.snapkv}u) {
       let drifted = params.checkDynamic != 0u && cosine < params.sim;
       full = select(0u, 1u, params.forceFull != 0u || lastFullLen == 0u || drifted);
-      state[9] = bitcast<u32>(cosine);
+      state.lastCosine = cosine;
       if (params.policy == ${POLICY_CODE.recycled}u && full == 0u) {
         // Keep the set at K: tokens decoded since the last full step (the current one excluded: it is attended
         // itself) displace the weakest selected positions.
@@ -100,16 +100,16 @@ fn main(@builtin(local_invocation_index) tid: u32) {
       full = select(0u, 1u, kvLen <= params.k);
       nSel = min(params.sinks, kvLen);
       lastFullLen = max(nSel, kvLen - min(kvLen, params.k - params.sinks));
-      state[1] = lastFullLen;
-      state[2] = nSel;
+      state.lastFullLen = lastFullLen;
+      state.nSel = nSel;
       nAttend = nSel;
     }
-    state[0] = full;
-    state[${STATE_NATTEND}] = nAttend;
+    state.flag = full;
+    state.nAttend = nAttend;
     if (params.countStep != 0u) {
-      state[4] += 1u;
-      state[3] += full;
-      state[5] += select(nAttend + kvLen - lastFullLen, kvLen, full == 1u);
+      state.steps += 1u;
+      state.fullSteps += full;
+      state.positionsRead += select(nAttend + kvLen - lastFullLen, kvLen, full == 1u);
     }
     decided = full;
   }
@@ -134,13 +134,14 @@ export function commitWgsl(s: {
     return /* wgsl */ `
 struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> state: array<u32>;
+${ATTENTION_STATE_WGSL}
+@group(0) @binding(1) var<storage, read_write> state: AttentionState;
 
 @compute @workgroup_size(1)
 fn main() {
-  if (state[0] == 0u) { return; }
-  state[1] = params.kvLen;
-  state[2] = min(params.k, params.kvLen);
+  if (state.flag == 0u) { return; }
+  state.lastFullLen = params.kvLen;
+  state.nSel = min(params.k, params.kvLen);
 }
 `;
   }
@@ -156,14 +157,15 @@ struct Params { kvLen: u32, k: u32, displaces: u32, _b: u32 }
 @group(0) @binding(1) var<storage, read> scores: array<f32>;    // [NQ][CAP] logits of this full step
 @group(0) @binding(2) var<storage, read> headStats: array<f32>; // [NQ][2] (max, sum)
 @group(0) @binding(3) var<storage, read> idx: array<u32>;       // previous selection
-@group(0) @binding(4) var<storage, read_write> state: array<u32>;
+${ATTENTION_STATE_WGSL}
+@group(0) @binding(4) var<storage, read_write> state: AttentionState;
 
 var<workgroup> red: array<vec3f, WG>;
 var<workgroup> header: vec3u; // flag, previous lastFullLen, previous nSel
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(local_invocation_index) tid: u32) {
-  if (tid == 0u) { header = vec3u(state[0], state[1], state[2]); }
+  if (tid == 0u) { header = vec3u(state.flag, state.lastFullLen, state.nSel); }
   let h0 = workgroupUniformLoad(&header);
   if (h0.x == 0u) { return; }
   let prevLen = h0.y;
@@ -196,14 +198,14 @@ fn main(@builtin(local_invocation_index) tid: u32) {
     }
     workgroupBarrier();
     if (tid == 0u) {
-      state[6] += 1u;
-      state[7] = bitcast<u32>(bitcast<f32>(state[7]) + red[0].x);
-      state[8] = bitcast<u32>(bitcast<f32>(state[8]) + red[0].y + red[0].z);
+      state.recallCount += 1u;
+      state.recallTopKSum += red[0].x;
+      state.recallWithNewSum += red[0].y + red[0].z;
     }
   }
   if (tid == 0u) {
-    state[1] = kvLen;
-    state[2] = min(params.k, kvLen);
+    state.lastFullLen = kvLen;
+    state.nSel = min(params.k, kvLen);
   }
 }
 `;
@@ -227,7 +229,8 @@ const ROW: u32 = ${rankScratchRow(s.idxStride)}u;
 const WG: u32 = ${wg}u;
 
 @group(0) @binding(0) var<storage, read> pooled: array<f32>;          // [kvHeads][CAP], >= 0: the top-K's input
-@group(0) @binding(1) var<storage, read> state: array<u32>;
+${ATTENTION_STATE_WGSL}
+@group(0) @binding(1) var<storage, read> state: AttentionState;
 @group(0) @binding(2) var<storage, read_write> idx: array<u32>;       // [kvHeads][IDX_STRIDE]
 @group(0) @binding(3) var<storage, read_write> keys: array<vec2u>;    // [kvHeads][ROW] (score bits, position)
 
@@ -238,7 +241,7 @@ fn before(a: vec2u, b: vec2u) -> bool { return a.x > b.x || (a.x == b.x && a.y <
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
-  if (tid == 0u) { header = vec2u(state[0], state[2]); }
+  if (tid == 0u) { header = vec2u(state.flag, state.nSel); }
   let h = workgroupUniformLoad(&header);
   if (h.x == 0u) { return; }
   let n = h.y;

@@ -8,6 +8,7 @@
 //                   equal to T are needed; a scan then writes, in ascending position order, every position with
 //                   value > T and the first `need` positions with value == T (ties: lower position wins).
 // Both kernels read the layer's state flag and exit at once on recycled steps, so they can be encoded every step.
+import { ATTENTION_STATE_WGSL } from '../decodeAttention/decodeAttention.wgsl';
 
 export const POOL_TILE = 256;
 export const POOL_RADIUS = 3; // kernel 7
@@ -28,14 +29,15 @@ struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;    // [numHeads][CAP] logits
 @group(0) @binding(2) var<storage, read> headStats: array<f32>; // [numHeads][2] (max, sum)
-@group(0) @binding(3) var<storage, read> state: array<u32>;
+${ATTENTION_STATE_WGSL}
+@group(0) @binding(3) var<storage, read> state: AttentionState;
 @group(0) @binding(4) var<storage, read_write> pooled: array<f32>; // [kvHeads][CAP]
 
 var<workgroup> agg: array<f32, HALO>;
 
 @compute @workgroup_size(${POOL_TILE})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
-  if (state[0] == 0u) { return; }
+  if (state.flag == 0u) { return; }
   let kvHead = wid.y;
   let tileStart = wid.x * TILE;
   let L = params.kvLen;
@@ -71,7 +73,8 @@ const WG: u32 = ${wg}u;
 struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> values: array<f32>; // [kvHeads][CAP], >= 0
-@group(0) @binding(2) var<storage, read> state: array<u32>;
+${ATTENTION_STATE_WGSL}
+@group(0) @binding(2) var<storage, read> state: AttentionState;
 @group(0) @binding(3) var<storage, read_write> idx: array<u32>; // [kvHeads][IDX_STRIDE]
 
 var<workgroup> hist: array<atomic<u32>, ${256 * HIST_STRIPES}>;
@@ -82,7 +85,7 @@ var<workgroup> scan: array<vec2u, WG>;
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
-  if (state[0] == 0u) { return; }
+  if (state.flag == 0u) { return; }
   let kvHead = wid.x;
   let L = params.kvLen;
   let K = min(params.k, L);
