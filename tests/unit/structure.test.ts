@@ -1,5 +1,5 @@
 // House layering rules, read from the import statements: no two folders of core/ import each other in a cycle, and
-// core/ never imports the browser-extension layer. (kernels/ → core/ is checked once #9's structure move lands.)
+// core/ never imports the browser-extension layer, and kernels/ (the bottom layer) imports nothing from core/.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -87,6 +87,17 @@ describe('layering', () => {
         /\b(chrome|browser)\.(runtime|tabs|storage)\b/.test(text)
       )
         offenders.push(`${relative(ROOT, file)} uses a browser-extension API`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  test('kernels/ imports nothing from core/, entrypoints/, components/ or scripts/', () => {
+    const offenders: string[] = [];
+    for (const file of sourceFiles(join(ROOT, 'kernels'))) {
+      for (const target of importsOf(file)) {
+        const rel = relative(ROOT, target);
+        if (!rel.startsWith('kernels/')) offenders.push(`${relative(ROOT, file)} → ${rel}`);
+      }
     }
     expect(offenders).toEqual([]);
   });
