@@ -72,15 +72,16 @@ export function computePipeline(ctx: GpuContext, code: string, label?: string): 
   return pipeline;
 }
 
+/** Binding i = buffers[i]: a whole buffer, or a range of one (a UniformSlot's binding, a per-layer state record). */
 export function bindGroup(
   ctx: GpuContext,
   pipeline: GPUComputePipeline,
-  buffers: GPUBuffer[],
+  buffers: (GPUBuffer | GPUBufferBinding)[],
   label?: string,
 ): GPUBindGroup {
   return ctx.device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
     label,
   });
 }

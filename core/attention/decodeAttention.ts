@@ -45,6 +45,7 @@ import {
 } from '../../kernels/schedule/schedule';
 import { createTopK } from '../../kernels/topk/topk';
 import type { KvCacheLayout } from '../../kernels/types';
+import type { UniformSlot } from '../../kernels/uniforms';
 import type { AttentionPolicy } from './policy';
 import {
   DEFAULT_SINKS,
@@ -73,6 +74,20 @@ export interface DecodeAttentionOptions {
   policy: AttentionPolicy;
   /** Shared by all layers of a model; made here when absent. */
   scratch?: DecodeAttentionScratch;
+  /** The per-step scalars of the kernels, in slots every layer shares (the engine writes them once per step);
+   * each kernel's own buffer when absent. */
+  params?: DecodeAttentionParams;
+  /** This layer's state record (STATE.words u32) in a buffer the engine shares between layers (so one copy saves
+   * every layer's state); a buffer of its own when absent. */
+  state?: GPUBufferBinding;
+}
+
+/** Uniform slots for one step's scalars: the same values for every layer. */
+export interface DecodeAttentionParams {
+  attention: UniformSlot;
+  decide: UniformSlot;
+  /** (kvLen, k): commit and the top-K kernels. */
+  topK: UniformSlot;
 }
 
 export interface LayerAttentionStats {
@@ -94,14 +109,17 @@ export interface LayerDecodeAttention {
   /** u32 [kvHeads][idxStride] selected positions (top-K policies) or the sinks (streaming). */
   readonly indices: GPUBuffer;
   readonly idxStride: number;
-  /** u32 [16] state words (see STATE). */
+  /** The buffer holding this layer's u32 [STATE.words] state words (see STATE), at byte offset stateOffset. */
   readonly state: GPUBuffer;
+  readonly stateOffset: number;
   readonly scratch: DecodeAttentionScratch;
   /** Full attention of the last prompt position into `out`, for every policy (the prompt is always attended in
    * full, so streaming is StreamingLLM with a full prefill). Recycled/SnapKV: also the first top-K and the saved
    * mean query. */
   seedFromPrefill(pass: GPUComputePassEncoder, args: { kvLen: number; q?: GPUBuffer; scheduleQuery?: GPUBuffer }): void;
   encodeStep(pass: GPUComputePassEncoder, args: { kvLen: number; step: number }): void;
+  /** Captures the host-side state; the returned function restores it (the engine undoes discarded steps). */
+  checkpoint(): () => void;
   /** One small readback; call after generation. */
   readStats(): Promise<LayerAttentionStats>;
   /** Clears the state for a new generation (same policy). */
@@ -117,10 +135,26 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   const sinks = policy.kind === 'streaming' ? (policy.sinks ?? DEFAULT_SINKS) : 0;
   const idxStride = selectsTopK(policy) ? maxK(policy.k, capacity) : Math.max(1, sinks);
   const indices = storageBuffer(ctx, kvHeads * idxStride * 4, 'attn.indices');
-  const state = storageBuffer(ctx, STATE.words * 4, 'attn.state');
+  const ownState = o.state ? undefined : storageBuffer(ctx, STATE.words * 4, 'attn.state');
+  const state: GPUBufferBinding = o.state ?? { buffer: ownState as GPUBuffer, offset: 0, size: STATE.words * 4 };
+  const stateOffset = state.offset ?? 0;
   const savedQuery = storageBuffer(ctx, headDim * 4, 'attn.savedQuery');
-  const attention = createSplitAttention(ctx, { ...o, idx: indices, idxStride, state, scratch });
-  const decide = createDecide(ctx, { numHeads, headDim, q: o.scheduleQuery ?? o.q, savedQuery, state });
+  const attention = createSplitAttention(ctx, {
+    ...o,
+    idx: indices,
+    idxStride,
+    state,
+    scratch,
+    params: o.params?.attention,
+  });
+  const decide = createDecide(ctx, {
+    numHeads,
+    headDim,
+    q: o.scheduleQuery ?? o.q,
+    savedQuery,
+    state,
+    params: o.params?.decide,
+  });
   const commit = createCommit(ctx, {
     measureRecall: selectsTopK(policy) && policy.measureRecall === true,
     numHeads,
@@ -131,6 +165,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     state,
     scores: scratch.scores,
     headStats: scratch.headStats,
+    params: o.params?.topK,
   });
   const topK = createTopK(ctx, {
     numHeads,
@@ -142,6 +177,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     pooled: scratch.pooled,
     idx: indices,
     idxStride,
+    params: o.params?.topK,
   });
   const displaces = displacesSelection(policy);
   const rankScratch = displaces ? storageBuffer(ctx, rankScratchBytes(kvHeads, idxStride), 'attn.rankScratch') : null;
@@ -156,10 +192,15 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
       idx: indices,
       scratch: rankScratch,
     });
-  let seeded = false;
-  let positionsFull = 0;
   /** K of this generation, fixed at its first step (the prompt length); 0 = not yet. */
   let generationK = 0;
+  // Host-side state (undone with the GPU state when pipelined steps are discarded: see checkpoint()).
+  let seeded = false;
+  let positionsFull = 0;
+  // Full attention needs no decision: its state says "full" from reset on, no decide kernel runs, and the host
+  // counts its steps.
+  const plainFull = policy.kind === 'full';
+  let hostSteps = 0;
 
   const kFor = (kvLen: number): number => {
     if (policy.kind === 'full') return kvLen;
@@ -174,7 +215,9 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   };
 
   const reset = () => {
-    writeBuffer(ctx, state, new Uint32Array(STATE.words));
+    const words = new Uint32Array(STATE.words);
+    if (plainFull) words[STATE.flag] = 1;
+    writeBuffer(ctx, state.buffer, words, stateOffset);
     writeBuffer(ctx, savedQuery, new Float32Array(headDim));
     if (policy.kind === 'streaming') {
       // The sinks are the fixed part of the streaming list; the recent window is the "appended" range.
@@ -185,6 +228,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     seeded = false;
     positionsFull = 0;
     generationK = 0;
+    hostSteps = 0;
   };
   reset();
 
@@ -206,7 +250,8 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     policy,
     indices,
     idxStride,
-    state,
+    state: state.buffer,
+    stateOffset,
     scratch,
     seedFromPrefill(pass, { kvLen, q, scheduleQuery }) {
       checkKvLen(kvLen);
@@ -216,7 +261,8 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
       // Non-selecting policies run the decide kernel as 'full': the prompt is always attended in full.
       const base = { ...baseDecide(kvLen), policy: selecting ? policy.kind : ('full' as const) };
       const decideQuery = scheduleQuery ?? (o.scheduleQuery ? undefined : q);
-      decide.encode(pass, { ...base, forceFull: true, checkDynamic: false, countStep: false, q: decideQuery });
+      if (!plainFull)
+        decide.encode(pass, { ...base, forceFull: true, checkDynamic: false, countStep: false, q: decideQuery });
       attention.encode(pass, { kvLen, q });
       if (selecting) encodeSelection(pass, kvLen, k);
     },
@@ -230,20 +276,27 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
         forceFull = isStrideFullStep(policy.stride, step);
         checkDynamic = policy.dynamic !== undefined && isDynamicCheckStep(policy.dynamic.qc, step);
       }
-      decide.encode(pass, { ...baseDecide(kvLen), forceFull, checkDynamic, countStep: true });
+      if (!plainFull) decide.encode(pass, { ...baseDecide(kvLen), forceFull, checkDynamic, countStep: true });
       attention.encode(pass, { kvLen });
       // Selection kernels exit on recycled steps; skip encoding them when the host already knows the answer.
       const maybeFull = !seeded || forceFull || checkDynamic;
       if (selectsTopK(policy) && maybeFull) encodeSelection(pass, kvLen, k);
       positionsFull += kvLen;
+      hostSteps++;
+    },
+    checkpoint() {
+      const saved = { seeded, positionsFull, hostSteps, generationK };
+      return () => {
+        ({ seeded, positionsFull, hostSteps, generationK } = saved);
+      };
     },
     async readStats() {
-      const words = new Uint32Array(await readBuffer(ctx, state, STATE.words * 4));
+      const words = new Uint32Array(await readBuffer(ctx, state.buffer, STATE.words * 4, stateOffset));
       const floats = new Float32Array(words.buffer);
       return {
-        steps: words[STATE.steps],
-        fullSteps: words[STATE.fullSteps],
-        positionsRead: words[STATE.positionsRead],
+        steps: plainFull ? hostSteps : words[STATE.steps],
+        fullSteps: plainFull ? hostSteps : words[STATE.fullSteps],
+        positionsRead: plainFull ? positionsFull : words[STATE.positionsRead],
         positionsFull,
         recallSteps: words[STATE.recallCount],
         recallTopKSum: floats[STATE.recallTopKSum],
@@ -253,7 +306,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     reset,
     destroy() {
       indices.destroy();
-      state.destroy();
+      ownState?.destroy();
       rankScratch?.destroy();
       savedQuery.destroy();
       if (!o.scratch) destroyScratch(scratch);

@@ -1,5 +1,6 @@
 // The generation loop shared by every backend: reuse what the KV cache already holds, prefill the rest, then
 // decode token by token, streaming events. One loop for the CLI, the bench and the extension.
+import { decideFastMode } from './fastMode';
 import type { ModelRunner, SamplingParams } from './runner';
 import type { GenerateEvent, GenerateOptions, GenerationStats } from './types';
 
@@ -117,38 +118,61 @@ export async function* runGeneration(
   const prefillMs = performance.now() - t0;
   if (signal?.aborted) throw new AbortedError();
 
-  runner.beginGeneration(options.attention ?? { kind: 'full' });
+  const requested = options.attention ?? { kind: 'full' };
+  const fastMode = decideFastMode(runner, requested, promptIds.length, maxTokens, options.fastModeBreakEven !== false);
+  runner.beginGeneration(fastMode.policy);
   const generated: number[] = [];
   let stopReason: GenerationStats['stopReason'] = 'max-tokens';
-  let input = promptIds[promptIds.length - 1];
-  let pos = promptIds.length - 1;
+  // Step s feeds the token at position lastPromptPos + s: the last prompt token, then each sampled token, which the
+  // runner takes from the device ('sampled') without waiting for it. Two steps stay in flight: step s + 1 is
+  // submitted before step s's token is back; a step past a stop is discarded (and undone) at the end.
+  const lastPromptPos = promptIds.length - 1;
+  let submitted = 0;
+  const submitNext = () => {
+    const input = submitted === 0 ? promptIds[lastPromptPos] : 'sampled';
+    runner.submitStep(input, lastPromptPos + submitted, sampling, submitted);
+    submitted++;
+  };
   const t1 = performance.now();
   let firstTokenAt: number | undefined;
-  for (let step = 0; step < maxTokens; step++) {
-    if (signal?.aborted) {
-      stopReason = 'aborted';
-      break;
+  try {
+    if (signal?.aborted) stopReason = 'aborted';
+    else if (maxTokens > 0) {
+      submitNext();
+      if (submitted < maxTokens) submitNext();
     }
-    const next = await runner.decodeStep(input, pos, sampling, step);
-    cached.ids.push(input);
-    pos++;
-    if (stop.has(next)) {
-      stopReason = 'stop-token';
-      break;
+    let input = promptIds[lastPromptPos];
+    let pos = lastPromptPos;
+    for (let step = 0; step < submitted; step++) {
+      const next = await runner.takeToken();
+      cached.ids.push(input);
+      pos++;
+      if (stop.has(next)) {
+        stopReason = 'stop-token';
+        break;
+      }
+      generated.push(next);
+      const { text, stop: stopString } = req.detokenize(next);
+      firstTokenAt ??= performance.now();
+      yield { type: 'token', tokenId: next, text };
+      if (stopString) {
+        stopReason = 'stop-token';
+        break;
+      }
+      input = next;
+      if (pos >= runner.capacity) {
+        stopReason = 'context-full';
+        break;
+      }
+      if (signal?.aborted) {
+        stopReason = 'aborted';
+        break;
+      }
+      if (submitted < maxTokens && lastPromptPos + submitted < runner.capacity) submitNext();
     }
-    generated.push(next);
-    const { text, stop: stopString } = req.detokenize(next);
-    firstTokenAt ??= performance.now();
-    yield { type: 'token', tokenId: next, text };
-    if (stopString) {
-      stopReason = 'stop-token';
-      break;
-    }
-    input = next;
-    if (pos >= runner.capacity) {
-      stopReason = 'context-full';
-      break;
-    }
+  } finally {
+    // Steps computed past the stop never happened: their KV lies past cached.ids, their state is undone.
+    await runner.discardPending();
   }
   const decodeMs = performance.now() - t1;
   const stats: GenerationStats = {
@@ -164,6 +188,10 @@ export async function* runGeneration(
     msPerStep: generated.length > 0 ? decodeMs / Math.max(1, generated.length) : 0,
     stopReason,
     attention: await runner.attentionStats(),
+    dispatchesPerToken: runner.runtimeStats()?.dispatchesPerToken ?? null,
+    ...(requested.kind === 'full'
+      ? {}
+      : { fastModeActive: fastMode.active, fastModeReason: fastMode.reason, fastModePredictedRatio: fastMode.ratio }),
   };
   yield { type: 'done', stats };
 }

@@ -1,17 +1,20 @@
 // The WebGPU model: weights on the device, the KV cache, and the forward pass, read top to bottom.
-// One command buffer per prefill chunk and per decode step; per decode step exactly one u32 (the sampled token id)
-// comes back to the CPU.
+// One command buffer per prefill chunk and per decode step. The decode loop stays on the GPU: a step embeds the token
+// the previous step sampled straight from its GPU buffer, the per-step scalars of every kernel go to the GPU in one
+// write (a UniformArena), and the host keeps two steps in flight, reading each sampled id (one u32) back through a
+// small ring of staging buffers while the next step runs.
 
 import {
   createDecodeAttentionScratch,
   type DecodeAttentionScratch,
 } from '../../kernels/decodeAttention/decodeAttention';
+import { STATE } from '../../kernels/decodeAttention/decodeAttention.wgsl';
 import { AddBiasKernel, AddInPlaceKernel, SiluMulKernel } from '../../kernels/elementwise/elementwise';
 import { type GpuVector, uploadVector } from '../../kernels/elementwise/gpuVector';
 import { EmbeddingKernel } from '../../kernels/embedding/embedding';
 import type { GpuContext } from '../../kernels/gpuContext';
-import { readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpuUtil';
-import { uploadLinear } from '../../kernels/linearUpload';
+import { align, readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpuUtil';
+import { linearBytes, uploadLinear } from '../../kernels/linearUpload';
 import { MatmulKernel } from '../../kernels/matmul/matmul';
 import { prefillChunkTokens } from '../../kernels/matmul/tuning';
 import { createMatvec, type Matvec } from '../../kernels/matvec/matvec';
@@ -20,8 +23,10 @@ import { RmsNormKernel } from '../../kernels/rmsnorm/rmsnorm';
 import { RopeKernel, uploadInverseFrequencies } from '../../kernels/rope/rope';
 import { createSampler, type Sampler } from '../../kernels/sampling/sampling';
 import type { GpuLinear } from '../../kernels/types';
+import { UniformArena } from '../../kernels/uniforms';
 import {
   createDecodeAttention,
+  type DecodeAttentionParams,
   type LayerDecodeAttention,
   summarizeAttentionStats,
 } from '../attention/decodeAttention';
@@ -29,8 +34,9 @@ import { isStrideFullStep, resolveAttentionPolicy } from '../attention/policy';
 import type { ModelConfig } from '../model/config';
 import { ropeInverseFrequencies } from '../model/rope';
 import type { HostLinear, HostVector, ModelWeights } from '../model/weights';
+import type { DecodeBytesModel } from './fastMode';
 import { createKvCache, type KvCache, readKvLayer, writeKvLayer } from './kvCache';
-import type { KvInfo, ModelRunner, PrefillOptions, SamplingParams } from './runner';
+import type { DecodeInput, DecodeRuntimeStats, KvInfo, ModelRunner, PrefillOptions, SamplingParams } from './runner';
 import type { AttentionPolicy, AttentionStats } from './types';
 
 /** A linear layer on fixed buffers: a matvec for decode (one token) and a matmul for prefill, over one weight. */
@@ -57,6 +63,9 @@ interface GpuLayer {
   mlpResidual: AddInPlaceKernel;
 }
 
+/** What one encodeLayer call computes: a prefill chunk of `tokens` tokens at pos.., or decode step `step` at pos. */
+type LayerStep = { kind: 'prefill'; tokens: number; pos: number } | { kind: 'decode'; pos: number; step: number };
+
 export interface GpuModelOptions {
   contextWindow: number;
   /** Tokens per prefill command buffer (bounds the activation buffers). Default: the adapter's, as chosen by the
@@ -70,12 +79,51 @@ function maxChunk(ctx: GpuContext, c: ModelConfig): number {
   return Math.max(1, Math.floor(ctx.device.limits.maxStorageBufferBindingSize / widest));
 }
 
+/** Decode steps the host keeps submitted ahead of the token it waits for. */
+const IN_FLIGHT = 2;
+
+interface PendingStep {
+  step: number;
+  /** A refresh (full attention) step of a fixed schedule, as the host knows it (timing stats). */
+  full: boolean;
+  staging: GPUBuffer;
+  mapped: Promise<void>;
+  backup: GPUBuffer;
+  /** Restores the host side of every layer's attention state to before this step. */
+  restoreHost: (() => void)[];
+  submittedAt: number;
+  dispatches: number;
+}
+
+/** Counts the dispatches kernels record (the engine's dispatchesPerToken); forwards everything else. */
+class CountingPass {
+  count = 0;
+  constructor(readonly pass: GPUComputePassEncoder) {}
+  setPipeline(p: GPUComputePipeline): void {
+    this.pass.setPipeline(p);
+  }
+  setBindGroup(i: number, g: GPUBindGroup): void {
+    this.pass.setBindGroup(i, g);
+  }
+  dispatchWorkgroups(x: number, y?: number, z?: number): void {
+    this.count++;
+    this.pass.dispatchWorkgroups(x, y, z);
+  }
+  asEncoder(): GPUComputePassEncoder {
+    return this as unknown as GPUComputePassEncoder;
+  }
+}
+
 export class GpuModel implements ModelRunner {
   readonly capacity: number;
   readonly prefillChunk: number;
   readonly kv: KvCache;
+  readonly decodeBytes: DecodeBytesModel;
   private readonly layers: GpuLayer[] = [];
+  /** Embeds the ids in `buffers.ids` (prefill, and a decode step fed from the host). */
   private readonly embedding: EmbeddingKernel;
+  /** Embeds the id the previous decode step sampled, from its GPU buffer (no round trip through the host). */
+  private readonly embedSampled: EmbeddingKernel;
   private readonly finalNorm: RmsNormKernel;
   private readonly lmHead: Matvec;
   private readonly sampler: Sampler;
@@ -85,6 +133,21 @@ export class GpuModel implements ModelRunner {
   private attention: LayerDecodeAttention[] = [];
   private policy: AttentionPolicy = { kind: 'full' };
   private stepTimes = { full: 0, fullCount: 0, other: 0, otherCount: 0 };
+  /** Every kernel's per-step scalars: one queue write per submitted command buffer. */
+  private readonly uniforms: UniformArena;
+  private readonly attentionParams: DecodeAttentionParams;
+  /** Every layer's decode-attention state record, and its copy taken at the start of each decode step (a ring of
+   * IN_FLIGHT): restoring the copy of the oldest discarded step undoes the steps computed past a stop. */
+  private readonly attentionStates: GPUBuffer;
+  private readonly stateBackups: GPUBuffer[];
+  private readonly stateRecordBytes: number;
+  /** Staging buffers the sampled ids come back through (MAP_READ), used round robin. */
+  private readonly staging: GPUBuffer[];
+  private pending: PendingStep[] = [];
+  private submittedSteps = 0;
+  private lastArrival = 0;
+  private dispatchCounts = { steps: 0, dispatches: 0, plain: 0, plainSteps: 0, refresh: 0, refreshSteps: 0 };
+  private uniformWritesAtStart = 0;
 
   /** Use `GpuModel.create` (the KV cache allocation is asynchronous). */
   private constructor(
@@ -116,6 +179,26 @@ export class GpuModel implements ModelRunner {
       sampled: f32(4, 'sampled'),
     };
     this.buffers = b;
+    this.uniforms = new UniformArena(ctx, 4096, 'step uniforms');
+    // Shared by every layer: in one step all layers take the same scalars.
+    this.attentionParams = {
+      attention: this.uniforms.slot(16, 'attention'),
+      decide: this.uniforms.slot(32, 'decide'),
+      topK: this.uniforms.slot(16, 'topK'),
+    };
+    this.stateRecordBytes = align(STATE.words * 4, ctx.device.limits.minStorageBufferOffsetAlignment);
+    const statesBytes = this.stateRecordBytes * c.numLayers;
+    this.attentionStates = storageBuffer(ctx, statesBytes, 'attention states');
+    this.stateBackups = Array.from({ length: IN_FLIGHT }, (_, i) => storageBuffer(ctx, statesBytes, `states.${i}`));
+    // One more than the steps in flight: a buffer is mapped again only after its token was taken.
+    this.staging = Array.from({ length: IN_FLIGHT + 1 }, (_, i) =>
+      ctx.device.createBuffer({
+        size: 4,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        label: `token.${i}`,
+      }),
+    );
+    const ropeParams = this.uniforms.slot(16, 'rope');
 
     const linear = (host: HostLinear, name: string): GpuLinear => {
       const l = uploadLinear(ctx, host, name);
@@ -133,14 +216,17 @@ export class GpuModel implements ModelRunner {
 
     const embedTable = linear(weights.embed, 'embed');
     this.embedding = new EmbeddingKernel(ctx, { table: embedTable, ids: b.ids, out: b.x, maxTokens: T });
+    this.embedSampled = new EmbeddingKernel(ctx, { table: embedTable, ids: b.sampled, out: b.x, maxTokens: 1 });
     this.scratch = createDecodeAttentionScratch(ctx, {
       numHeads: c.numHeads,
       capacity: this.capacity,
       headDim: c.headDim,
     });
 
+    let weightBytes = 0;
     const projection = (host: HostLinear, name: string, x: GPUBuffer, y: GPUBuffer): Projection => {
       const weight = linear(host, name);
+      weightBytes += linearBytes(weight);
       return {
         decode: createMatvec(ctx, { weight, input: x, output: y }),
         prefill: new MatmulKernel(ctx, { weight, x, y, maxTokens: T }),
@@ -171,6 +257,7 @@ export class GpuModel implements ModelRunner {
           kv: kv.layers[i],
           layout: kv.layout,
           maxTokens: T,
+          params: ropeParams,
         }),
         prefillAttention: createPrefillAttention(ctx, {
           q: b.q,
@@ -211,7 +298,20 @@ export class GpuModel implements ModelRunner {
     this.finalNorm = hiddenNorm(weights.finalNorm, 'finalNorm');
     const head = weights.lmHead === weights.embed ? embedTable : linear(weights.lmHead, 'lmHead');
     this.lmHead = createMatvec(ctx, { weight: head, input: b.xn, output: b.logits });
-    this.sampler = createSampler(ctx, { logits: b.logits, vocab: c.vocabSize, output: b.sampled });
+    const kvBytes = kv.layout.dtype === 'f16' ? 2 : 4;
+    this.decodeBytes = {
+      weightBytes: weightBytes + linearBytes(head),
+      // K and V rows, and the f32 logit each q head writes and reads back per position.
+      attentionBytesPerPosition: c.numLayers * (2 * c.numKvHeads * c.headDim * kvBytes + 2 * c.numHeads * 4),
+      // Group max + pool reads the logits and writes one value per KV head; the select reads that ~4 times.
+      refreshBytesPerPosition: c.numLayers * (c.numHeads * 4 + 5 * c.numKvHeads * 4),
+    };
+    this.sampler = createSampler(ctx, {
+      logits: b.logits,
+      vocab: c.vocabSize,
+      output: b.sampled,
+      params: this.uniforms.slot(32, 'sampler'),
+    });
     this.beginGeneration({ kind: 'full' });
   }
 
@@ -247,10 +347,43 @@ export class GpuModel implements ModelRunner {
     return model;
   }
 
+  /**
+   * One transformer layer over `rows` tokens: a prefill chunk (matmuls, causal attention over the chunk and the cache)
+   * or one decode step (matvecs, decode attention under the generation's policy). Data flow, with the buffers:
+   *
+   *   x ─inputNorm→ xn ─qkv→ qkv ─(+bias, q/k norm)→ rope → q, and k, v into the KV cache
+   *   q, KV cache ─attention→ attn ─o→ proj;  x += proj
+   *   x ─postNorm→ xn ─gateUp→ gateUp ─silu(gate)·up→ act ─down→ proj;  x += proj
+   */
+  private encodeLayer(pass: GPUComputePassEncoder, i: number, s: LayerStep): void {
+    const L = this.layers[i];
+    const rows = s.kind === 'prefill' ? s.tokens : 1;
+    const project = (p: Projection) => (s.kind === 'prefill' ? p.prefill.encode(pass, rows) : p.decode.encode(pass));
+    L.inputNorm.encode(pass, rows);
+    project(L.qkv);
+    L.qkvBias?.encode(pass, rows);
+    L.qNorm?.encode(pass, rows);
+    L.kNorm?.encode(pass, rows);
+    L.rope.encode(pass, rows, s.pos);
+    if (s.kind === 'prefill') L.prefillAttention.encode(pass, { tokens: rows, startPos: s.pos });
+    // Step 0 feeds the last prompt token: full attention for every policy (as prefill is), which also seeds the
+    // top-K of recycled and SnapKV.
+    else if (s.step === 0) this.attention[i].seedFromPrefill(pass, { kvLen: s.pos + 1 });
+    else this.attention[i].encodeStep(pass, { kvLen: s.pos + 1, step: s.step });
+    project(L.o);
+    L.attnResidual.encode(pass, rows);
+    L.postNorm.encode(pass, rows);
+    project(L.gateUp);
+    L.siluMul.encode(pass, rows);
+    project(L.down);
+    L.mlpResidual.encode(pass, rows);
+  }
+
   /** Prefill in chunks of `prefillChunk` tokens. Each chunk is submitted before the previous one is waited for, so
    * the GPU always has the next chunk queued (no CPU round trip between chunks); progress and Stop are checked as
    * each chunk completes, so at most the chunk in flight runs after an abort. */
   async prefill(ids: number[], startPos: number, opts: PrefillOptions = {}): Promise<void> {
+    if (this.pending.length > 0) throw new Error('prefill while decode steps are in flight (take or discard them)');
     if (startPos + ids.length > this.capacity) {
       throw new Error(`prefill past the KV capacity (${startPos + ids.length} > ${this.capacity})`);
     }
@@ -280,31 +413,18 @@ export class GpuModel implements ModelRunner {
     const enc = this.ctx.device.createCommandEncoder({ label: 'prefill' });
     const pass = enc.beginComputePass();
     this.embedding.encode(pass, T);
-    for (const L of this.layers) {
-      L.inputNorm.encode(pass, T);
-      L.qkv.prefill.encode(pass, T);
-      L.qkvBias?.encode(pass, T);
-      L.qNorm?.encode(pass, T);
-      L.kNorm?.encode(pass, T);
-      L.rope.encode(pass, T, pos);
-      L.prefillAttention.encode(pass, { tokens: T, startPos: pos });
-      L.o.prefill.encode(pass, T);
-      L.attnResidual.encode(pass, T);
-      L.postNorm.encode(pass, T);
-      L.gateUp.prefill.encode(pass, T);
-      L.siluMul.encode(pass, T);
-      L.down.prefill.encode(pass, T);
-      L.mlpResidual.encode(pass, T);
-    }
+    for (let i = 0; i < this.layers.length; i++) this.encodeLayer(pass, i, { kind: 'prefill', tokens: T, pos });
     pass.end();
+    this.uniforms.flush();
     this.ctx.device.queue.submit([enc.finish()]);
   }
 
   beginGeneration(requested: AttentionPolicy): void {
+    if (this.pending.length > 0) throw new Error('beginGeneration while decode steps are in flight');
     const policy = resolveAttentionPolicy(requested, this.config.architecture);
     if (this.attention.length === 0 || JSON.stringify(policy) !== JSON.stringify(this.policy)) {
       for (const a of this.attention) a.destroy();
-      this.attention = this.kv.layers.map((kv) =>
+      this.attention = this.kv.layers.map((kv, i) =>
         createDecodeAttention(this.ctx, {
           layout: this.kv.layout,
           numHeads: this.config.numHeads,
@@ -316,6 +436,8 @@ export class GpuModel implements ModelRunner {
           out: this.buffers.attn,
           policy,
           scratch: this.scratch,
+          params: this.attentionParams,
+          state: { buffer: this.attentionStates, offset: i * this.stateRecordBytes, size: STATE.words * 4 },
         }),
       );
       this.policy = policy;
@@ -323,53 +445,143 @@ export class GpuModel implements ModelRunner {
       for (const a of this.attention) a.reset();
     }
     this.stepTimes = { full: 0, fullCount: 0, other: 0, otherCount: 0 };
+    this.dispatchCounts = { steps: 0, dispatches: 0, plain: 0, plainSteps: 0, refresh: 0, refreshSteps: 0 };
+    this.uniformWritesAtStart = this.uniforms.writes;
+    this.submittedSteps = 0;
+    this.lastArrival = 0;
   }
 
-  async decodeStep(id: number, pos: number, sampling: SamplingParams, step: number): Promise<number> {
+  /** Whether the host knows decode step `step` is a full (refresh) step: step 0, full policy, fixed stride. */
+  private knownFullStep(step: number): boolean {
+    const p = this.policy;
+    return step === 0 || p.kind === 'full' || (p.kind === 'recycled' && !p.dynamic && isStrideFullStep(p.stride, step));
+  }
+
+  /** Whether step `step` runs the top-K selection (a refresh) as far as the host knows. */
+  private refreshStep(step: number): boolean {
+    const p = this.policy;
+    if (p.kind === 'full' || p.kind === 'streaming') return false;
+    if (step === 0) return true;
+    return p.kind === 'recycled' && (p.dynamic !== undefined || isStrideFullStep(p.stride, step));
+  }
+
+  submitStep(input: DecodeInput, pos: number, sampling: SamplingParams, step: number): void {
     if (pos >= this.capacity) throw new Error(`decode past the KV capacity (${pos} >= ${this.capacity})`);
-    const t0 = performance.now();
-    writeBuffer(this.ctx, this.buffers.ids, new Uint32Array([id]));
+    if (this.pending.length >= IN_FLIGHT) {
+      throw new Error(`decode: at most ${IN_FLIGHT} steps in flight (take a token first)`);
+    }
+    if (input === 'sampled' && this.submittedSteps === 0) {
+      throw new Error("decode: input 'sampled' needs a previous step of this generation");
+    }
+    const submittedAt = performance.now();
+    if (typeof input === 'number') writeBuffer(this.ctx, this.buffers.ids, new Uint32Array([input]));
+    const backup = this.stateBackups[this.submittedSteps % IN_FLIGHT];
+    const staging = this.staging[this.submittedSteps % this.staging.length];
+    const restoreHost = this.attention.map((a) => a.checkpoint());
     const enc = this.ctx.device.createCommandEncoder({ label: 'decode' });
-    const pass = enc.beginComputePass();
-    this.embedding.encode(pass, 1);
-    this.layers.forEach((L, i) => {
-      L.inputNorm.encode(pass, 1);
-      L.qkv.decode.encode(pass);
-      L.qkvBias?.encode(pass, 1);
-      L.qNorm?.encode(pass, 1);
-      L.kNorm?.encode(pass, 1);
-      L.rope.encode(pass, 1, pos);
-      // Step 0 feeds the last prompt token: full attention for every policy (as prefill is), which also seeds the
-      // top-K of recycled and SnapKV.
-      if (step === 0) this.attention[i].seedFromPrefill(pass, { kvLen: pos + 1 });
-      else this.attention[i].encodeStep(pass, { kvLen: pos + 1, step });
-      L.o.decode.encode(pass);
-      L.attnResidual.encode(pass, 1);
-      L.postNorm.encode(pass, 1);
-      L.gateUp.decode.encode(pass);
-      L.siluMul.encode(pass, 1);
-      L.down.decode.encode(pass);
-      L.mlpResidual.encode(pass, 1);
-    });
+    // The state before this step: what a rollback to here restores.
+    enc.copyBufferToBuffer(this.attentionStates, 0, backup, 0, this.attentionStates.size);
+    const counting = new CountingPass(enc.beginComputePass());
+    const pass = counting.asEncoder();
+    (input === 'sampled' ? this.embedSampled : this.embedding).encode(pass, 1);
+    for (let i = 0; i < this.layers.length; i++) this.encodeLayer(pass, i, { kind: 'decode', pos, step });
     this.finalNorm.encode(pass, 1);
     this.lmHead.encode(pass);
     this.sampler.encode(pass, { ...sampling, step });
-    pass.end();
+    counting.pass.end();
+    enc.copyBufferToBuffer(this.buffers.sampled, 0, staging, 0, 4);
+    this.uniforms.flush();
     this.ctx.device.queue.submit([enc.finish()]);
-    const next = new Uint32Array(await readBuffer(this.ctx, this.buffers.sampled, 4))[0];
-    const ms = performance.now() - t0;
-    const full =
-      step === 0 ||
-      this.policy.kind === 'full' ||
-      (this.policy.kind === 'recycled' && !this.policy.dynamic && isStrideFullStep(this.policy.stride, step));
-    if (full) {
+    const d = this.dispatchCounts;
+    d.steps++;
+    d.dispatches += counting.count;
+    if (this.refreshStep(step)) {
+      d.refresh += counting.count;
+      d.refreshSteps++;
+    } else {
+      d.plain += counting.count;
+      d.plainSteps++;
+    }
+    this.submittedSteps++;
+    this.pending.push({
+      step,
+      full: this.knownFullStep(step),
+      staging,
+      mapped: staging.mapAsync(GPUMapMode.READ),
+      backup,
+      restoreHost,
+      submittedAt,
+      dispatches: counting.count,
+    });
+  }
+
+  async takeToken(): Promise<number> {
+    const p = this.pending.shift();
+    if (!p) throw new Error('takeToken: no decode step in flight');
+    await p.mapped;
+    const id = new Uint32Array(p.staging.getMappedRange(0, 4).slice(0))[0];
+    p.staging.unmap();
+    // A step's time: from when it was submitted or the previous token arrived, whichever is later, to its token.
+    const now = performance.now();
+    const ms = now - Math.max(p.submittedAt, this.lastArrival);
+    this.lastArrival = now;
+    if (p.full) {
       this.stepTimes.full += ms;
       this.stepTimes.fullCount++;
     } else {
       this.stepTimes.other += ms;
       this.stepTimes.otherCount++;
     }
-    return next;
+    return id;
+  }
+
+  async discardPending(): Promise<number> {
+    const dropped = this.pending;
+    if (dropped.length === 0) return 0;
+    this.pending = [];
+    for (const p of dropped) {
+      await p.mapped;
+      p.staging.unmap();
+    }
+    // The KV they wrote lies past the kept length (never read: attention stops at kvLen, the next step overwrites
+    // it); their attention-state changes (counters, lastFullLen, selection flag) are undone from the copy the oldest
+    // of them took before it ran.
+    const enc = this.ctx.device.createCommandEncoder({ label: 'rollback' });
+    enc.copyBufferToBuffer(dropped[0].backup, 0, this.attentionStates, 0, this.attentionStates.size);
+    this.ctx.device.queue.submit([enc.finish()]);
+    for (const restore of dropped[0].restoreHost) restore();
+    const d = this.dispatchCounts;
+    for (const p of dropped) {
+      d.steps--;
+      d.dispatches -= p.dispatches;
+      if (this.refreshStep(p.step)) {
+        d.refreshSteps--;
+        d.refresh -= p.dispatches;
+      } else {
+        d.plainSteps--;
+        d.plain -= p.dispatches;
+      }
+    }
+    this.submittedSteps -= dropped.length;
+    await this.ctx.device.queue.onSubmittedWorkDone();
+    return dropped.length;
+  }
+
+  async decodeStep(id: number, pos: number, sampling: SamplingParams, step: number): Promise<number> {
+    if (this.pending.length > 0) throw new Error('decodeStep while pipelined steps are in flight');
+    this.submitStep(id, pos, sampling, step);
+    return this.takeToken();
+  }
+
+  runtimeStats(): DecodeRuntimeStats {
+    const d = this.dispatchCounts;
+    const per = (n: number, steps: number) => (steps > 0 ? n / steps : null);
+    return {
+      decodeSteps: d.steps,
+      dispatchesPerToken: per(d.plain, d.plainSteps),
+      dispatchesPerRefreshToken: per(d.refresh, d.refreshSteps),
+      uniformWritesPerToken: d.steps > 0 ? (this.uniforms.writes - this.uniformWritesAtStart) / d.steps : 0,
+    };
   }
 
   async readLogits(): Promise<Float32Array> {
@@ -403,7 +615,8 @@ export class GpuModel implements ModelRunner {
   dispose(): void {
     for (const a of this.attention) a.destroy();
     this.attention = [];
-    for (const buf of [...Object.values(this.buffers), ...this.weightBuffers]) buf.destroy();
+    const own = [this.attentionStates, ...this.stateBackups, ...this.staging, this.uniforms.buffer];
+    for (const buf of [...Object.values(this.buffers), ...this.weightBuffers, ...own]) buf.destroy();
     this.kv.destroy();
   }
 }

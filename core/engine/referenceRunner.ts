@@ -9,7 +9,7 @@ import { ReferenceLayerSchedule, type SchedulePlan } from '../attention/schedule
 import type { ModelConfig } from '../model/config';
 import type { ModelWeights } from '../model/weights';
 import { ReferenceModel } from '../reference/forward';
-import type { KvInfo, ModelRunner, PrefillOptions, SamplingParams } from './runner';
+import type { DecodeInput, DecodeRuntimeStats, KvInfo, ModelRunner, PrefillOptions, SamplingParams } from './runner';
 import type { AttentionPolicy, AttentionStats } from './types';
 
 interface LayerCounters {
@@ -25,6 +25,8 @@ export class ReferenceRunner implements ModelRunner {
   private logits: Float32Array | null = null;
   private policy: AttentionPolicy = { kind: 'full' };
   private layers: LayerCounters[] = [];
+  /** Tokens of submitted steps not yet taken, with the position each step fed (for discardPending). */
+  private pending: { token: number; pos: number }[] = [];
 
   constructor(
     private readonly config: ModelConfig,
@@ -78,6 +80,41 @@ export class ReferenceRunner implements ModelRunner {
     });
     this.logits = logits;
     return sampleReference(logits, { ...sampling, step }).id;
+  }
+
+  submitStep(input: DecodeInput, pos: number, sampling: SamplingParams, step: number): void {
+    let id: number;
+    if (input === 'sampled') {
+      const last = this.pending[this.pending.length - 1] ?? this.lastTaken;
+      if (!last) throw new Error("decode: input 'sampled' needs a previous step");
+      id = last.token;
+    } else {
+      id = input;
+    }
+    this.model.truncate(pos);
+    const logits = this.model.step(id, true)!;
+    this.logits = logits;
+    this.pending.push({ token: sampleReference(logits, { ...sampling, step }).id, pos });
+  }
+
+  private lastTaken?: { token: number; pos: number };
+
+  async takeToken(): Promise<number> {
+    const p = this.pending.shift();
+    if (!p) throw new Error('takeToken: no decode step in flight');
+    this.lastTaken = p;
+    return p.token;
+  }
+
+  async discardPending(): Promise<number> {
+    const dropped = this.pending.length;
+    if (dropped > 0) this.model.truncate(this.pending[0].pos);
+    this.pending = [];
+    return dropped;
+  }
+
+  runtimeStats(): DecodeRuntimeStats | undefined {
+    return undefined;
   }
 
   async readLogits(): Promise<Float32Array> {

@@ -1,5 +1,6 @@
 // What the generation loop needs from a model backend. Two implementations: the WebGPU model (the product) and the
 // plain-TS reference (tests, `--backend reference`). Both keep a KV cache of the tokens fed so far.
+import type { DecodeBytesModel } from './fastMode';
 import type { AttentionPolicy, AttentionStats } from './types';
 
 export interface SamplingParams {
@@ -36,8 +37,23 @@ export interface ModelRunner {
   prefill(ids: number[], startPos: number, opts?: PrefillOptions): Promise<void>;
   /** Starts a generation: fast-mode state is reset and the next decodeStep is a full step. */
   beginGeneration(policy: AttentionPolicy): void;
-  /** Feeds `id` at `pos`, runs the model, samples the next token on the device and returns its id. */
+  /** Feeds `id` at `pos`, runs the model, samples the next token on the device and returns its id (one step, nothing
+   * else in flight: tests and benches that look at each step). */
   decodeStep(id: number, pos: number, sampling: SamplingParams, step: number): Promise<number>;
+  /**
+   * The pipelined decode loop. submitStep queues decode step `step` at `pos` and returns at once; its input is a
+   * token id, or 'sampled': the id the previous submitted step sampled, taken from the device without waiting for it.
+   * At most two steps are in flight; takeToken waits for the oldest one's sampled id. discardPending drops the steps
+   * submitted but not taken and undoes their effect on the attention state (their KV lies past the kept length), so
+   * the cache and the statistics are as if they never ran; it returns how many it dropped.
+   */
+  submitStep(input: DecodeInput, pos: number, sampling: SamplingParams, step: number): void;
+  takeToken(): Promise<number>;
+  discardPending(): Promise<number>;
+  /** Bytes a decode step moves, for fast mode's break-even (undefined: the backend has no such model). */
+  readonly decodeBytes?: DecodeBytesModel;
+  /** Dispatch and upload counts of this generation's decode steps (undefined for backends without a GPU). */
+  runtimeStats(): DecodeRuntimeStats | undefined;
   /** Logits of the last decodeStep (tests and debugging only: the product never reads logits back). */
   readLogits(): Promise<Float32Array>;
   /** Per-generation attention statistics (after the last decodeStep). */
@@ -49,6 +65,18 @@ export interface ModelRunner {
   /** Writes what readKvLayer returned back into positions [0, length). */
   writeKvLayer(layer: number, length: number, k: Uint8Array, v: Uint8Array): void;
   dispose(): void;
+}
+
+export type DecodeInput = number | 'sampled';
+
+export interface DecodeRuntimeStats {
+  decodeSteps: number;
+  /** Mean compute dispatches of a decode step without a top-K refresh (null: no such step ran). */
+  dispatchesPerToken: number | null;
+  /** Mean dispatches of a step that refreshes the top-K (the first step and the schedule's full steps). */
+  dispatchesPerRefreshToken: number | null;
+  /** queue.writeBuffer calls for per-step scalars, per step (the design keeps it at most 1). */
+  uniformWritesPerToken: number;
 }
 
 export interface KvInfo {

@@ -24,6 +24,9 @@ export interface GenerateOptions {
   attention?: AttentionPolicy;
   /** Extra stop token ids besides the model's own. */
   stopTokenIds?: number[];
+  /** false: run the requested attention policy even where the bytes model predicts no gain (bench, experiments).
+   * Default true: below fast mode's break-even the engine runs full attention and says so in the stats. */
+  fastModeBreakEven?: boolean;
 }
 
 export interface AttentionStats {
@@ -63,6 +66,13 @@ export interface GenerationStats {
   msPerStep: number;
   stopReason: 'stop-token' | 'max-tokens' | 'aborted' | 'context-full';
   attention?: AttentionStats;
+  /** Mean compute dispatches per decode step without a top-K refresh (null: none ran, or a backend without a GPU). */
+  dispatchesPerToken?: number | null;
+  /** Present when fast mode (any policy but full) was asked for: whether it ran, and why (below the bytes-model
+   * break-even the engine runs full attention instead), with the predicted step-time ratio to full attention. */
+  fastModeActive?: boolean;
+  fastModeReason?: string;
+  fastModePredictedRatio?: number | null;
 }
 
 export type GenerateEvent =

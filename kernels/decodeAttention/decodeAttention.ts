@@ -1,7 +1,8 @@
 // Host wrapper of the split-K decode attention: partial kernel + combine kernel, bind groups built once.
 import type { GpuContext } from '../gpuContext';
-import { bindGroup, computePipeline, STORAGE, storageBuffer, uniformBuffer } from '../gpuUtil';
+import { bindGroup, computePipeline, STORAGE, storageBuffer } from '../gpuUtil';
 import type { KvCacheLayout } from '../types';
+import { ownUniform, type UniformSlot } from '../uniforms';
 import { ATTENTION_WORKGROUP, combineWgsl, MAX_SPLITS, STATE, splitAttentionWgsl } from './decodeAttention.wgsl';
 
 /** Positions per split the host aims for; the split count is fixed per step from kvLen (an upper bound of the
@@ -52,9 +53,12 @@ export interface SplitAttentionOptions {
   /** u32 [kvHeads][idxStride]: selected positions (read on recycled steps only). */
   idx: GPUBuffer;
   idxStride: number;
-  /** u32 state words (STATE): flag, lastFullLen, nSel... */
-  state: GPUBuffer;
+  /** u32 state words (STATE): flag, lastFullLen, nSel... (a whole buffer or this layer's record in a shared one) */
+  state: GPUBuffer | GPUBufferBinding;
   scratch: DecodeAttentionScratch;
+  /** Where the per-use scalars (kvLen, split count, scale) go; its own buffer when absent. May be shared by the
+   * split attention of every layer (same scalars in one step). */
+  params?: UniformSlot;
 }
 
 export interface SplitAttention {
@@ -93,9 +97,9 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
   const paramsU32 = new Uint32Array(params);
   const paramsF32 = new Float32Array(params);
   paramsF32[2] = 1 / Math.sqrt(layout.headDim);
-  const uniform = uniformBuffer(ctx, new Uint8Array(params), 'attn.params');
+  const uniform = o.params ?? ownUniform(ctx, 16, 'attn.params');
   const combineGroup = bindGroup(ctx, combine, [
-    uniform,
+    uniform.binding,
     scratch.partAcc,
     scratch.partMaxSum,
     o.out,
@@ -106,7 +110,7 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
     let group = partialGroups.get(q);
     if (!group) {
       group = bindGroup(ctx, partial, [
-        uniform,
+        uniform.binding,
         q,
         o.k,
         o.v,
@@ -130,7 +134,7 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
       const numSplits = splitCountFor(kvLen);
       paramsU32[0] = kvLen;
       paramsU32[1] = numSplits;
-      ctx.device.queue.writeBuffer(uniform, 0, params);
+      uniform.write(paramsU32);
       pass.setPipeline(partial);
       pass.setBindGroup(0, partialGroup(q ?? o.q));
       pass.dispatchWorkgroups(numSplits, layout.kvHeads);

@@ -1,6 +1,7 @@
 // Host wrappers for the elementwise kernels: SwiGLU (silu(gate) * up), residual add, bias add.
 import type { GpuContext } from '../gpuContext';
-import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
+import { bindGroup, computePipeline, dispatch2d } from '../gpuUtil';
+import { ownUniform, type UniformSlot } from '../uniforms';
 import { addBiasWgsl, addInPlaceWgsl, ELEMENTWISE_WORKGROUP, siluMulWgsl } from './elementwise.wgsl';
 import { assertPositiveInt, type GpuVector, maxWorkgroupsPerDim, vectorElementType } from './gpuVector';
 
@@ -8,7 +9,7 @@ import { assertPositiveInt, type GpuVector, maxWorkgroupsPerDim, vectorElementTy
 class ElementwiseKernel {
   private readonly pipeline: GPUComputePipeline;
   private readonly bindGroup: GPUBindGroup;
-  private readonly params: GPUBuffer;
+  private readonly params: UniformSlot;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -20,8 +21,8 @@ class ElementwiseKernel {
     readonly maxTokens: number,
   ) {
     this.pipeline = computePipeline(ctx, code, name);
-    this.params = uniformBuffer(ctx, new Uint32Array(4), `${name} params`);
-    this.bindGroup = bindGroup(ctx, this.pipeline, [this.params, ...buffers], name);
+    this.params = ownUniform(ctx, 16, `${name} params`);
+    this.bindGroup = bindGroup(ctx, this.pipeline, [this.params.binding, ...buffers], name);
   }
 
   encode(pass: GPUComputePassEncoder, tokens: number): void {
@@ -29,7 +30,7 @@ class ElementwiseKernel {
       throw new Error(`${this.name}: tokens ${tokens} is outside 1..${this.maxTokens}.`);
     }
     const count = tokens * this.width;
-    writeBuffer(this.ctx, this.params, new Uint32Array([count, 0, 0, 0]));
+    this.params.write(new Uint32Array([count, 0, 0, 0]));
     const [x, y] = dispatch2d(Math.ceil(count / ELEMENTWISE_WORKGROUP), maxWorkgroupsPerDim(this.ctx));
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, this.bindGroup);

@@ -2,9 +2,10 @@
 
 import { assertPositiveInt, maxWorkgroupsPerDim } from '../elementwise/gpuVector';
 import type { GpuContext } from '../gpuContext';
-import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
+import { bindGroup, computePipeline, dispatch2d } from '../gpuUtil';
 import { checkLinear, linearBuffers } from '../matmul/weightRead.wgsl';
 import type { GpuLinear } from '../types';
+import { ownUniform, type UniformSlot } from '../uniforms';
 import { EMBEDDING_WORKGROUP, embeddingWgsl } from './embedding.wgsl';
 
 export interface EmbeddingOptions {
@@ -23,7 +24,7 @@ export class EmbeddingKernel {
   readonly maxTokens: number;
   private readonly pipeline: GPUComputePipeline;
   private readonly bindGroup: GPUBindGroup;
-  private readonly params: GPUBuffer;
+  private readonly params: UniformSlot;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -40,8 +41,13 @@ export class EmbeddingKernel {
       throw new Error(`embedding: out buffer is smaller than [${maxTokens}][${this.hidden}] f32.`);
     }
     this.pipeline = computePipeline(ctx, embeddingWgsl(table.dtype, this.vocab, this.hidden), 'embedding');
-    this.params = uniformBuffer(ctx, new Uint32Array(4), 'embedding params');
-    this.bindGroup = bindGroup(ctx, this.pipeline, [this.params, ids, ...linearBuffers(table), out], 'embedding');
+    this.params = ownUniform(ctx, 16, 'embedding params');
+    this.bindGroup = bindGroup(
+      ctx,
+      this.pipeline,
+      [this.params.binding, ids, ...linearBuffers(table), out],
+      'embedding',
+    );
   }
 
   /** Looks up the first `count` ids. Ids >= vocab give zero rows. */
@@ -49,7 +55,7 @@ export class EmbeddingKernel {
     if (!Number.isInteger(count) || count < 1 || count > this.maxTokens) {
       throw new Error(`embedding: count ${count} is outside 1..${this.maxTokens}.`);
     }
-    writeBuffer(this.ctx, this.params, new Uint32Array([count, 0, 0, 0]));
+    this.params.write(new Uint32Array([count, 0, 0, 0]));
     const groups = Math.ceil((count * this.hidden) / EMBEDDING_WORKGROUP);
     const [x, y] = dispatch2d(groups, maxWorkgroupsPerDim(this.ctx));
     pass.setPipeline(this.pipeline);

@@ -2,7 +2,8 @@
 
 import { assertPositiveInt, type GpuVector, maxWorkgroupsPerDim, vectorElementType } from '../elementwise/gpuVector';
 import type { GpuContext } from '../gpuContext';
-import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
+import { bindGroup, computePipeline, dispatch2d } from '../gpuUtil';
+import { ownUniform, type UniformSlot } from '../uniforms';
 import { rmsNormWgsl } from './rmsnorm.wgsl';
 
 export interface RmsNormOptions {
@@ -29,7 +30,7 @@ export class RmsNormKernel {
   private readonly segments: number;
   private readonly pipeline: GPUComputePipeline;
   private readonly bindGroup: GPUBindGroup;
-  private readonly params: GPUBuffer;
+  private readonly params: UniformSlot;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -69,8 +70,10 @@ export class RmsNormKernel {
       workgroup: n <= 128 ? 64 : 256,
     });
     this.pipeline = computePipeline(ctx, code, 'rmsnorm');
-    this.params = uniformBuffer(ctx, new Uint32Array(4), 'rmsnorm params');
-    const buffers = inPlace ? [this.params, input, weight.buffer] : [this.params, input, weight.buffer, output];
+    this.params = ownUniform(ctx, 16, 'rmsnorm params');
+    const buffers = inPlace
+      ? [this.params.binding, input, weight.buffer]
+      : [this.params.binding, input, weight.buffer, output];
     this.bindGroup = bindGroup(ctx, this.pipeline, buffers, 'rmsnorm');
   }
 
@@ -79,7 +82,7 @@ export class RmsNormKernel {
     if (!Number.isInteger(rows) || rows < 1 || rows > this.maxRows) {
       throw new Error(`rmsnorm: rows ${rows} is outside 1..${this.maxRows}.`);
     }
-    writeBuffer(this.ctx, this.params, new Uint32Array([rows, 0, 0, 0]));
+    this.params.write(new Uint32Array([rows, 0, 0, 0]));
     const [x, y] = dispatch2d(rows * this.segments, maxWorkgroupsPerDim(this.ctx));
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, this.bindGroup);

@@ -3,8 +3,9 @@
 
 import { assertPositiveInt, maxWorkgroupsPerDim } from '../elementwise/gpuVector';
 import type { GpuContext } from '../gpuContext';
-import { bindGroup, computePipeline, dispatch2d, storageBuffer, uniformBuffer, writeBuffer } from '../gpuUtil';
+import { bindGroup, computePipeline, dispatch2d, storageBuffer } from '../gpuUtil';
 import type { KvCacheLayout, LayerKv } from '../types';
+import { ownUniform, type UniformSlot } from '../uniforms';
 import { ROPE_WORKGROUP, ropeWgsl } from './rope.wgsl';
 
 /** One f32 buffer of inverse frequencies, shareable by every layer's RopeKernel. */
@@ -26,6 +27,8 @@ export interface RopeOptions {
   kv: LayerKv;
   layout: KvCacheLayout;
   maxTokens: number;
+  /** Where the per-use scalars (tokens, start position) go; its own buffer when absent. */
+  params?: UniformSlot;
 }
 
 export class RopeKernel {
@@ -34,7 +37,7 @@ export class RopeKernel {
   private readonly threadsPerToken: number;
   private readonly pipeline: GPUComputePipeline;
   private readonly bindGroup: GPUBindGroup;
-  private readonly params: GPUBuffer;
+  private readonly params: UniformSlot;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -66,11 +69,11 @@ export class RopeKernel {
     this.threadsPerToken = heads * (headDim / 2);
     const code = ropeWgsl({ numHeads, numKvHeads, headDim, capacity: layout.capacity, cacheType: layout.dtype });
     this.pipeline = computePipeline(ctx, code, 'rope');
-    this.params = uniformBuffer(ctx, new Uint32Array(4), 'rope params');
+    this.params = opts.params ?? ownUniform(ctx, 16, 'rope params');
     this.bindGroup = bindGroup(
       ctx,
       this.pipeline,
-      [this.params, opts.qkv, opts.invFreq, opts.q, opts.kv.k, opts.kv.v],
+      [this.params.binding, opts.qkv, opts.invFreq, opts.q, opts.kv.k, opts.kv.v],
       'rope',
     );
   }
@@ -85,7 +88,7 @@ export class RopeKernel {
         `rope: positions ${startPos}..${startPos + tokens - 1} do not fit the KV capacity ${this.capacity}.`,
       );
     }
-    writeBuffer(this.ctx, this.params, new Uint32Array([tokens, startPos, 0, 0]));
+    this.params.write(new Uint32Array([tokens, startPos, 0, 0]));
     const [x, y] = dispatch2d(
       Math.ceil((tokens * this.threadsPerToken) / ROPE_WORKGROUP),
       maxWorkgroupsPerDim(this.ctx),

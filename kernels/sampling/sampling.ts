@@ -2,7 +2,8 @@
 // Semantics (HF order: temperature, top-k, top-p; ties at a cut are kept; Gumbel-max draw from a PCG hash of
 // (seed, step, token)) are spelled out in sampling.wgsl.ts; sampling.reference.ts is the executable spec.
 import type { GpuContext } from '../gpuContext';
-import { bindGroup, computePipeline, uniformBuffer, writeBuffer } from '../gpuUtil';
+import { bindGroup, computePipeline } from '../gpuUtil';
+import { ownUniform, type UniformSlot } from '../uniforms';
 import type { SamplingParams } from './sampling.reference';
 import { samplingWgsl } from './sampling.wgsl';
 
@@ -14,6 +15,8 @@ export interface SamplerConfig {
   vocab: number;
   /** Receives the chosen token id as a u32 at byte offset 0. */
   output: GPUBuffer;
+  /** Where the sampling scalars go; its own buffer when absent. */
+  params?: UniformSlot;
 }
 
 export interface Sampler {
@@ -71,12 +74,12 @@ export function createSampler(ctx: GpuContext, cfg: SamplerConfig): Sampler {
   }
   if (cfg.output.size < 4) throw new Error('sampler: output buffer needs at least 4 bytes');
   const pipeline = computePipeline(ctx, samplingWgsl(), 'sampler');
-  const uniform = uniformBuffer(ctx, new Uint32Array(8), 'sampler params');
-  const group = bindGroup(ctx, pipeline, [uniform, cfg.logits, cfg.output], 'sampler');
+  const uniform = cfg.params ?? ownUniform(ctx, 32, 'sampler params');
+  const group = bindGroup(ctx, pipeline, [uniform.binding, cfg.logits, cfg.output], 'sampler');
   return {
     encode(pass, params) {
       validateSamplingParams(params);
-      writeBuffer(ctx, uniform, new Uint32Array(samplingUniform(vocab, params)));
+      uniform.write(new Uint32Array(samplingUniform(vocab, params)));
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(1);

@@ -1,6 +1,7 @@
 // Host wrappers of the per-layer schedule kernels (decide before the attention, commit after it).
 import type { GpuContext } from '../gpuContext';
-import { bindGroup, computePipeline, uniformBuffer } from '../gpuUtil';
+import { bindGroup, computePipeline } from '../gpuUtil';
+import { ownUniform, type UniformSlot } from '../uniforms';
 import { commitWgsl, DECIDE_PARAMS, decideWgsl, POLICY_CODE, rankScratchRow, rankSelectionWgsl } from './schedule.wgsl';
 
 export type PolicyKind = keyof typeof POLICY_CODE;
@@ -29,18 +30,26 @@ export interface DecideKernel {
 
 export function createDecide(
   ctx: GpuContext,
-  o: { numHeads: number; headDim: number; q: GPUBuffer; savedQuery: GPUBuffer; state: GPUBuffer },
+  o: {
+    numHeads: number;
+    headDim: number;
+    q: GPUBuffer;
+    savedQuery: GPUBuffer;
+    state: GPUBuffer | GPUBufferBinding;
+    /** Per-use scalars; its own buffer when absent (may be shared by every layer's decide). */
+    params?: UniformSlot;
+  },
 ): DecideKernel {
   const pipeline = computePipeline(ctx, decideWgsl(o), 'recycled.decide');
   const params = new ArrayBuffer(DECIDE_PARAMS.words * 4);
   const u32 = new Uint32Array(params);
   const f32 = new Float32Array(params);
-  const uniform = uniformBuffer(ctx, u32, 'recycled.decide.params');
+  const uniform = o.params ?? ownUniform(ctx, params.byteLength, 'recycled.decide.params');
   const groups = new Map<GPUBuffer, GPUBindGroup>();
   const groupFor = (q: GPUBuffer) => {
     let g = groups.get(q);
     if (!g) {
-      g = bindGroup(ctx, pipeline, [uniform, q, o.savedQuery, o.state]);
+      g = bindGroup(ctx, pipeline, [uniform.binding, q, o.savedQuery, o.state]);
       groups.set(q, g);
     }
     return g;
@@ -60,7 +69,7 @@ export function createDecide(
       u32[DECIDE_PARAMS.sinks] = a.sinks;
       u32[DECIDE_PARAMS.countStep] = a.countStep ? 1 : 0;
       f32[DECIDE_PARAMS.sim] = a.sim;
-      ctx.device.queue.writeBuffer(uniform, 0, params);
+      uniform.write(u32);
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, groupFor(a.q ?? o.q));
       pass.dispatchWorkgroups(1);
@@ -85,17 +94,19 @@ export function createCommit(
     scores: GPUBuffer;
     headStats: GPUBuffer;
     idx: GPUBuffer;
-    state: GPUBuffer;
+    state: GPUBuffer | GPUBufferBinding;
+    /** (kvLen, k) scalars; its own buffer when absent (may be shared with the top-K kernels of every layer). */
+    params?: UniformSlot;
   },
 ): CommitKernel {
   const pipeline = computePipeline(ctx, commitWgsl(o), 'recycled.commit');
   const words = new Uint32Array(4);
-  const uniform = uniformBuffer(ctx, words, 'recycled.commit.params');
+  const uniform = o.params ?? ownUniform(ctx, words.byteLength, 'recycled.commit.params');
   // Without the statistic the kernel reads neither scores nor the selection: they are not bound.
   const group = bindGroup(
     ctx,
     pipeline,
-    o.measureRecall ? [uniform, o.scores, o.headStats, o.idx, o.state] : [uniform, o.state],
+    o.measureRecall ? [uniform.binding, o.scores, o.headStats, o.idx, o.state] : [uniform.binding, o.state],
   );
   return {
     encode(pass, { kvLen, k, displaces }) {
@@ -106,7 +117,7 @@ export function createCommit(
       words[0] = kvLen;
       words[1] = k;
       words[2] = displaces ? 1 : 0;
-      ctx.device.queue.writeBuffer(uniform, 0, words);
+      uniform.write(words);
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, group);
       pass.dispatchWorkgroups(1);
@@ -132,7 +143,7 @@ export function createRankSelection(
     idxStride: number;
     /** f32 [kvHeads][capacity]: the pooled scores the top-K selected from (still in place after the select). */
     pooled: GPUBuffer;
-    state: GPUBuffer;
+    state: GPUBuffer | GPUBufferBinding;
     idx: GPUBuffer;
     /** rankScratchBytes(kvHeads, idxStride) bytes or more. */
     scratch: GPUBuffer;

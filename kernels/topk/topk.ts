@@ -1,6 +1,7 @@
 // Host wrappers of the top-K kernels: GQA max-aggregation + max-pool, then radix select per KV head.
 import type { GpuContext } from '../gpuContext';
-import { bindGroup, computePipeline, uniformBuffer } from '../gpuUtil';
+import { bindGroup, computePipeline } from '../gpuUtil';
+import { ownUniform, type UniformSlot } from '../uniforms';
 import { aggregatePoolWgsl, POOL_TILE, radixSelectWgsl } from './topk.wgsl';
 
 export interface TopKStepArgs {
@@ -14,11 +15,11 @@ interface KernelWithParams {
   encode(pass: GPUComputePassEncoder, args: TopKStepArgs): void;
 }
 
-function paramsWriter(ctx: GpuContext, label: string) {
+function paramsWriter(ctx: GpuContext, label: string, slot?: UniformSlot) {
   const words = new Uint32Array(4);
-  const buffer = uniformBuffer(ctx, words, label);
+  const uniform = slot ?? ownUniform(ctx, words.byteLength, label);
   return {
-    buffer,
+    binding: uniform.binding,
     write({ kvLen, k }: TopKStepArgs, capacity: number) {
       if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > capacity) {
         throw new Error(`top-K: kvLen ${kvLen} outside 1..${capacity}`);
@@ -26,7 +27,7 @@ function paramsWriter(ctx: GpuContext, label: string) {
       if (!Number.isInteger(k) || k < 1) throw new Error(`top-K: k must be a positive integer (got ${k})`);
       words[0] = kvLen;
       words[1] = k;
-      ctx.device.queue.writeBuffer(buffer, 0, words);
+      uniform.write(words);
     },
   };
 }
@@ -39,14 +40,16 @@ export function createAggregatePool(
     capacity: number;
     scores: GPUBuffer;
     headStats: GPUBuffer;
-    state: GPUBuffer;
+    state: GPUBuffer | GPUBufferBinding;
+    /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
+    params?: UniformSlot;
     pooled: GPUBuffer;
   },
 ): KernelWithParams {
   if (o.numHeads % o.kvHeads !== 0) throw new Error('top-K: numHeads must be a multiple of kvHeads');
   const pipeline = computePipeline(ctx, aggregatePoolWgsl(o), 'topk.aggregatePool');
-  const params = paramsWriter(ctx, 'topk.pool.params');
-  const group = bindGroup(ctx, pipeline, [params.buffer, o.scores, o.headStats, o.state, o.pooled]);
+  const params = paramsWriter(ctx, 'topk.pool.params', o.params);
+  const group = bindGroup(ctx, pipeline, [params.binding, o.scores, o.headStats, o.state, o.pooled]);
   return {
     encode(pass, args) {
       params.write(args, o.capacity);
@@ -64,15 +67,17 @@ export function createRadixSelect(
     capacity: number;
     /** f32 [kvHeads][capacity], every value >= 0. */
     values: GPUBuffer;
-    state: GPUBuffer;
+    state: GPUBuffer | GPUBufferBinding;
+    /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
+    params?: UniformSlot;
     /** u32 [kvHeads][idxStride]; idxStride >= the largest k used. */
     idx: GPUBuffer;
     idxStride: number;
   },
 ): KernelWithParams {
   const pipeline = computePipeline(ctx, radixSelectWgsl(o), 'topk.radixSelect');
-  const params = paramsWriter(ctx, 'topk.select.params');
-  const group = bindGroup(ctx, pipeline, [params.buffer, o.values, o.state, o.idx]);
+  const params = paramsWriter(ctx, 'topk.select.params', o.params);
+  const group = bindGroup(ctx, pipeline, [params.binding, o.values, o.state, o.idx]);
   return {
     encode(pass, args) {
       params.write(args, o.capacity);
@@ -95,7 +100,9 @@ export function createTopK(
     capacity: number;
     scores: GPUBuffer;
     headStats: GPUBuffer;
-    state: GPUBuffer;
+    state: GPUBuffer | GPUBufferBinding;
+    /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
+    params?: UniformSlot;
     pooled: GPUBuffer;
     idx: GPUBuffer;
     idxStride: number;

@@ -13,6 +13,30 @@ const USAGE =
   'usage: npm run bench -- [SECTION...] [--json FILE] [--large] [--samples N] ' +
   '[--driver lavapipe|swiftshader|system] [--list]';
 
+/** The summary keys (issue #9), in this order; null where this run did not measure one. */
+const SUMMARY_KEYS = [
+  'adapter',
+  'copyGBs',
+  'matvecQ4FracCopyMin',
+  'dispatchesPerToken',
+  'dispatchesPerFullToken',
+  'decodeMs1K',
+  'decodeBytesFloorMs1K',
+  'decodeToFloor1K',
+  'fastToFull',
+  'fastPredicted',
+  'refreshToFullStep',
+] as const;
+
+async function summarize(
+  bench: BenchContext,
+  adapter: string,
+  copy: Promise<number> | undefined,
+): Promise<Record<string, unknown>> {
+  const known: Record<string, unknown> = { ...bench.summary, adapter, copyGBs: copy ? await copy : null };
+  return Object.fromEntries(SUMMARY_KEYS.map((k) => [k, known[k] ?? null]));
+}
+
 /** Runs the bench: `argv` as on the command line (without node and the script), `sections` to choose from. */
 export async function runBench(argv: string[], sections: BenchSection[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -106,6 +130,7 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
       large: bench.large,
       samples: bench.samples,
       copyGBs: copy ? await copy : undefined,
+      summary: await summarize(bench, describeAdapter(a), copy),
       sections: results,
     };
     writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

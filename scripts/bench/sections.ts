@@ -26,9 +26,9 @@ export interface BenchContext {
   copyBandwidth(): Promise<number>;
   /** Prints a progress line (stderr; keeps stdout for the tables). */
   log(message: string): void;
-  /** Headline figures sections add under fixed names (an issue's contract); written as the JSON's top-level
-   * `summary` and printed at the end. */
-  summary: Record<string, string | number | boolean | null>;
+  /** Headline figures sections add under fixed names (an issue's contract: #9, #10); written as the JSON's
+   * top-level `summary` and printed at the end. */
+  summary: Record<string, unknown>;
 }
 
 export interface BenchSection {

@@ -104,20 +104,3 @@ export function syntheticWeights(s: SyntheticShape, f16: boolean, seed = 1): Mod
     lmHead: q4(s.vocabSize, s.hiddenSize, f16, rand),
   };
 }
-
-/** Bytes of weights one decode step reads (every linear once, the embedding row is negligible). */
-export function decodeWeightBytes(s: SyntheticShape, f16: boolean): number {
-  const qkvRows = (s.numHeads + 2 * s.numKvHeads) * s.headDim;
-  const perLayer =
-    qkvRows * s.hiddenSize +
-    s.hiddenSize * s.numHeads * s.headDim +
-    2 * s.intermediateSize * s.hiddenSize +
-    s.hiddenSize * s.intermediateSize;
-  const params = s.numLayers * perLayer + s.vocabSize * s.hiddenSize;
-  return params / 2 + (params / 32) * (f16 ? 2 : 4); // nibbles + scales
-}
-
-/** KV bytes per position per layer (K and V). */
-export function kvBytesPerPositionPerLayer(s: SyntheticShape, f16: boolean): number {
-  return 2 * s.numKvHeads * s.headDim * (f16 ? 2 : 4);
-}

@@ -157,6 +157,8 @@ const section: BenchSection = {
       });
     }
     copy.destroy();
+    const frac = q4FracCopyMin(rows);
+    if (frac !== undefined) bench.summary.matvecQ4FracCopyMin = frac;
     return rows;
   },
 };
