@@ -72,7 +72,7 @@ export function decideFastMode(
   requested: AttentionPolicy,
   promptTokens: number,
   maxTokens: number,
-  breakEven: boolean,
+  breakEven = true,
 ): FastModeDecision {
   if (requested.kind === 'full') return { policy: requested, active: false, reason: 'not requested', ratio: 1 };
   const m = runner.decodeBytes;

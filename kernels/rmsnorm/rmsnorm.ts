@@ -23,6 +23,9 @@ export interface RmsNormOptions {
   rowStride?: number;
   /** Float offset of the first segment inside a row (default 0). Qwen3 k norm: nq * headDim. */
   rowOffset?: number;
+  /** f32, the layout of input: input += residual first (written back), then output = norm(input). The residual add
+   * of the transformer fused into the norm after it. Plain norms only (one segment per row), not in place. */
+  residual?: GPUBuffer;
 }
 
 export class RmsNormKernel {
@@ -56,6 +59,13 @@ export class RmsNormKernel {
       throw new Error(`rmsnorm: input/output buffers are smaller than ${maxRows} rows of ${rowStride} f32.`);
     }
     const inPlace = output === input;
+    const residual = opts.residual;
+    if (residual && (inPlace || segments !== 1 || rowOffset !== 0)) {
+      throw new Error('rmsnorm: a residual needs a separate output and one segment per row');
+    }
+    if (residual && residual.size < needBytes) {
+      throw new Error(`rmsnorm: residual buffer is smaller than ${maxRows} rows of ${rowStride} f32.`);
+    }
     this.maxRows = maxRows;
     this.segments = segments;
     const code = rmsNormWgsl({
@@ -66,6 +76,7 @@ export class RmsNormKernel {
       eps,
       weightType: vectorElementType(ctx, weight, 'rmsnorm weight'),
       inPlace,
+      residual: residual !== undefined,
       // Short segments (head_dim) waste fewer idle threads in a smaller workgroup.
       workgroup: n <= 128 ? 64 : 256,
     });
@@ -73,7 +84,7 @@ export class RmsNormKernel {
     this.params = ownUniform(ctx, 16, 'rmsnorm params');
     const buffers = inPlace
       ? [this.params.binding, input, weight.buffer]
-      : [this.params.binding, input, weight.buffer, output];
+      : [this.params.binding, input, weight.buffer, output, ...(residual ? [residual] : [])];
     this.bindGroup = bindGroup(ctx, this.pipeline, buffers, 'rmsnorm');
   }
 

@@ -1,6 +1,8 @@
 // RMSNorm over segments of length N: y = x * rsqrt(mean(x^2) + eps) * weight, in f32. One workgroup per segment.
 // A "row" (token) holds SEGMENTS consecutive segments starting at ROW_OFFSET, rows ROW_STRIDE apart: the plain norm is
 // one segment per row; Qwen3's q/k norm is one segment per head inside the qkv row.
+// With a residual (plain norm only): x += residual first, written back to x, then y = norm(x) -- the transformer's
+// residual add fused into the norm that follows it (one dispatch instead of two, the same f32 results).
 
 export interface RmsNormShaderShape {
   n: number;
@@ -10,15 +12,22 @@ export interface RmsNormShaderShape {
   eps: number;
   weightType: 'f32' | 'f16';
   inPlace: boolean;
+  /** x += residual before normalising (needs a separate output). */
+  residual: boolean;
   workgroup: number;
 }
 
 export function rmsNormWgsl(s: RmsNormShaderShape): string {
+  if (s.residual && s.inPlace) throw new Error('rmsnorm: a residual needs a separate output');
   const io = s.inPlace
     ? '@group(0) @binding(1) var<storage, read_write> x: array<f32>;\n@group(0) @binding(2) var<storage, read> weight: array<WEIGHT>;'
-    : `@group(0) @binding(1) var<storage, read> x: array<f32>;
+    : `@group(0) @binding(1) var<storage, ${s.residual ? 'read_write' : 'read'}> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<WEIGHT>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;`;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;${
+        s.residual ? '\n@group(0) @binding(4) var<storage, read> residual: array<f32>;' : ''
+      }`;
+  // Each thread adds the residual to the elements it owns and reads only those back below.
+  const load = s.residual ? 'x[base + c] + residual[base + c];\n    x[base + c] = v' : 'x[base + c]';
   const store = s.inPlace ? 'x' : 'y';
   return `${s.weightType === 'f16' ? 'enable f16;\n' : ''}
 struct Params { rows: u32, pad0: u32, pad1: u32, pad2: u32 }
@@ -42,7 +51,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let base = (segment / SEGMENTS) * ROW_STRIDE + ROW_OFFSET + (segment % SEGMENTS) * N;
   var sum = 0.0;
   for (var c = li; c < N; c += WG) {
-    let v = x[base + c];
+    let v = ${load};
     sum += v * v;
   }
   partial[li] = sum;
