@@ -9,7 +9,7 @@ import {
   type DecodeAttentionScratch,
 } from '../../kernels/decodeAttention/decodeAttention';
 import { STATE } from '../../kernels/decodeAttention/decodeAttention.wgsl';
-import { AddBiasKernel, AddInPlaceKernel, SiluMulKernel } from '../../kernels/elementwise/elementwise';
+import { AddBiasKernel, SiluMulKernel } from '../../kernels/elementwise/elementwise';
 import { type GpuVector, uploadVector } from '../../kernels/elementwise/gpuVector';
 import { EmbeddingKernel } from '../../kernels/embedding/embedding';
 import type { GpuContext } from '../../kernels/gpuContext';
@@ -47,6 +47,7 @@ interface Projection {
 
 /** Kernels of one transformer layer. */
 interface GpuLayer {
+  /** x += proj (the previous layer's MLP output; not on layer 0), then xn = norm(x). */
   inputNorm: RmsNormKernel;
   qkv: Projection;
   qkvBias?: AddBiasKernel;
@@ -55,12 +56,11 @@ interface GpuLayer {
   rope: RopeKernel;
   prefillAttention: PrefillAttention;
   o: Projection;
-  attnResidual: AddInPlaceKernel;
+  /** x += proj (the attention output), then xn = norm(x). */
   postNorm: RmsNormKernel;
   gateUp: Projection;
   siluMul: SiluMulKernel;
   down: Projection;
-  mlpResidual: AddInPlaceKernel;
 }
 
 /** What one encodeLayer call computes: a prefill chunk of `tokens` tokens at pos.., or decode step `step` at pos. */
@@ -124,6 +124,7 @@ export class GpuModel implements ModelRunner {
   private readonly embedding: EmbeddingKernel;
   /** Embeds the id the previous decode step sampled, from its GPU buffer (no round trip through the host). */
   private readonly embedSampled: EmbeddingKernel;
+  /** x += proj (the last layer's MLP output), then xn = norm(x). */
   private readonly finalNorm: RmsNormKernel;
   private readonly lmHead: Matvec;
   private readonly sampler: Sampler;
@@ -232,8 +233,9 @@ export class GpuModel implements ModelRunner {
         prefill: new MatmulKernel(ctx, { weight, x, y, maxTokens: T }),
       };
     };
-    /** RMSNorm of the residual stream x into xn. */
-    const hiddenNorm = (host: HostVector, name: string) =>
+    /** RMSNorm of the residual stream x into xn; with `addProj`, the residual add x += proj comes first, in the
+     * same dispatch. */
+    const hiddenNorm = (host: HostVector, name: string, addProj: boolean) =>
       new RmsNormKernel(ctx, {
         n: c.hiddenSize,
         weight: vector(host, name),
@@ -241,11 +243,12 @@ export class GpuModel implements ModelRunner {
         input: b.x,
         output: b.xn,
         maxRows: T,
+        residual: addProj ? b.proj : undefined,
       });
 
     weights.layers.forEach((w, i) => {
       const layer: GpuLayer = {
-        inputNorm: hiddenNorm(w.inputNorm, 'inputNorm'),
+        inputNorm: hiddenNorm(w.inputNorm, 'inputNorm', i > 0),
         qkv: projection(w.qkv, `layers.${i}.qkv`, b.xn, b.qkv),
         rope: new RopeKernel(ctx, {
           numHeads: c.numHeads,
@@ -269,8 +272,7 @@ export class GpuModel implements ModelRunner {
           maxTokens: T,
         }),
         o: projection(w.oProj, `layers.${i}.o`, b.attn, b.proj),
-        attnResidual: new AddInPlaceKernel(ctx, { width: c.hiddenSize, x: b.x, y: b.proj, maxTokens: T }),
-        postNorm: hiddenNorm(w.postNorm, 'postNorm'),
+        postNorm: hiddenNorm(w.postNorm, 'postNorm', true),
         gateUp: projection(w.gateUp, `layers.${i}.gateUp`, b.xn, b.gateUp),
         siluMul: new SiluMulKernel(ctx, {
           intermediate: c.intermediateSize,
@@ -279,7 +281,6 @@ export class GpuModel implements ModelRunner {
           maxTokens: T,
         }),
         down: projection(w.down, `layers.${i}.down`, b.act, b.proj),
-        mlpResidual: new AddInPlaceKernel(ctx, { width: c.hiddenSize, x: b.x, y: b.proj, maxTokens: T }),
       };
       if (w.qkvBias)
         layer.qkvBias = new AddBiasKernel(ctx, { bias: vector(w.qkvBias, 'qkvBias'), x: b.qkv, maxTokens: T });
@@ -295,7 +296,7 @@ export class GpuModel implements ModelRunner {
       }
       this.layers.push(layer);
     });
-    this.finalNorm = hiddenNorm(weights.finalNorm, 'finalNorm');
+    this.finalNorm = hiddenNorm(weights.finalNorm, 'finalNorm', true);
     const head = weights.lmHead === weights.embed ? embedTable : linear(weights.lmHead, 'lmHead');
     this.lmHead = createMatvec(ctx, { weight: head, input: b.xn, output: b.logits });
     const kvBytes = kv.layout.dtype === 'f16' ? 2 : 4;
@@ -351,9 +352,13 @@ export class GpuModel implements ModelRunner {
    * One transformer layer over `rows` tokens: a prefill chunk (matmuls, causal attention over the chunk and the cache)
    * or one decode step (matvecs, decode attention under the generation's policy). Data flow, with the buffers:
    *
-   *   x ─inputNorm→ xn ─qkv→ qkv ─(+bias, q/k norm)→ rope → q, and k, v into the KV cache
-   *   q, KV cache ─attention→ attn ─o→ proj;  x += proj
-   *   x ─postNorm→ xn ─gateUp→ gateUp ─silu(gate)·up→ act ─down→ proj;  x += proj
+   *   (x += proj) x ─inputNorm→ xn ─qkv→ qkv ─(+bias, q/k norm)→ rope → q, and k, v into the KV cache
+   *   q, KV cache ─attention→ attn ─o→ proj
+   *   (x += proj) x ─postNorm→ xn ─gateUp→ gateUp ─silu(gate)·up→ act ─down→ proj
+   *
+   * Each residual add x += proj runs inside the norm that follows it (one dispatch): the MLP's in the next layer's
+   * input norm, the last layer's in the final norm. A prefill chunk has no final norm, so its last layer's MLP output
+   * is never added: nothing reads that x (prefill only fills the KV cache; the next chunk or step embeds afresh).
    */
   private encodeLayer(pass: GPUComputePassEncoder, i: number, s: LayerStep): void {
     const L = this.layers[i];
@@ -371,12 +376,10 @@ export class GpuModel implements ModelRunner {
     else if (s.step === 0) this.attention[i].seedFromPrefill(pass, { kvLen: s.pos + 1 });
     else this.attention[i].encodeStep(pass, { kvLen: s.pos + 1, step: s.step });
     project(L.o);
-    L.attnResidual.encode(pass, rows);
     L.postNorm.encode(pass, rows);
     project(L.gateUp);
     L.siluMul.encode(pass, rows);
     project(L.down);
-    L.mlpResidual.encode(pass, rows);
   }
 
   /** Prefill in chunks of `prefillChunk` tokens. Each chunk is submitted before the previous one is waited for, so

@@ -60,7 +60,46 @@ async function runNorm(
   expect(want.some((v, i) => Math.abs(v - x[i]) > 0.1)).toBe(true);
 }
 
+/** The fused residual form: x += r (written back), y = norm(x). Checked against f32 adds and the reference norm. */
+async function runResidualNorm(ctx: GpuContext, n: number, rows: number, seed: number): Promise<void> {
+  const rand = seededRandom(seed);
+  const maxRows = 9;
+  const x = randomF32(maxRows * n, rand, 3);
+  const r = randomF32(maxRows * n, rand, 3);
+  const weight = hostWeight('f32', randomF32(n, rand, 2));
+  const input = storageBuffer(ctx, x);
+  const output = storageBuffer(ctx, x.byteLength);
+  const residual = storageBuffer(ctx, r);
+  const eps = 1e-5;
+  const kernel = new RmsNormKernel(ctx, {
+    n,
+    weight: uploadVector(ctx, weight.host),
+    eps,
+    input,
+    output,
+    residual,
+    maxRows,
+  });
+  runPass(ctx, (pass) => kernel.encode(pass, rows));
+  const sum = x.map((v, i) => (i < rows * n ? Math.fround(v + r[i]) : v));
+  // x now holds x + r (exactly the f32 sums) in the rows normalised, and is untouched after them.
+  expect(Array.from(new Float32Array(await readBuffer(ctx, input)))).toEqual(Array.from(sum));
+  const got = new Float32Array(await readBuffer(ctx, output, rows * n * 4));
+  const want = rmsNormReference(sum, weight.exact, { n, rows, eps }).subarray(0, rows * n);
+  const worst = worstError(got, want, (i) => ABS_TOL + REL_TOL * Math.abs(want[i]));
+  expect(worst.ratio, JSON.stringify(worst)).toBeLessThanOrEqual(1);
+}
+
 describe('rmsnorm', () => {
+  for (const [n, rows] of [
+    [96, 1],
+    [1000, 7],
+  ] as const) {
+    test(`fused residual add, n ${n}, ${rows} rows`, async () => {
+      await runResidualNorm(await testGpu(), n, rows, n + rows);
+    });
+  }
+
   for (const weightDtype of ['f32', 'f16'] as const) {
     for (const n of [96, 160, 1000]) {
       for (const rows of [1, 7, 33]) {
