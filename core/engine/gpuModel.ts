@@ -17,7 +17,7 @@ import { align, readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpu
 import { linearBytes, uploadLinear } from '../../kernels/linearUpload';
 import { MatmulKernel } from '../../kernels/matmul/matmul';
 import { prefillChunkTokens } from '../../kernels/matmul/tuning';
-import { createMatvec, type Matvec } from '../../kernels/matvec/matvec';
+import { createMatvec, type Matvec, type MatvecOptions, matvecFusable } from '../../kernels/matvec/matvec';
 import { createPrefillAttention, type PrefillAttention } from '../../kernels/prefillAttention/prefillAttention';
 import { RmsNormKernel } from '../../kernels/rmsnorm/rmsnorm';
 import { RopeKernel, uploadInverseFrequencies } from '../../kernels/rope/rope';
@@ -39,7 +39,8 @@ import { createKvCache, type KvCache, readKvLayer, writeKvLayer } from './kvCach
 import type { DecodeInput, DecodeRuntimeStats, KvInfo, ModelRunner, PrefillOptions, SamplingParams } from './runner';
 import type { AttentionPolicy, AttentionStats } from './types';
 
-/** A linear layer on fixed buffers: a matvec for decode (one token) and a matmul for prefill, over one weight. */
+/** A linear layer on fixed buffers: a matvec for decode (one token) and a matmul for prefill, over one weight. The
+ * decode matvec may carry a fusion (RMSNorm prologue, SiLU·mul or residual-add epilogue): see encodeLayer. */
 interface Projection {
   decode: Matvec;
   prefill: MatmulKernel;
@@ -124,9 +125,12 @@ export class GpuModel implements ModelRunner {
   private readonly embedding: EmbeddingKernel;
   /** Embeds the id the previous decode step sampled, from its GPU buffer (no round trip through the host). */
   private readonly embedSampled: EmbeddingKernel;
-  /** x += proj (the last layer's MLP output), then xn = norm(x). */
+  /** Unfused decode: x += proj (the last layer's MLP output), then xn = norm(x). */
   private readonly finalNorm: RmsNormKernel;
+  /** Logits; fused decode: of norm(x) (the final norm in its prologue), else of xn. */
   private readonly lmHead: Matvec;
+  /** Decode runs the fused matvecs (see encodeLayer): every weight's shape allows them. */
+  private readonly fusedDecode: boolean;
   private readonly sampler: Sampler;
   private readonly buffers: Record<string, GPUBuffer>;
   private readonly weightBuffers: GPUBuffer[] = [];
@@ -225,20 +229,33 @@ export class GpuModel implements ModelRunner {
     });
 
     let weightBytes = 0;
-    const projection = (host: HostLinear, name: string, x: GPUBuffer, y: GPUBuffer): Projection => {
+    // Decode fuses its norms, SiLU·mul and residual adds into the matvecs when every weight allows it (q4, or
+    // columns a multiple of the vector unit); otherwise it runs the same separate kernels as prefill.
+    const head = weights.lmHead === weights.embed ? undefined : weights.lmHead;
+    const decodeWeights = [...weights.layers.flatMap((w) => [w.qkv, w.oProj, w.gateUp, w.down]), head ?? weights.embed];
+    this.fusedDecode = decodeWeights.every((w) => matvecFusable(w.dtype, w.cols));
+    const fuse = this.fusedDecode;
+    /** `decode` gives the fused decode matvec's input, output and fusion; without fusion it reads x and writes y. */
+    const projection = (
+      host: HostLinear,
+      name: string,
+      x: GPUBuffer,
+      y: GPUBuffer,
+      decode: Omit<MatvecOptions, 'weight'>,
+    ): Projection => {
       const weight = linear(host, name);
       weightBytes += linearBytes(weight);
       return {
-        decode: createMatvec(ctx, { weight, input: x, output: y }),
+        decode: createMatvec(ctx, fuse ? { weight, ...decode } : { weight, input: x, output: y }),
         prefill: new MatmulKernel(ctx, { weight, x, y, maxTokens: T }),
       };
     };
     /** RMSNorm of the residual stream x into xn; with `addProj`, the residual add x += proj comes first, in the
      * same dispatch. */
-    const hiddenNorm = (host: HostVector, name: string, addProj: boolean) =>
+    const hiddenNorm = (gamma: GpuVector, addProj: boolean) =>
       new RmsNormKernel(ctx, {
         n: c.hiddenSize,
-        weight: vector(host, name),
+        weight: gamma,
         eps,
         input: b.x,
         output: b.xn,
@@ -247,9 +264,15 @@ export class GpuModel implements ModelRunner {
       });
 
     weights.layers.forEach((w, i) => {
+      const inputGamma = vector(w.inputNorm, 'inputNorm');
+      const postGamma = vector(w.postNorm, 'postNorm');
       const layer: GpuLayer = {
-        inputNorm: hiddenNorm(w.inputNorm, 'inputNorm', i > 0),
-        qkv: projection(w.qkv, `layers.${i}.qkv`, b.xn, b.qkv),
+        inputNorm: hiddenNorm(inputGamma, i > 0),
+        qkv: projection(w.qkv, `layers.${i}.qkv`, b.xn, b.qkv, {
+          input: b.x,
+          output: b.qkv,
+          rmsNorm: { weight: inputGamma, eps },
+        }),
         rope: new RopeKernel(ctx, {
           numHeads: c.numHeads,
           numKvHeads: c.numKvHeads,
@@ -271,16 +294,21 @@ export class GpuModel implements ModelRunner {
           numHeads: c.numHeads,
           maxTokens: T,
         }),
-        o: projection(w.oProj, `layers.${i}.o`, b.attn, b.proj),
-        postNorm: hiddenNorm(w.postNorm, 'postNorm', true),
-        gateUp: projection(w.gateUp, `layers.${i}.gateUp`, b.xn, b.gateUp),
+        o: projection(w.oProj, `layers.${i}.o`, b.attn, b.proj, { input: b.attn, output: b.x, accumulate: true }),
+        postNorm: hiddenNorm(postGamma, true),
+        gateUp: projection(w.gateUp, `layers.${i}.gateUp`, b.xn, b.gateUp, {
+          input: b.x,
+          output: b.act,
+          rmsNorm: { weight: postGamma, eps },
+          siluMul: true,
+        }),
         siluMul: new SiluMulKernel(ctx, {
           intermediate: c.intermediateSize,
           gateUp: b.gateUp,
           out: b.act,
           maxTokens: T,
         }),
-        down: projection(w.down, `layers.${i}.down`, b.act, b.proj),
+        down: projection(w.down, `layers.${i}.down`, b.act, b.proj, { input: b.act, output: b.x, accumulate: true }),
       };
       if (w.qkvBias)
         layer.qkvBias = new AddBiasKernel(ctx, { bias: vector(w.qkvBias, 'qkvBias'), x: b.qkv, maxTokens: T });
@@ -296,12 +324,18 @@ export class GpuModel implements ModelRunner {
       }
       this.layers.push(layer);
     });
-    this.finalNorm = hiddenNorm(weights.finalNorm, 'finalNorm', true);
-    const head = weights.lmHead === weights.embed ? embedTable : linear(weights.lmHead, 'lmHead');
-    this.lmHead = createMatvec(ctx, { weight: head, input: b.xn, output: b.logits });
+    const finalGamma = vector(weights.finalNorm, 'finalNorm');
+    this.finalNorm = hiddenNorm(finalGamma, true);
+    const headWeight = head ? linear(head, 'lmHead') : embedTable;
+    this.lmHead = createMatvec(
+      ctx,
+      fuse
+        ? { weight: headWeight, input: b.x, output: b.logits, rmsNorm: { weight: finalGamma, eps } }
+        : { weight: headWeight, input: b.xn, output: b.logits },
+    );
     const kvBytes = kv.layout.dtype === 'f16' ? 2 : 4;
     this.decodeBytes = {
-      weightBytes: weightBytes + linearBytes(head),
+      weightBytes: weightBytes + linearBytes(headWeight),
       // K and V rows, and the f32 logit each q head writes and reads back per position.
       attentionBytesPerPosition: c.numLayers * (2 * c.numKvHeads * c.headDim * kvBytes + 2 * c.numHeads * 4),
       // Group max + pool reads the logits and writes one value per KV head; the select reads that ~4 times.
@@ -359,12 +393,19 @@ export class GpuModel implements ModelRunner {
    * Each residual add x += proj runs inside the norm that follows it (one dispatch): the MLP's in the next layer's
    * input norm, the last layer's in the final norm. A prefill chunk has no final norm, so its last layer's MLP output
    * is never added: nothing reads that x (prefill only fills the KV cache; the next chunk or step embeds afresh).
+   *
+   * A fused decode step (this.fusedDecode) folds the norms, SiLU·mul and residual adds into the matvecs:
+   *
+   *   x ─norm·qkv→ qkv ─(+bias, q/k norm)→ rope → q, and k, v into the KV cache
+   *   q, KV cache ─attention→ attn;  x += o·attn
+   *   x ─norm·gateUp, silu(gate)·up→ act;  x += down·act
    */
   private encodeLayer(pass: GPUComputePassEncoder, i: number, s: LayerStep): void {
     const L = this.layers[i];
     const rows = s.kind === 'prefill' ? s.tokens : 1;
+    const separate = s.kind === 'prefill' || !this.fusedDecode; // norms, SiLU·mul as their own dispatches
     const project = (p: Projection) => (s.kind === 'prefill' ? p.prefill.encode(pass, rows) : p.decode.encode(pass));
-    L.inputNorm.encode(pass, rows);
+    if (separate) L.inputNorm.encode(pass, rows);
     project(L.qkv);
     L.qkvBias?.encode(pass, rows);
     L.qNorm?.encode(pass, rows);
@@ -376,9 +417,9 @@ export class GpuModel implements ModelRunner {
     else if (s.step === 0) this.attention[i].seedFromPrefill(pass, { kvLen: s.pos + 1 });
     else this.attention[i].encodeStep(pass, { kvLen: s.pos + 1, step: s.step });
     project(L.o);
-    L.postNorm.encode(pass, rows);
+    if (separate) L.postNorm.encode(pass, rows);
     project(L.gateUp);
-    L.siluMul.encode(pass, rows);
+    if (separate) L.siluMul.encode(pass, rows);
     project(L.down);
   }
 
@@ -488,7 +529,7 @@ export class GpuModel implements ModelRunner {
     const pass = counting.asEncoder();
     (input === 'sampled' ? this.embedSampled : this.embedding).encode(pass, 1);
     for (let i = 0; i < this.layers.length; i++) this.encodeLayer(pass, i, { kind: 'decode', pos, step });
-    this.finalNorm.encode(pass, 1);
+    if (!this.fusedDecode) this.finalNorm.encode(pass, 1);
     this.lmHead.encode(pass);
     this.sampler.encode(pass, { ...sampling, step });
     counting.pass.end();

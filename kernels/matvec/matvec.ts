@@ -133,6 +133,11 @@ function check(o: MatvecOptions, inputOffset: number, outputOffset: number, outR
   }
 }
 
+/** Whether the fused variants (rmsNorm, siluMul, accumulate) run on a weight of this dtype and column count. */
+export function matvecFusable(dtype: GpuLinear['dtype'], cols: number): boolean {
+  return dtype === 'q4f16' || dtype === 'q4f32' || cols % matvecUnitCols(dtype) === 0;
+}
+
 export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   const inputOffset = o.inputOffset ?? 0;
   const outputOffset = o.outputOffset ?? 0;
@@ -141,7 +146,7 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   check(o, inputOffset, outputOffset, outRows);
   const { device } = ctx;
   const q4 = w.dtype === 'q4f16' || w.dtype === 'q4f32';
-  const vectorized = q4 || w.cols % matvecUnitCols(w.dtype) === 0;
+  const vectorized = matvecFusable(w.dtype, w.cols);
   const fused = o.rmsNorm || o.siluMul || o.accumulate;
   if (!vectorized && fused) {
     throw new MatvecError(
