@@ -159,6 +159,15 @@ export function SettingsPanel({ settings, selectedModel, engine, gpu, call, onMo
             hint="compare the query every N tokens"
           />
         )}
+        <label class="field check">
+          <input
+            type="checkbox"
+            data-testid="fast-mode-always"
+            checked={settings.fastModeAlways}
+            onChange={(e) => save({ fastModeAlways: e.currentTarget.checked })}
+          />
+          <span>Fast mode even where it cannot pay off (small models, short pages)</span>
+        </label>
         <NumberField
           label="Saved documents budget (MB)"
           value={settings.snapshotBudgetMB}

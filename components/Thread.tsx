@@ -71,6 +71,10 @@ export function statsLine(s: DoneStats): string {
   if (s.timeToFirstTokenMs != null) parts.push(`first token ${formatSeconds(s.timeToFirstTokenMs)} after Ask`);
   parts.push(`decode ${s.decodeTokensPerSec.toFixed(1)} tok/s`);
   if (s.fastModeSpeedup !== null) parts.push(`fast mode ${s.fastModeSpeedup.toFixed(2)}×`);
+  else if (s.fastMode && s.fastModeActive === false) {
+    const predicted = s.fastModePredicted != null ? ` (predicted ${s.fastModePredicted.toFixed(2)}× of its time)` : '';
+    parts.push(`full attention: fast mode would not be faster here${predicted}`);
+  }
   if (s.attentionPolicy === 'recycled' && s.fullSteps !== null)
     parts.push(`${s.fullSteps} full / ${Math.max(0, s.generatedTokens - s.fullSteps)} recycled steps`);
   if (s.positionsReadFraction !== null) parts.push(`read ${formatPercent(s.positionsReadFraction)} of the KV per step`);

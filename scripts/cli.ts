@@ -190,6 +190,8 @@ async function main(argv: string[]): Promise<number> {
     topK: num(values['top-k'], 'top-k', 0),
     seed: num(values.seed, 'seed', 0),
     attention: parseAttention(values),
+    // The CLI runs the policy it is asked for; the stats still carry the break-even's prediction.
+    fastModeBreakEven: false,
   };
   const controller = new AbortController();
   process.on('SIGINT', () => controller.abort());

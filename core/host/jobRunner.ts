@@ -447,6 +447,7 @@ export class JobRunner {
     job.coverage = prompt.coverage;
     emit({ type: 'coverage', jobId: job.jobId, tabId: job.tabId, coverage: prompt.coverage });
     const attention = fastModePolicy(settings);
+    const fastModeBreakEven = !settings.fastModeAlways;
     let stats: GenerationStats | null = null;
     let parts = 0;
     let firstTokenAt: number | null = null;
@@ -463,6 +464,7 @@ export class JobRunner {
           const run = await runGeneration(job, engine, chatInput(mapReduceStepPrompt(prompt, step, input)), emit, {
             maxTokens: final ? prompt.answerTokens : plan.summaryTokens,
             attention,
+            fastModeBreakEven,
             signal,
             stream: final,
             onFirstToken: final ? onFirstToken : undefined,
@@ -481,6 +483,7 @@ export class JobRunner {
       const run = await runGeneration(job, engine, chatInput(prompt, history), emit, {
         maxTokens: prompt.answerTokens,
         attention,
+        fastModeBreakEven,
         signal,
         stream: true,
         onFirstToken,
@@ -545,6 +548,7 @@ export class JobRunner {
       {
         maxTokens: remaining,
         attention: fastModePolicy(settings),
+        fastModeBreakEven: !settings.fastModeAlways,
         signal,
         stream: true,
         onToken: (id) => {
@@ -592,6 +596,8 @@ export class JobRunner {
 export interface GenerationOptions {
   maxTokens: number;
   attention: AttentionPolicy;
+  /** false: run the fast-mode policy even below the break-even (the `fastModeAlways` setting). */
+  fastModeBreakEven: boolean;
   signal: AbortSignal;
   stream: boolean;
   /** Called when the first token of this generation arrives. */
@@ -638,6 +644,7 @@ export async function runGeneration(
     temperature: 0,
     signal: o.signal,
     attention: o.attention,
+    fastModeBreakEven: o.fastModeBreakEven,
   })) {
     if (ev.type === 'prefill-progress') {
       const fraction = ev.total > 0 ? ev.done / ev.total : 1;

@@ -87,6 +87,8 @@ export function doneStatsFrom(
     restoredTokens: s.snapshotTokens ?? 0,
     reusedTokens: s.restoredTokens - (s.snapshotTokens ?? 0),
     fastMode,
+    fastModeActive: fastMode ? (s.fastModeActive ?? null) : null,
+    fastModePredicted: fastMode ? (s.fastModePredictedRatio ?? null) : null,
     fastModeSpeedup: speedup,
     positionsReadFraction: readFraction,
     attentionPolicy: a?.policy ?? null,

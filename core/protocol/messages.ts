@@ -178,6 +178,10 @@ export interface DoneStats {
   fastMode: boolean;
   /** Fast mode: measured full-step time / mean step time (how much faster decode ran); null if not measured. */
   fastModeSpeedup: number | null;
+  /** Fast mode asked for: whether decode ran it (false: the engine predicted it could not pay off on this model at
+   * this length and ran full attention), with the predicted step-time ratio to full attention; absent = unknown. */
+  fastModeActive?: boolean | null;
+  fastModePredicted?: number | null;
   /** Fast mode: KV positions read per step vs what full attention would read. */
   positionsReadFraction: number | null;
   /** The attention policy decode ran with, and its full-attention steps (the rest were recycled); null if unknown. */

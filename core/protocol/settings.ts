@@ -28,6 +28,8 @@ export interface Settings {
   fastStride: number;
   /** Dynamic schedule: the query check runs every `fastQc` decode steps. */
   fastQc: number;
+  /** Run fast mode even where the engine predicts it cannot pay off (by default it then runs full attention). */
+  fastModeAlways: boolean;
   /** Disk budget for saved KV snapshots of long documents, in MiB. */
   snapshotBudgetMB: number;
   /** Longest answer, in tokens. */
@@ -47,6 +49,7 @@ export const DEFAULT_SETTINGS: Settings = {
   fastSchedule: 'dynamic',
   fastStride: 10,
   fastQc: 1,
+  fastModeAlways: false,
   snapshotBudgetMB: 1024,
   maxAnswerTokens: 512,
   theme: 'auto',
@@ -71,6 +74,7 @@ export const settingsFields = {
   fastSchedule: optional(literal('fixed', 'dynamic')),
   fastStride: optional(num({ min: 1, max: 10_000, integer: true })),
   fastQc: optional(num({ min: 1, max: 10_000, integer: true })),
+  fastModeAlways: optional(bool),
   snapshotBudgetMB: optional(num({ min: 0, max: 1_048_576, integer: true })),
   maxAnswerTokens: optional(num({ min: 1, max: 8192, integer: true })),
   theme: optional(literal('auto', 'light', 'dark')),

@@ -120,7 +120,15 @@ describe('the engine in the extension', () => {
     await expect.poll(() => popup.getByTestId('status').textContent()).not.toMatch(/Connecting/);
     await hostRequest(popup, {
       type: 'setSettings',
-      settings: { contextWindow: 2048, maxAnswerTokens: 40, fastMode: false, fastStride: 8, snapshotBudgetMB: 64 },
+      // fastModeAlways: this tiny model is below fast mode's break-even; the test checks recycled attention itself.
+      settings: {
+        contextWindow: 2048,
+        maxAnswerTokens: 40,
+        fastMode: false,
+        fastModeAlways: true,
+        fastStride: 8,
+        snapshotBudgetMB: 64,
+      },
     });
     await popup.locator('details.settings > summary').click();
     await popup.getByTestId('custom-model-url').fill(server.url(MODEL_PATH));

@@ -92,7 +92,8 @@ describe('the trained retrieval-llama fixture in the extension', () => {
     await hostRequest(popup, {
       type: 'setSettings',
       // The model is not trained to stop: the answer is its first four tokens.
-      settings: { contextWindow: 2048, maxAnswerTokens: 4, fastMode: false, snapshotBudgetMB: 0 },
+      // fastModeAlways: this tiny model is below fast mode's break-even; the test checks recycled attention itself.
+      settings: { contextWindow: 2048, maxAnswerTokens: 4, fastMode: false, fastModeAlways: true, snapshotBudgetMB: 0 },
     });
     await popup.locator('details.settings > summary').click();
     await popup.getByTestId('custom-model-url').fill(server.url(MODEL_PATH));

@@ -141,6 +141,21 @@ describe('pipelined decode loop (stories260k)', () => {
     });
   });
 
+  test('fast mode below the break-even: full attention runs, and the stats say why', async () => {
+    await withModel(async (model) => {
+      // stories260k in f32: ~1 MB of weights a step against at most ~1.3 KB of K/V rows per position (5 layers,
+      // 4 KV heads of 8 dims): at ~50 positions attention is a few percent of the bytes, so no policy can pay off.
+      const run = await generate(model, { maxTokens: 6, attention: RECYCLED, fastModeBreakEven: true });
+      expect(run.stats.fastModeActive).toBe(false);
+      expect(run.stats.fastModeReason).toMatch(/break-even/);
+      expect(run.stats.fastModePredictedRatio).toBeGreaterThan(0.9);
+      expect(run.stats.attention?.policy).toBe('full');
+      const forced = await generate(model, { maxTokens: 6, attention: RECYCLED });
+      expect(forced.stats.fastModeActive).toBe(true);
+      expect(forced.stats.attention?.policy).toBe('recycled');
+    });
+  });
+
   test('dispatches per token and one uniform write per step', async () => {
     await withModel(async (model) => {
       const layers = model.config.numLayers;

@@ -21,6 +21,13 @@ describe('bytes model', () => {
     );
   });
 
+  test('dynamic: a share of layer-steps refresh (prior one half), the rest read K positions', () => {
+    // L = 800, K = 100: refresh = 1000 + 8000 + 1600 = 10600, recycled = 1000 + 1000; full = 9000.
+    const dynamic = { kind: 'recycled' as const, k: { count: 100 }, dynamic: { qc: 1 } };
+    expect(predictedStepRatio(M, dynamic, 800)).toBeCloseTo((0.5 * 10600 + 0.5 * 2000) / 9000, 12);
+    expect(predictedStepRatio(M, dynamic, 800, 0.25)).toBeCloseTo((0.25 * 10600 + 0.75 * 2000) / 9000, 12);
+  });
+
   test('streaming / SnapKV read K positions; full is 1', () => {
     expect(predictedStepRatio(M, { kind: 'streaming', k: { count: 100 } }, 800)).toBeCloseTo(2000 / 9000, 12);
     expect(predictedStepRatio(M, { kind: 'snapkv', k: { count: 100 } }, 800)).toBeCloseTo(2000 / 9000, 12);

@@ -257,6 +257,16 @@ describe('EngineHost', () => {
     expect(host.state(1).job?.stats?.fastModeSpeedup).toBeCloseTo(3, 10);
   });
 
+  test('the engine applies the break-even unless the user asks for fast mode always', async () => {
+    const { host, engine, events } = setup();
+    await untilDone(events, (await host.handle({ type: 'ask', tabId: 1, question: 'q1' })).jobId);
+    expect(engine.generations[0].opts?.fastModeBreakEven).toBe(true);
+    await host.handle({ type: 'setSettings', settings: { fastModeAlways: true } });
+    await untilDone(events, (await host.handle({ type: 'ask', tabId: 1, question: 'q2' })).jobId);
+    expect(engine.generations[1].opts?.fastModeBreakEven).toBe(false);
+    expect(engine.generations[1].opts?.attention?.kind).toBe('recycled');
+  });
+
   test('fast mode off asks for full attention and reports no speed-up', async () => {
     const { host, engine, events } = setup();
     await host.handle({ type: 'setSettings', settings: { fastMode: false } });
@@ -585,6 +595,27 @@ describe('prompt, page access, settings helpers', () => {
       },
     };
     expect(doneStatsFrom(withFull, true).fastModeSpeedup).toBeNull();
+  });
+
+  test('doneStatsFrom carries the break-even decision when fast mode was asked for, and only then', () => {
+    const declined = {
+      promptTokens: 40,
+      prefillTokens: 40,
+      restoredTokens: 0,
+      generatedTokens: 3,
+      prefillMs: 1,
+      prefillTokensPerSec: 1,
+      decodeMs: 1,
+      decodeTokensPerSec: 1,
+      msPerStep: 4,
+      stopReason: 'max-tokens' as const,
+      fastModeActive: false,
+      fastModeReason: 'predicted 0.97× …',
+      fastModePredictedRatio: 0.97,
+    };
+    expect(doneStatsFrom(declined, true)).toMatchObject({ fastModeActive: false, fastModePredicted: 0.97 });
+    expect(doneStatsFrom(declined, true).fastModeSpeedup).toBeNull();
+    expect(doneStatsFrom(declined, false)).toMatchObject({ fastModeActive: null, fastModePredicted: null });
   });
 });
 

@@ -248,6 +248,37 @@ describe('progress that tells the truth', () => {
   });
 });
 
+describe('fast mode in the stats line', () => {
+  const stats = {
+    promptTokens: 900,
+    prefillTokens: 900,
+    restoredTokens: 0,
+    reusedTokens: 0,
+    generatedTokens: 12,
+    prefillMs: 100,
+    decodeMs: 1000,
+    prefillTokensPerSec: 9000,
+    decodeTokensPerSec: 12,
+    stopReason: 'stop-token' as const,
+    fastMode: true,
+    fastModeSpeedup: null,
+    positionsReadFraction: null,
+    attentionPolicy: 'full',
+    fullSteps: null,
+    partSummaries: 0,
+  };
+  test('below the break-even: says full attention ran and why, never a slowdown figure', () => {
+    const line = statsLine({ ...stats, fastModeActive: false, fastModePredicted: 0.97 });
+    expect(line).toContain('full attention: fast mode would not be faster here (predicted 0.97× of its time)');
+    expect(line).not.toMatch(/fast mode \d/);
+  });
+  test('fast mode that ran shows its measured speed-up', () => {
+    const line = statsLine({ ...stats, fastModeActive: true, fastModeSpeedup: 1.8, attentionPolicy: 'recycled' });
+    expect(line).toContain('fast mode 1.80×');
+    expect(line).not.toContain('would not be faster');
+  });
+});
+
 describe('UI state', () => {
   test('follows its own tab’s job and ignores others', () => {
     let s = applyEvent(INITIAL_UI_STATE, { type: 'state', state: hostState({ job: job(), runningJobId: 'j1' }) }, 7);
