@@ -6,17 +6,22 @@ import type { ModelRunner } from '../../core/engine/runner';
 
 function scriptedRunner() {
   const prefills: { ids: number[]; start: number }[] = [];
-  const runner = {
+  const runner: ModelRunner = {
     capacity: 64,
+    kvInfo: { dtype: 'f32', numLayers: 1, kvHeads: 1, headDim: 4 },
     prefill: async (ids: number[], start: number) => void prefills.push({ ids, start }),
     beginGeneration: () => {},
     decodeStep: async () => 42,
+    submitStep: () => {},
+    takeToken: async () => 42,
+    discardPending: async () => 0,
+    runtimeStats: () => undefined,
     readLogits: async () => new Float32Array(0),
     attentionStats: async () => undefined,
     readKvLayer: async () => ({ k: new Uint8Array(0), v: new Uint8Array(0) }),
     writeKvLayer: () => {},
     dispose: () => {},
-  } as unknown as ModelRunner;
+  };
   return { runner, prefills };
 }
 
