@@ -1,4 +1,5 @@
 import 'fake-indexeddb/auto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import type {
   Engine,
@@ -339,6 +340,41 @@ describe('EngineHost', () => {
     expect(engine.generations[0].opts?.signal?.aborted).toBe(true);
     expect(host.state(1).job?.answer).toBe('');
     expect(await host.handle({ type: 'stop', jobId })).toEqual({ stopped: false });
+  });
+
+  test('Stop while a 1M-character page is being planned ends the job stopped, before any generation', async () => {
+    // A real novel, repeated past a million characters: the host counts and chunks it in slices (#12 item 6).
+    const novel = readFileSync('/work/shared/data/texts/austen-emma.txt', 'utf8');
+    const huge = { title: 'Huge', url: 'https://example.org/huge', text: `${novel}\n\n${novel}`.slice(0, 1_000_000) };
+    const { host, engine, events } = setup({ pages: { 1: huge } });
+    let jobId: string | null = null;
+    let counts = 0;
+    let countsAtStop = -1;
+    engine.countTokens = (text: string) => {
+      counts++;
+      // Stop arrives as a message would, once planning is well under way.
+      if (counts === 300 && jobId)
+        setTimeout(() => {
+          countsAtStop = counts;
+          void host.handle({ type: 'stop', jobId: jobId! });
+        }, 0);
+      return Math.ceil(text.length / 4);
+    };
+    jobId = (await host.handle({ type: 'summarize', tabId: 1 })).jobId;
+    const done = await untilDone(events, jobId);
+    expect(done).toMatchObject({ status: 'stopped' });
+    expect(host.state(1).job).toMatchObject({ status: 'stopped', error: null });
+    expect(engine.generations).toHaveLength(0);
+    expect(countsAtStop).toBeGreaterThanOrEqual(300);
+    // At most the slice under way when Stop came finished after it, and the plan was far from done: planned to the
+    // end, the same page takes many more counts.
+    expect(counts - countsAtStop).toBeLessThan(300);
+    let fullCounts = 0;
+    planJobPrompt('summarize', huge, '', 4096, DEFAULT_SETTINGS.maxAnswerTokens, (t) => {
+      fullCounts++;
+      return Math.ceil(t.length / 4);
+    });
+    expect(counts).toBeLessThan(fullCounts / 2);
   });
 
   test('an unreadable page ends the job with its typed error', async () => {
