@@ -13,7 +13,8 @@ const USAGE =
   'usage: npm run bench -- [SECTION...] [--json FILE] [--large] [--samples N] ' +
   '[--driver lavapipe|swiftshader|system] [--list]';
 
-/** The summary keys (issue #9), in this order; null where this run did not measure one. */
+/** The summary keys of issue #9, first and in this order (null where this run did not measure one); the keys other
+ * sections set (issue #10's prefill figures, md5) follow. */
 const SUMMARY_KEYS = [
   'adapter',
   'copyGBs',
@@ -33,8 +34,11 @@ async function summarize(
   adapter: string,
   copy: Promise<number> | undefined,
 ): Promise<Record<string, unknown>> {
-  const known: Record<string, unknown> = { ...bench.summary, adapter, copyGBs: copy ? await copy : null };
-  return Object.fromEntries(SUMMARY_KEYS.map((k) => [k, known[k] ?? null]));
+  // The copy section's own figure, else the one other sections measured to compare with.
+  const copyGBs = bench.summary.copyGBs ?? (copy ? await copy : null);
+  const known: Record<string, unknown> = { ...bench.summary, adapter, copyGBs };
+  const rest = Object.entries(known).filter(([k]) => !(SUMMARY_KEYS as readonly string[]).includes(k));
+  return { ...Object.fromEntries(SUMMARY_KEYS.map((k) => [k, known[k] ?? null])), ...Object.fromEntries(rest) };
 }
 
 /** Runs the bench: `argv` as on the command line (without node and the script), `sections` to choose from. */
@@ -116,13 +120,13 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
     console.log(`  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   }
 
-  const hasSummary = Object.keys(bench.summary).length > 0;
-  if (hasSummary) console.log(`\nsummary: ${JSON.stringify(bench.summary, null, 2)}`);
+  const summary = await summarize(bench, describeAdapter(a), copy);
+  console.log(`\nsummary: ${JSON.stringify(summary, null, 2)}`);
 
   if (values.json) {
     mkdirSync(dirname(values.json), { recursive: true });
     const report = {
-      ...(hasSummary ? { summary: bench.summary } : {}),
+      summary,
       date: new Date().toISOString(),
       adapter: a,
       driver,
@@ -130,7 +134,6 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
       large: bench.large,
       samples: bench.samples,
       copyGBs: copy ? await copy : undefined,
-      summary: await summarize(bench, describeAdapter(a), copy),
       sections: results,
     };
     writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -89,6 +89,7 @@ const section: BenchSection = {
   async run(bench): Promise<BenchRow[]> {
     const bytes = copyBytes(bench);
     const [timing, gbs] = await measureCopy(bench.gpu, bench, bytes);
+    bench.summary.copyGBs = gbs;
     return [
       {
         kernel: 'copy',
