@@ -1,4 +1,4 @@
-// md5 of a downloaded weight shard, checked against `md5sum` in tensor-cache.json. On hash-wasm (WASM): 2.6x the
+// md5 of a downloaded weight shard, checked against `md5sum` in tensor-cache.json. On hash-wasm (WASM): 1.5-2.6x the
 // hand-written RFC 1321 code it replaced on a 100 MiB shard (docs/RELIABILITY.md, `npm run bench -- md5`).
 import { createMD5, type IHasher } from 'hash-wasm';
 
