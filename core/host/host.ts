@@ -16,6 +16,7 @@ import { runGpuSelfTest } from './gpuSelfTest';
 import { JobRunner } from './jobRunner';
 import { findModel } from './modelList';
 import { Models } from './models';
+import { PageReads } from './pageReads';
 import { historyStorageError, snapshotStorageError } from './storageErrors';
 import { lazyHistory, ThreadBook } from './threads';
 
@@ -33,6 +34,8 @@ export class EngineHost {
    * failed: a save that works in that store clears it. */
   private storageWarning: ErrorInfo | null = null;
   private storageWarningFrom: 'snapshots' | 'history' | null = null;
+  /** The pre-read and suggestQuestions share one read of the page (pageReads.ts). */
+  private readonly pageReads: PageReads;
 
   constructor(private readonly env: HostEnv) {
     const settings = () => this.settings;
@@ -53,8 +56,10 @@ export class EngineHost {
     this.threads = new ThreadBook(env.openHistory ? lazyHistory(() => env.openHistory!()) : null, env.log, (e) =>
       this.setStorageWarning(e === null ? null : historyStorageError(e), 'history'),
     );
+    this.pageReads = new PageReads(env);
     this.runner = new JobRunner({
       env,
+      pageReads: this.pageReads,
       models: this.models,
       settings,
       emit: (e) => this.emit(e),
@@ -193,7 +198,7 @@ export class EngineHost {
       case 'cancelPreRead':
         return { cancelled: this.runner.cancelPreRead() };
       case 'suggestQuestions': {
-        const page = await this.env.readPage(r.tabId);
+        const page = await this.pageReads.read(r.tabId);
         return { questions: page.text.trim() ? suggestQuestions(page.text, page.title) : [] };
       }
     }

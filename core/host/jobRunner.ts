@@ -11,6 +11,7 @@ import type { Settings } from '../protocol/settings';
 import type { HostEnv } from './env';
 import { doneStatsFrom, JobStore } from './jobs';
 import type { Models } from './models';
+import type { PageReads } from './pageReads';
 import {
   type JobPrompt,
   mapReduceStepPrompt,
@@ -45,6 +46,8 @@ export interface JobRunnerDeps {
   /** The state changed: the host broadcasts it with this job. */
   changed(job: JobView | null): void;
   threads: ThreadBook;
+  /** Page reads the pre-read shares with suggestQuestions (opening the popup asks for both). */
+  pageReads: PageReads;
 }
 
 /** Reserve for the instruction, the question's role markers and the document header when turns are budgeted. */
@@ -269,7 +272,7 @@ export class JobRunner {
     this.setPreRead(view);
     void (async () => {
       try {
-        const page = await this.deps.env.readPage(tabId, { userAction, signal: controller.signal });
+        const page = await this.deps.pageReads.read(tabId, { userAction, signal: controller.signal });
         if (!page.text.trim()) return this.setPreRead({ ...view, status: 'skipped', reason: 'the page has no text' });
         controller.signal.throwIfAborted();
         const thread = await this.deps.threads.threadForJob(tabId, page);

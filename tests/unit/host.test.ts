@@ -142,6 +142,8 @@ function setup(
     local?: ReturnType<typeof memoryStore>;
     session?: ReturnType<typeof memoryStore>;
     history?: () => Promise<HistoryStore>;
+    /** The tabs' addresses (HostEnv.tabUrl); without it the env has no tabUrl. */
+    tabUrls?: Record<number, string>;
   } = {},
 ) {
   const engine = new FakeEngine();
@@ -186,6 +188,7 @@ function setup(
     },
     keepAlive: (a) => keepAlive.push(a),
     openHistory: opts.history,
+    ...(opts.tabUrls ? { tabUrl: async (tabId: number) => opts.tabUrls?.[tabId] ?? null } : {}),
   };
   const host = new EngineHost(env);
   const events: HostEvent[] = [];
@@ -859,5 +862,19 @@ describe('threads, citations and history in the host', () => {
     expect(h.host.state().preRead).toMatchObject({ tabId: 2, status: 'stopped' });
     expect(await h.host.handle({ type: 'cancelPreRead' })).toEqual({ cancelled: false });
     release();
+  });
+
+  test('opening the popup: the pre-read and the suggested questions share one read of the page', async () => {
+    const h = setup({ tabUrls: { 1: ARTICLE.url } });
+    await ask(h, 'q1');
+    h.reads.length = 0;
+    // What the popup sends on opening: the pre-read (the user's action), then the suggested questions.
+    expect(await h.host.handle({ type: 'preRead', tabId: 1, userAction: true })).toEqual({ started: true });
+    const suggested = await h.host.handle({ type: 'suggestQuestions', tabId: 1 });
+    expect(suggested.questions.length).toBeGreaterThan(0);
+    for (let i = 0; i < 100 && h.host.state().preRead?.status === 'running'; i++)
+      await new Promise((r) => setTimeout(r, 1));
+    expect(h.host.state().preRead).toMatchObject({ tabId: 1, status: 'done' });
+    expect(h.reads).toEqual([{ tabId: 1, userAction: true }]);
   });
 });
