@@ -1,5 +1,6 @@
 // Seeded generators of hostile input for tests/unit/hostileInput.test.ts: the same seed gives the same inputs, so a
 // failure reproduces from the seed the test prints.
+import type { RequestType } from '../../core/protocol/messages';
 
 /** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
 export function prng(seed: number): () => number {
@@ -270,25 +271,41 @@ export function mutateBytes(g: Gen, bytes: Uint8Array, edits: number): Uint8Arra
   return b;
 }
 
-const REQUEST_TYPES = [
-  'ask',
-  'summarize',
-  'stop',
-  'getState',
-  'setSettings',
-  'loadModel',
-  'cancelLoad',
-  'deleteModel',
-  'listModels',
-  'clearSnapshots',
-  'addCustomModel',
-  'debugGpuSelfTest',
-  'debugLoseGpu',
-  'hack',
-  '__proto__',
-  '',
-  'ASK',
-];
+/**
+ * Every request type of the protocol, as a record so that tsc fails here when core/protocol/messages.ts gains a type
+ * the hostile run does not send (preRead and cancelPreRead were missing once).
+ */
+const PROTOCOL_REQUEST_TYPES = {
+  ask: true,
+  summarize: true,
+  continueAnswer: true,
+  stop: true,
+  getState: true,
+  setSettings: true,
+  loadModel: true,
+  cancelLoad: true,
+  deleteModel: true,
+  listModels: true,
+  clearSnapshots: true,
+  addCustomModel: true,
+  debugGpuSelfTest: true,
+  debugLoseGpu: true,
+  newThread: true,
+  listHistory: true,
+  openThread: true,
+  deleteThread: true,
+  clearHistory: true,
+  exportThread: true,
+  showCitation: true,
+  suggestQuestions: true,
+  preRead: true,
+  cancelPreRead: true,
+} satisfies Record<RequestType, true>;
+
+export const protocolRequestTypes = Object.keys(PROTOCOL_REQUEST_TYPES) as RequestType[];
+
+/** The protocol's request types and a few that are not (unknown, prototype keys, empty, wrong case). */
+const REQUEST_TYPES: string[] = [...protocolRequestTypes, 'hack', '__proto__', '', 'ASK'];
 
 /** A value of any JSON shape (what a port can carry), sometimes extreme. */
 export function jsonValue(g: Gen, depth = 3): unknown {
@@ -315,14 +332,29 @@ export function jsonValue(g: Gen, depth = 3): unknown {
   return g.pick(REQUEST_TYPES);
 }
 
-/** A UI → host message that a broken or hostile sender could post: valid shapes with bad fields, and junk. */
-export function hostileRequest(g: Gen): unknown {
-  if (g.chance(0.1)) return jsonValue(g);
+/**
+ * A UI → host message that a broken or hostile sender could post: valid shapes with bad fields, and junk.
+ * `type`: the request type to send (with hostile fields); without it, any type or junk.
+ */
+export function hostileRequest(g: Gen, type?: RequestType): unknown {
+  if (type === undefined && g.chance(0.1)) return jsonValue(g);
   const msg: Record<string, unknown> = {
     id: g.chance(0.8) ? g.int(0, 1000) : jsonValue(g),
-    type: g.pick(REQUEST_TYPES),
+    type: type ?? g.pick(REQUEST_TYPES),
   };
-  const fields = ['tabId', 'question', 'document', 'jobId', 'settings', 'modelId', 'baseUrl'];
+  const fields = [
+    'tabId',
+    'question',
+    'document',
+    'jobId',
+    'settings',
+    'modelId',
+    'baseUrl',
+    'threadId',
+    'userAction',
+    'pageUrl',
+    'citation',
+  ];
   for (const f of fields) if (g.chance(0.5)) msg[f] = jsonValue(g);
   if (g.chance(0.3))
     msg.document = { title: jsonValue(g), url: jsonValue(g), text: jsonValue(g), truncated: jsonValue(g) };

@@ -29,6 +29,7 @@ import {
   hostileRequest,
   mutateBytes,
   prng,
+  protocolRequestTypes,
   specialSoup,
 } from '../hostile/generators.ts';
 
@@ -227,14 +228,17 @@ describe(`hostile input (seed ${SEED}; HOSTILE_SEED=n replays)`, () => {
   it('protocol validator: malformed requests and events', () => {
     const g = genFor(3);
     const tally = new Tally('protocol');
+    let requests = 0;
     for (let i = 0; i < COUNTS.protocol; i++) {
       const isEvent = i % 4 === 3;
-      const raw = isEvent ? hostileEvent(g) : hostileRequest(g);
+      // The first requests go through every request type of the protocol once (hostile fields), then any type.
+      const raw = isEvent ? hostileEvent(g) : hostileRequest(g, protocolRequestTypes[requests++]);
       const started = performance.now();
       const outcome = settle(() => JSON.stringify(isEvent ? parseEvent(raw) : parseRequest(raw)) ?? '');
       tally.record(`#${i} ${isEvent ? 'event' : 'request'}`, outcome, performance.now() - started);
     }
     tally.check(COUNTS.protocol);
+    expect(requests).toBeGreaterThan(protocolRequestTypes.length);
     // Garbage mostly gets refused: a validator that accepted everything would pass the checks above.
     expect(() => parseRequest({ id: 1, type: 'ask', tabId: -1, question: '' })).toThrow(ProtocolError);
   }, 120_000);
