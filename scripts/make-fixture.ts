@@ -3,8 +3,8 @@
 //       [--tied] [--rope-scaling] [--bf16] [--template raw|chatml] [--seed N] [--hidden N] [--layers N]
 //       [--heads N] [--kv-heads N] [--head-dim N] [--intermediate N] [--vocab N] [--context N] [--shards N]
 import type { Architecture, Quantization } from '../core/model/config';
-import { writeFixtureModelDir } from '../core/node/dirSource';
 import type { FixtureOptions } from '../core/testing/fixtureModel';
+import { writeFixtureModelDir } from '../core/testing/fixtureModelDir';
 
 function parseArgs(argv: string[]): { dir: string; options: FixtureOptions } {
   const options: FixtureOptions = {};

@@ -3,7 +3,6 @@
 // mode cannot pay off. A decode step is bound by the bytes it reads, so where weights dominate (small contexts, big
 // models) the few KV bytes recycled attention saves cannot repay its refresh steps.
 import { resolveK } from '../attention/policy';
-import type { ModelRunner } from './runner';
 import type { AttentionPolicy } from './types';
 
 /** What one decode step reads and writes, in bytes, over all layers. */
@@ -66,9 +65,12 @@ export interface FastModeDecision {
   ratio: number | null;
 }
 
-/** Decides at the start of a generation (context = prompt + half the answer budget, the typical step's context). */
+/**
+ * Decides at the start of a generation (context = prompt + half the answer budget, the typical step's context).
+ * `runner` is the ModelRunner, seen only through its bytes model (runner.ts imports this module's DecodeBytesModel; no import back).
+ */
 export function decideFastMode(
-  runner: Pick<ModelRunner, 'decodeBytes'>,
+  runner: { readonly decodeBytes?: DecodeBytesModel },
   requested: AttentionPolicy,
   promptTokens: number,
   maxTokens: number,

@@ -1,7 +1,5 @@
 // Node-only: a model's MLC folder on disk (tests, CLI, bench).
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ModelSourceSpec } from '../engine/types';
 import {
@@ -13,7 +11,6 @@ import {
   verifyBytes,
   type WeightSource,
 } from '../model/sources';
-import { type FixtureModel, type FixtureOptions, makeFixtureModel } from '../testing/fixtureModel';
 
 export class DirSource implements WeightSource {
   readonly location: string;
@@ -55,13 +52,4 @@ export class DirSource implements WeightSource {
 /** The engine's ModelSourceSpec as a WeightSource (Node: directories and URLs). */
 export function sourceFromSpec(spec: ModelSourceSpec, http?: HttpSourceOptions): WeightSource {
   return spec.kind === 'dir' ? new DirSource(spec.path) : new HttpSource(spec.baseUrl, http);
-}
-
-/** Writes a generated fixture model (core/testing/fixtureModel.ts) into `dir` (default: a new temp folder). */
-export function writeFixtureModelDir(opts: FixtureOptions = {}, dir?: string): { dir: string; model: FixtureModel } {
-  const target = dir ?? mkdtempSync(join(tmpdir(), 'rr-fixture-'));
-  mkdirSync(target, { recursive: true });
-  const model = makeFixtureModel(opts);
-  for (const [name, data] of model.files) writeFileSync(join(target, name), data);
-  return { dir: target, model };
 }

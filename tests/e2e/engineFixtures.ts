@@ -2,7 +2,7 @@
 // SwiftShader has no shader-f16), a long article and a PDF made from the Persuasion excerpt in tests/fixtures/pages.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFixtureModelDir } from '../../core/node/dirSource';
+import { writeFixtureModelDir } from '../../core/testing/fixtureModelDir';
 import { makeTextPdf, paragraphsOf } from '../fixtures/pdf/makePdfs';
 import { ROOT } from './harness';
 

@@ -6,9 +6,10 @@ import { LocalEngine } from '../../core/engine/engine';
 import { GpuModel } from '../../core/engine/gpuModel';
 import type { HostEnv, KeyValueStore } from '../../core/host/env';
 import { EngineHost } from '../../core/host/host';
-import { DirSource, writeFixtureModelDir } from '../../core/node/dirSource';
+import { DirSource } from '../../core/node/dirSource';
 import { createNodeGpuContext } from '../../core/node/webgpu';
 import type { HostEvent, JobView } from '../../core/protocol/messages';
+import { writeFixtureModelDir } from '../../core/testing/fixtureModelDir';
 import type { GpuContext } from '../../kernels/gpuContext';
 
 function memory(): KeyValueStore {

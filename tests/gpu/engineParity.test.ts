@@ -11,9 +11,10 @@ import { ReferenceRunner } from '../../core/engine/referenceRunner';
 import type { ModelRunner } from '../../core/engine/runner';
 import { GREEDY_SAMPLING } from '../../core/engine/runner';
 import { loadModel } from '../../core/model/load';
-import { DirSource, writeFixtureModelDir } from '../../core/node/dirSource';
+import { DirSource } from '../../core/node/dirSource';
 import { createNodeEngine } from '../../core/node/nodeEngine';
 import type { FixtureOptions } from '../../core/testing/fixtureModel';
+import { writeFixtureModelDir } from '../../core/testing/fixtureModelDir';
 import { testGpu } from './setup';
 
 const root = mkdtempSync(join(tmpdir(), 'rr-parity-'));

@@ -10,7 +10,8 @@ import { GpuModel } from '../../core/engine/gpuModel';
 import type { ModelRunner } from '../../core/engine/runner';
 import type { GenerateEvent } from '../../core/engine/types';
 import { loadModel } from '../../core/model/load';
-import { DirSource, writeFixtureModelDir } from '../../core/node/dirSource';
+import { DirSource } from '../../core/node/dirSource';
+import { writeFixtureModelDir } from '../../core/testing/fixtureModelDir';
 import { testGpu } from './setup';
 
 const root = mkdtempSync(join(tmpdir(), 'rr-prefill-'));

@@ -22,12 +22,12 @@ import {
   RUNNING_PROMPT_KEY,
   ThrottledSaver,
 } from '../../core/host/resume';
-import { writeFixtureModelDir } from '../../core/node/dirSource';
 import { createNodeEngine } from '../../core/node/nodeEngine';
 import { HostClient } from '../../core/protocol/client';
 import type { HostEvent, PageContent } from '../../core/protocol/messages';
 import { createPortPair, type PortLike } from '../../core/protocol/port';
 import { parseRequest } from '../../core/protocol/validate';
+import { writeFixtureModelDir } from '../../core/testing/fixtureModelDir';
 import type { GpuContext } from '../../kernels/gpuContext';
 
 describe('ThrottledSaver: the partial answer is written at a bounded rate', () => {

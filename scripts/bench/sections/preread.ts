@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineHost } from '../../../core/host/host';
-import { writeFixtureModelDir } from '../../../core/node/dirSource';
 import { createNodeEngine } from '../../../core/node/nodeEngine';
 import type { HostEvent, PageContent } from '../../../core/protocol/messages';
+import { writeFixtureModelDir } from '../../../core/testing/fixtureModelDir';
 import type { BenchRow, BenchSection } from '../sections';
 
 const QUESTION = 'w1 w2 w3 w4 w5 w6 w7 w8';
