@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: every check the project has, in order, stopping at the first failure.
-#   lint+format (biome) -> types (tsc) -> unit tests -> GPU tests on SwiftShader -> GPU tests on lavapipe ->
-#   extension builds (chrome, firefox) -> end-to-end tests in Chromium.
+#   lint+format (biome) and dependency rules (dependency-cruiser, .dependency-cruiser.cjs) -> types (tsc) ->
+#   unit tests -> GPU tests on SwiftShader -> GPU tests on lavapipe -> extension builds (chrome, firefox) ->
+#   end-to-end tests in Chromium.
 # GPU tests never skip: no adapter, the wrong driver, or a skipped test fails the run.
 # Ends with "N passed, N failed" summed over every vitest run.
 # For local use only: `bash scripts/test.sh --from STEP` starts at STEP (lint, typecheck, unit, gpu-swiftshader,
@@ -113,7 +114,11 @@ if [[ ! -f /usr/lib/chromium/vk_swiftshader_icd.json || ! -f .cache/mesa/lvp_icd
 fi
 
 # --vcs-*: check what git sees (tracked and not ignored), not scratch folders like .dev/
-step lint 'lint+format' npx biome check --vcs-enabled=true --vcs-client-kind=git --vcs-use-ignore-file=true .
+# Then the layering rules (entrypoints -> core -> kernels, UI through messages, no core/ folder cycles).
+lint_all() {
+  npx biome check --vcs-enabled=true --vcs-client-kind=git --vcs-use-ignore-file=true . && npm run -s lint:deps
+}
+step lint 'lint+format+dependency rules' lint_all
 step typecheck 'typecheck' npx tsc --noEmit -p .
 step unit 'unit tests' vitest_run unit --project unit
 step gpu-swiftshader 'gpu tests (swiftshader)' gpu_tests swiftshader swiftshader
