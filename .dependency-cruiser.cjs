@@ -48,6 +48,23 @@ module.exports = {
       to: { path: '^core/testing/' },
     },
     {
+      name: 'node-only-in-node',
+      comment:
+        'core/node/ is the Node-only side (Dawn device, Vulkan drivers, directory stores): no product module outside ' +
+        'it and core/testing/ imports it, so nothing Node-only reaches the extension bundles.',
+      severity: 'error',
+      from: { path: '^(core|kernels|components|entrypoints)/', pathNot: '^core/(node|testing)/' },
+      to: { path: '^core/node/' },
+    },
+    {
+      name: 'no-node-builtins-in-product',
+      comment:
+        'Product code runs in the browser: Node built-ins (node:fs, node:path, …) only in core/node/ and core/testing/.',
+      severity: 'error',
+      from: { path: '^(core|kernels|components|entrypoints)/', pathNot: '^core/(node|testing)/' },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
       name: 'core-no-folder-cycles',
       comment:
         'No two folders of core/ import each other in a cycle (core/a → core/b → core/a): a type lives with the ' +

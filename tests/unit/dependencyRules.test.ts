@@ -106,6 +106,11 @@ describe('dependency rules (.dependency-cruiser.cjs)', () => {
         'export const bg = [gpu, k];\n',
       // content-script-small
       'entrypoints/content/index.ts': `import { host } from '../../core/host/host';\nexport const c = host;\n`,
+      // node-only-in-node (core/node may use Node built-ins; core/document may not use either)
+      'core/node/dir.ts': `import { readFileSync } from 'node:fs';\nexport const dir = readFileSync;\n`,
+      'core/document/usesNode.ts': `import { dir } from '../node/dir';\nexport const n = dir;\n`,
+      // no-node-builtins-in-product
+      'core/document/usesFs.ts': `import { readFile } from 'node:fs/promises';\nexport const r = readFile;\n`,
       // no-circular (inside one folder)
       'core/document/a.ts': `import { b } from './b';\nexport const a = () => b;\n`,
       'core/document/b.ts': `import { a } from './a';\nexport const b = () => a;\n`,
@@ -130,6 +135,8 @@ describe('dependency rules (.dependency-cruiser.cjs)', () => {
       ['content-script-small', 'entrypoints/content/index.ts', 'core/host/host.ts'],
       ['entrypoints-kernels-only-gpu-context', 'entrypoints/background/index.ts', 'kernels/k/k.ts'],
       ['entrypoints-independent', 'entrypoints/popup/main.ts', 'entrypoints/background/index.ts'],
+      ['node-only-in-node', 'core/document/usesNode.ts', 'core/node/dir.ts'],
+      ['no-node-builtins-in-product', 'core/document/usesFs.ts'],
       ['no-circular', 'core/document/a.ts', 'core/document/b.ts'],
       ['no-orphans', 'core/document/lonely.ts'],
       ['not-to-unresolvable', 'core/document/typo.ts', './missing'],
@@ -147,6 +154,7 @@ describe('dependency rules (.dependency-cruiser.cjs)', () => {
     // The allowed imports stay quiet: the background may open the GPU context, core/engine drives kernels.
     expect(violations.filter((v) => v.to === 'kernels/gpuContext.ts')).toEqual([]);
     expect(violations.filter((v) => v.from === 'core/engine/engine.ts')).toEqual([]);
+    expect(violations.filter((v) => v.from === 'core/node/dir.ts')).toEqual([]);
   }, 180_000);
 
   test('a tree that keeps the layers passes', () => {
