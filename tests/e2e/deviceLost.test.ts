@@ -1,49 +1,18 @@
 // The GPU device lost mid-answer in the extension's service worker: the job ends with a clear gpu-lost error, the
 // popup offers Retry, and Retry gets a new device, reloads the model and answers.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { HostState, JobView } from '../../core/protocol/messages';
-import { longArticleHtml, writeTinyChatModel } from './engineFixtures';
-import {
-  buildExtension,
-  hostRequest,
-  type LaunchedExtension,
-  launchWithExtension,
-  openPopup,
-  openTab,
-  type StaticServer,
-  startStaticServer,
-} from './harness';
+import { popupWithTinyChat, useTinyChatExtension } from './engineFixtures';
+import { hostRequest } from './harness';
 
-let ext: LaunchedExtension;
-let server: StaticServer;
-let modelDir: string;
-
-beforeAll(async () => {
-  buildExtension();
-  modelDir = mkdtempSync(join(tmpdir(), 'rr-e2e-lost-'));
-  writeTinyChatModel(join(modelDir, 'models/tiny-chat'));
-  server = await startStaticServer({ root: modelDir, routes: { '/article.html': longArticleHtml(200) } });
-  ext = await launchWithExtension();
-}, 400_000);
-
-afterAll(async () => {
-  await ext?.close();
-  await server?.close();
-  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
-});
+const t = useTinyChatExtension('rr-e2e-lost-');
 
 describe('GPU device lost in the extension', () => {
   test('mid-answer: gpu-lost error with Retry; Retry reloads on a new device and answers', async () => {
-    const { page, tabId } = await openTab(ext, server.url('/article.html'));
-    const popup = await openPopup(ext, tabId);
-    await expect.poll(() => popup.getByTestId('status').textContent()).not.toMatch(/Connecting/);
-    const entry = await hostRequest(popup, { type: 'addCustomModel', baseUrl: server.url('/models/tiny-chat/') });
-    await hostRequest(popup, {
-      type: 'setSettings',
-      settings: { modelId: entry.modelId, maxAnswerTokens: 300, fastMode: false, snapshotBudgetMB: 0 },
+    const { page, tabId, popup } = await popupWithTinyChat(t, {
+      maxAnswerTokens: 300,
+      fastMode: false,
+      snapshotBudgetMB: 0,
     });
     await popup.getByTestId('question').fill('Who is the keeper?');
     await popup.getByTestId('ask').click();

@@ -1,10 +1,23 @@
 // What the engine e2e tests serve: a generated tiny model (random weights, exact MLC format, f32-scale dtypes because
 // SwiftShader has no shader-f16), a long article and a PDF made from the Persuasion excerpt in tests/fixtures/pages.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
+import type { SettingsPatch } from '../../core/protocol/settings';
 import { writeFixtureModelDir } from '../../core/testing/fixtureModelDir';
 import { makeTextPdf, paragraphsOf } from '../fixtures/pdf/makePdfs';
-import { ROOT } from './harness';
+import {
+  buildExtension,
+  hostRequest,
+  type LaunchedExtension,
+  launchWithExtension,
+  openPopup,
+  openTab,
+  ROOT,
+  type StaticServer,
+  startStaticServer,
+} from './harness';
 
 export const PERSUASION = readFileSync(join(ROOT, 'tests/fixtures/pages/persuasion-ch1-2.txt'), 'utf8');
 
@@ -55,4 +68,39 @@ export function writeTinyChatModel(dir: string): void {
 
 export async function makeBookPdf(words: number): Promise<Uint8Array> {
   return (await makeTextPdf(persuasionParagraphs(words), 'Persuasion (test PDF)')).bytes;
+}
+
+/** A test file's browser with the extension, and a server with the tiny chat model under /models/tiny-chat/ and a
+ * 200-word article at /article.html; started before the file's tests and closed after them. */
+export interface TinyChatExtension {
+  ext: LaunchedExtension;
+  server: StaticServer;
+}
+
+export function useTinyChatExtension(tmpPrefix: string): TinyChatExtension {
+  const t = {} as TinyChatExtension;
+  let modelDir = '';
+  beforeAll(async () => {
+    buildExtension();
+    modelDir = mkdtempSync(join(tmpdir(), tmpPrefix));
+    writeTinyChatModel(join(modelDir, 'models/tiny-chat'));
+    t.server = await startStaticServer({ root: modelDir, routes: { '/article.html': longArticleHtml(200) } });
+    t.ext = await launchWithExtension();
+  }, 400_000);
+  afterAll(async () => {
+    await t.ext?.close();
+    await t.server?.close();
+    if (modelDir) rmSync(modelDir, { recursive: true, force: true });
+  });
+  return t;
+}
+
+/** Opens the article in a tab and the popup on it, adds the tiny chat model and applies `settings` with it chosen. */
+export async function popupWithTinyChat(t: TinyChatExtension, settings: SettingsPatch) {
+  const { page, tabId } = await openTab(t.ext, t.server.url('/article.html'));
+  const popup = await openPopup(t.ext, tabId);
+  await expect.poll(() => popup.getByTestId('status').textContent()).not.toMatch(/Connecting/);
+  const entry = await hostRequest(popup, { type: 'addCustomModel', baseUrl: t.server.url('/models/tiny-chat/') });
+  await hostRequest(popup, { type: 'setSettings', settings: { modelId: entry.modelId, ...settings } });
+  return { page, tabId, popup, modelId: entry.modelId };
 }

@@ -2,45 +2,17 @@
 // worker's storage calls fail as a full disk makes them fail: Cache.put rejects and IndexedDB put throws a
 // QuotaExceededError DOMException (patched in the service worker's global scope); everything after that is the
 // product's own path (model loader / snapshot store → host → port → popup).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { HostState, JobView } from '../../core/protocol/messages';
-import { longArticleHtml, writeTinyChatModel } from './engineFixtures';
-import {
-  buildExtension,
-  hostRequest,
-  type LaunchedExtension,
-  launchWithExtension,
-  openPopup,
-  openTab,
-  RESULTS_DIR,
-  type StaticServer,
-  startStaticServer,
-} from './harness';
+import { popupWithTinyChat, useTinyChatExtension } from './engineFixtures';
+import { hostRequest, RESULTS_DIR } from './harness';
 
-let ext: LaunchedExtension;
-let server: StaticServer;
-let modelDir: string;
-
-beforeAll(async () => {
-  buildExtension();
-  modelDir = mkdtempSync(join(tmpdir(), 'rr-e2e-quota-'));
-  writeTinyChatModel(join(modelDir, 'models/tiny-chat'));
-  server = await startStaticServer({ root: modelDir, routes: { '/article.html': longArticleHtml(200) } });
-  ext = await launchWithExtension();
-}, 400_000);
-
-afterAll(async () => {
-  await ext?.close();
-  await server?.close();
-  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
-});
+const t = useTinyChatExtension('rr-e2e-quota-');
 
 /** The service worker's storage writes fail as on a full disk ('cache': Cache API; 'snapshots': the KV snapshot DB). */
 async function fillTheDisk(what: 'cache' | 'snapshots' | 'none'): Promise<void> {
-  await ext.serviceWorker.evaluate((what) => {
+  await t.ext.serviceWorker.evaluate((what) => {
     const g = globalThis as unknown as {
       __realPut?: { cache: Cache['put']; idb: IDBObjectStore['put'] };
     };
@@ -70,13 +42,10 @@ async function ended(popup: import('playwright-core').Page, tabId: number, notJo
 
 describe('storage errors in the extension', () => {
   test('a full disk while keeping the model, then while saving a snapshot: each says what to do', async () => {
-    const { page, tabId } = await openTab(ext, server.url('/article.html'));
-    const popup = await openPopup(ext, tabId);
-    await expect.poll(() => popup.getByTestId('status').textContent()).not.toMatch(/Connecting/);
-    const entry = await hostRequest(popup, { type: 'addCustomModel', baseUrl: server.url('/models/tiny-chat/') });
-    await hostRequest(popup, {
-      type: 'setSettings',
-      settings: { modelId: entry.modelId, maxAnswerTokens: 8, fastMode: false, snapshotBudgetMB: 64 },
+    const { page, tabId, popup } = await popupWithTinyChat(t, {
+      maxAnswerTokens: 8,
+      fastMode: false,
+      snapshotBudgetMB: 64,
     });
 
     // The model cache (Cache API) is full: the job ends with storage-failed and the popup says what to do.

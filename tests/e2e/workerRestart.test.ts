@@ -1,54 +1,22 @@
 // The service worker stopped mid-answer (MV3 stops it at will; here through CDP ServiceWorker.stopWorker): the popup
 // reconnects by itself, shows the partial answer as interrupted with Continue, and Continue finishes it from the
 // stored prompt + the answer so far, with the page's KV restored from its snapshot.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { HostState, JobView } from '../../core/protocol/messages';
-import { longArticleHtml, writeTinyChatModel } from './engineFixtures';
-import {
-  buildExtension,
-  hostRequest,
-  type LaunchedExtension,
-  launchWithExtension,
-  openPopup,
-  openTab,
-  RESULTS_DIR,
-  restartServiceWorker,
-  type StaticServer,
-  startStaticServer,
-} from './harness';
+import { popupWithTinyChat, useTinyChatExtension } from './engineFixtures';
+import { hostRequest, RESULTS_DIR, restartServiceWorker } from './harness';
 
 declare const chrome: { storage: { session: { get(key: string): Promise<Record<string, unknown>> } } };
 
-let ext: LaunchedExtension;
-let server: StaticServer;
-let modelDir: string;
-
-beforeAll(async () => {
-  buildExtension();
-  modelDir = mkdtempSync(join(tmpdir(), 'rr-e2e-restart-'));
-  writeTinyChatModel(join(modelDir, 'models/tiny-chat'));
-  server = await startStaticServer({ root: modelDir, routes: { '/article.html': longArticleHtml(200) } });
-  ext = await launchWithExtension();
-}, 400_000);
-
-afterAll(async () => {
-  await ext?.close();
-  await server?.close();
-  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
-});
+const t = useTinyChatExtension('rr-e2e-restart-');
 
 describe('service worker stopped mid-answer', () => {
   test('the partial answer is shown as interrupted; Continue completes it', async () => {
-    const { page, tabId } = await openTab(ext, server.url('/article.html'));
-    const popup = await openPopup(ext, tabId);
-    await expect.poll(() => popup.getByTestId('status').textContent()).not.toMatch(/Connecting/);
-    const entry = await hostRequest(popup, { type: 'addCustomModel', baseUrl: server.url('/models/tiny-chat/') });
-    await hostRequest(popup, {
-      type: 'setSettings',
-      settings: { modelId: entry.modelId, maxAnswerTokens: 1000, fastMode: false, snapshotBudgetMB: 64 },
+    const { page, tabId, popup } = await popupWithTinyChat(t, {
+      maxAnswerTokens: 1000,
+      fastMode: false,
+      snapshotBudgetMB: 64,
     });
     await popup.getByTestId('question').fill('Who is the keeper?');
     await popup.getByTestId('ask').click();
@@ -62,7 +30,7 @@ describe('service worker stopped mid-answer', () => {
     const shownBeforeStop = ((await popup.getByTestId('answer').textContent()) ?? '').length;
     expect(shownBeforeStop).toBeGreaterThan(0);
     // Woken by the popup itself: its port closed, it reconnects, and the new worker shows the interrupted answer.
-    await restartServiceWorker(ext, popup, () =>
+    await restartServiceWorker(t.ext, popup, () =>
       expect.poll(() => popup.getByTestId('continue').isVisible(), { timeout: 60_000 }).toBe(true),
     );
     const state: HostState = await hostRequest(popup, { type: 'getState', tabId });
