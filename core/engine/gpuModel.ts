@@ -126,7 +126,7 @@ export class GpuModel implements ModelRunner {
   /** Embeds the id the previous decode step sampled, from its GPU buffer (no round trip through the host). */
   private readonly embedSampled: EmbeddingKernel;
   /** Unfused decode: x += proj (the last layer's MLP output), then xn = norm(x). */
-  private readonly finalNorm: RmsNormKernel;
+  private readonly finalNorm: RmsNormKernel | null;
   /** Logits; fused decode: of norm(x) (the final norm in its prologue), else of xn. */
   private readonly lmHead: Matvec;
   /** Decode runs the fused matvecs (see encodeLayer): every weight's shape allows them. */
@@ -325,7 +325,7 @@ export class GpuModel implements ModelRunner {
       this.layers.push(layer);
     });
     const finalGamma = vector(weights.finalNorm, 'finalNorm');
-    this.finalNorm = hiddenNorm(finalGamma, true);
+    this.finalNorm = fuse ? null : hiddenNorm(finalGamma, true);
     const headWeight = head ? linear(head, 'lmHead') : embedTable;
     this.lmHead = createMatvec(
       ctx,
@@ -529,7 +529,7 @@ export class GpuModel implements ModelRunner {
     const pass = counting.asEncoder();
     (input === 'sampled' ? this.embedSampled : this.embedding).encode(pass, 1);
     for (let i = 0; i < this.layers.length; i++) this.encodeLayer(pass, i, { kind: 'decode', pos, step });
-    if (!this.fusedDecode) this.finalNorm.encode(pass, 1);
+    this.finalNorm?.encode(pass, 1);
     this.lmHead.encode(pass);
     this.sampler.encode(pass, { ...sampling, step });
     counting.pass.end();

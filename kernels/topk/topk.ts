@@ -32,20 +32,20 @@ function paramsWriter(ctx: GpuContext, label: string, slot?: UniformSlot) {
   };
 }
 
-export function createAggregatePool(
-  ctx: GpuContext,
-  o: {
-    numHeads: number;
-    kvHeads: number;
-    capacity: number;
-    scores: GPUBuffer;
-    headStats: GPUBuffer;
-    state: GPUBuffer | GPUBufferBinding;
-    /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
-    params?: UniformSlot;
-    pooled: GPUBuffer;
-  },
-): KernelWithParams {
+/** What the pooling reads and writes (the logits of a full step, their per-head stats, the layer's state). */
+export interface AggregatePoolOptions {
+  numHeads: number;
+  kvHeads: number;
+  capacity: number;
+  scores: GPUBuffer;
+  headStats: GPUBuffer;
+  state: GPUBuffer | GPUBufferBinding;
+  /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
+  params?: UniformSlot;
+  pooled: GPUBuffer;
+}
+
+export function createAggregatePool(ctx: GpuContext, o: AggregatePoolOptions): KernelWithParams {
   if (o.numHeads % o.kvHeads !== 0) throw new Error('top-K: numHeads must be a multiple of kvHeads');
   const pipeline = computePipeline(ctx, aggregatePoolWgsl(o), 'topk.aggregatePool');
   const params = paramsWriter(ctx, 'topk.pool.params', o.params);
@@ -94,19 +94,7 @@ export function createRadixSelect(
 /** Aggregate + pool + select, for one layer. Runs only when the layer's state flag says "full step". */
 export function createTopK(
   ctx: GpuContext,
-  o: {
-    numHeads: number;
-    kvHeads: number;
-    capacity: number;
-    scores: GPUBuffer;
-    headStats: GPUBuffer;
-    state: GPUBuffer | GPUBufferBinding;
-    /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
-    params?: UniformSlot;
-    pooled: GPUBuffer;
-    idx: GPUBuffer;
-    idxStride: number;
-  },
+  o: AggregatePoolOptions & { idx: GPUBuffer; idxStride: number },
 ): KernelWithParams {
   const pool = createAggregatePool(ctx, o);
   const selectTop = createRadixSelect(ctx, { ...o, values: o.pooled });

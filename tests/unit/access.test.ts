@@ -1,5 +1,6 @@
 // Asking only for what is used: who may open a UI port, which tab hears a job's events, which PDF URL the background
 // may download and how much of it, and how a cut page reaches the coverage.
+
 import { describe, expect, test } from 'vitest';
 import type { Engine, GenerateEvent } from '../../core/engine/types';
 import type { HostEnv } from '../../core/host/env';
@@ -10,6 +11,7 @@ import { PdfFetchError, pdfSourceFor, pdfTruncation, readBodyCapped } from '../.
 import { pageTruncation } from '../../core/protocol/content';
 import type { HostEvent } from '../../core/protocol/messages';
 import { createPortPair } from '../../core/protocol/port';
+import { openFakeGpu } from './hostFakes';
 
 const ID = 'abcdefghijklmnopabcdefghijklmnop';
 const ORIGIN = `chrome-extension://${ID}/`;
@@ -57,20 +59,7 @@ function hostWith(engine: Engine): EngineHost {
     return { get: async (k: string) => m.get(k), set: async (k: string, v: unknown) => void m.set(k, v) };
   };
   const env: HostEnv = {
-    openGpu: async () => ({
-      device: {} as GPUDevice,
-      f16: true,
-      subgroups: false,
-      adapterInfo: {
-        vendor: 't',
-        architecture: '',
-        device: '',
-        description: '',
-        features: [],
-        maxStorageBufferBindingSize: 1,
-        maxBufferSize: 1,
-      },
-    }),
+    openGpu: openFakeGpu,
     createEngine: async () => engine,
     readPage: async (tabId) => ({
       title: `Tab ${tabId}`,

@@ -12,7 +12,7 @@ import type {
   ModelSourceSpec,
 } from '../../core/engine/types';
 import { HistoryStore } from '../../core/history/historyStore';
-import type { EngineOptions, HostEnv, KeyValueStore } from '../../core/host/env';
+import type { EngineOptions, HostEnv } from '../../core/host/env';
 import { EngineHost } from '../../core/host/host';
 import { doneStatsFrom } from '../../core/host/jobs';
 import { pageAccessError, unreadableReason } from '../../core/host/pageAccess';
@@ -23,7 +23,8 @@ import type { HostEvent, PageContent } from '../../core/protocol/messages';
 import { ProtocolError } from '../../core/protocol/messages';
 import { createPortPair } from '../../core/protocol/port';
 import { DEFAULT_SETTINGS, parseTopK, settingsFromStorage } from '../../core/protocol/settings';
-import { type GpuContext, GpuUnavailableError } from '../../kernels/gpuContext';
+import { GpuUnavailableError } from '../../kernels/gpuContext';
+import { FAKE_GPU, memoryStore } from './hostFakes';
 
 /** An Engine that streams scripted tokens; `gate` lets a test hold generation between tokens. */
 class FakeEngine implements Engine {
@@ -104,30 +105,6 @@ class FakeEngine implements Engine {
     this.unloads++;
   }
 }
-
-function memoryStore(): KeyValueStore & { data: Map<string, unknown> } {
-  const data = new Map<string, unknown>();
-  return {
-    data,
-    get: async (k) => structuredClone(data.get(k)),
-    set: async (k, v) => void data.set(k, structuredClone(v)),
-  };
-}
-
-const FAKE_GPU = {
-  device: {} as GPUDevice,
-  f16: true,
-  subgroups: false,
-  adapterInfo: {
-    vendor: 'test',
-    architecture: '',
-    device: '',
-    description: '',
-    features: [],
-    maxStorageBufferBindingSize: 1,
-    maxBufferSize: 1,
-  },
-} satisfies GpuContext;
 
 const ARTICLE: PageContent = {
   title: 'Gull Rock',

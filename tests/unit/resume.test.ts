@@ -1,6 +1,7 @@
 // A worker restart mid-answer (issue #12 item 5): the partial answer is saved as it streams at a bounded rate, a
 // restarted host shows it as interrupted, and Continue resumes from the stored prompt + the answer so far. The engine
 // side (the answer as the reply's start) is checked on the plain-TS reference backend, where greedy decoding is exact.
+
 import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { LocalEngine } from '../../core/engine/engine';
@@ -12,7 +13,7 @@ import type {
   LoadOptions,
   ModelInfo,
 } from '../../core/engine/types';
-import type { HostEnv, KeyValueStore } from '../../core/host/env';
+import type { HostEnv } from '../../core/host/env';
 import { EngineHost } from '../../core/host/host';
 import { servePort } from '../../core/host/portServer';
 import {
@@ -28,7 +29,7 @@ import type { HostEvent, PageContent } from '../../core/protocol/messages';
 import { createPortPair, type PortLike } from '../../core/protocol/port';
 import { parseRequest } from '../../core/protocol/validate';
 import { writeFixtureModelDir } from '../../core/testing/fixtureModelDir';
-import type { GpuContext } from '../../kernels/gpuContext';
+import { FAKE_GPU, memoryStore } from './hostFakes';
 
 describe('ThrottledSaver: the partial answer is written at a bounded rate', () => {
   afterEach(() => vi.useRealTimers());
@@ -192,35 +193,6 @@ class ScriptedEngine implements Engine {
 
   async unload(): Promise<void> {}
 }
-
-function memoryStore(): KeyValueStore & { data: Map<string, unknown>; sets: { key: string; at: number }[] } {
-  const data = new Map<string, unknown>();
-  const sets: { key: string; at: number }[] = [];
-  return {
-    data,
-    sets,
-    get: async (k) => structuredClone(data.get(k)),
-    set: async (k, v) => {
-      sets.push({ key: k, at: Date.now() });
-      data.set(k, structuredClone(v));
-    },
-  };
-}
-
-const FAKE_GPU = {
-  device: {} as GPUDevice,
-  f16: true,
-  subgroups: false,
-  adapterInfo: {
-    vendor: 'test',
-    architecture: '',
-    device: '',
-    description: '',
-    features: [],
-    maxStorageBufferBindingSize: 1,
-    maxBufferSize: 1,
-  },
-} satisfies GpuContext;
 
 const PAGE: PageContent = { title: 'Gull Rock', url: 'https://example.org/a', text: 'The keeper trims the wick. ' };
 

@@ -2,19 +2,19 @@
 // what to do, through the real store (fake-indexeddb whose puts throw QuotaExceededError), the engine's snapshot
 // coordinator and the host's state; it is never only logged. The same for a thread the history cannot save. (The model cache's quota error: loader-http and host
 // tests, StorageFullError.)
+import { memoryStore, openFakeGpu } from './hostFakes';
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { ModelRunner } from '../../core/engine/runner';
 import { SnapshotCoordinator, type SnapshotEvent } from '../../core/engine/snapshots';
 import type { Engine } from '../../core/engine/types';
 import { HistoryStore } from '../../core/history/historyStore';
-import type { EngineOptions, HostEnv, KeyValueStore } from '../../core/host/env';
+import type { EngineOptions, HostEnv } from '../../core/host/env';
 import { EngineHost } from '../../core/host/host';
 import { historyStorageError, snapshotStorageError } from '../../core/host/storageErrors';
 import type { LoadedModel } from '../../core/model/load';
 import type { HostEvent } from '../../core/protocol/messages';
 import { openIdbSnapshotStore } from '../../core/snapshot';
-import type { GpuContext } from '../../kernels/gpuContext';
 
 const realPut = IDBObjectStore.prototype.put;
 afterEach(() => {
@@ -37,30 +37,11 @@ const runner = {
 const model = { manifest: { records: [] } } as unknown as LoadedModel;
 const ids = Array.from({ length: 80 }, (_, i) => i + 1);
 
-function memoryStore(): KeyValueStore {
-  const data = new Map<string, unknown>();
-  return { get: async (k) => structuredClone(data.get(k)), set: async (k, v) => void data.set(k, structuredClone(v)) };
-}
-
 /** A host whose engine factory builds a snapshot coordinator on the IndexedDB store, as the background's does. */
 function hostWithSnapshots(dbName: string, historyName?: string) {
   let coordinator: SnapshotCoordinator | null = null;
   const env: HostEnv = {
-    openGpu: async () =>
-      ({
-        device: {} as GPUDevice,
-        f16: true,
-        subgroups: false,
-        adapterInfo: {
-          vendor: 't',
-          architecture: '',
-          device: '',
-          description: '',
-          features: [],
-          maxStorageBufferBindingSize: 1,
-          maxBufferSize: 1,
-        },
-      }) satisfies GpuContext,
+    openGpu: openFakeGpu,
     createEngine: async (_gpu, o: EngineOptions) => {
       coordinator = new SnapshotCoordinator(await openIdbSnapshotStore(dbName, { maxBytes: o.snapshotBudgetMB << 20 }));
       if (o.onSnapshotEvent) coordinator.onEvent(o.onSnapshotEvent);
