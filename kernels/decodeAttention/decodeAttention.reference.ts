@@ -69,3 +69,29 @@ export function referenceDecodeAttention(a: ReferenceAttentionInput): ReferenceA
 export function referenceProbabilities(r: ReferenceAttentionOutput): Float64Array[] {
   return r.logits.map((s, h) => s.map((x) => Math.exp(x - r.maxLogit[h]) / r.sumExp[h]));
 }
+
+/** The combine of split-K partials (f64): per head, with M = max_s m_s, out[d] = sum_s e^(m_s - M) acc_s[d] /
+ * sum_s e^(m_s - M) l_s over the first numSplits splits. partAcc is [heads][maxSplits][headDim], partMaxSum
+ * [heads][maxSplits][2] = (m_s, l_s). */
+export function referenceSplitCombine(
+  partAcc: Float32Array,
+  partMaxSum: Float32Array,
+  shape: { heads: number; headDim: number; maxSplits: number; numSplits: number },
+): Float32Array {
+  const { heads, headDim, maxSplits, numSplits } = shape;
+  const out = new Float32Array(heads * headDim);
+  for (let h = 0; h < heads; h++) {
+    const base = h * maxSplits;
+    let m = -Infinity;
+    for (let s = 0; s < numSplits; s++) m = Math.max(m, partMaxSum[(base + s) * 2]);
+    let total = 0;
+    const acc = new Float64Array(headDim);
+    for (let s = 0; s < numSplits; s++) {
+      const w = Math.exp(partMaxSum[(base + s) * 2] - m);
+      total += w * partMaxSum[(base + s) * 2 + 1];
+      for (let d = 0; d < headDim; d++) acc[d] += w * partAcc[(base + s) * headDim + d];
+    }
+    for (let d = 0; d < headDim; d++) out[h * headDim + d] = acc[d] / total;
+  }
+  return out;
+}

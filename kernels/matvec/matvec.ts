@@ -1,5 +1,6 @@
 // Host wrapper for the matvec kernel: y[outputOffset + r] = sum_c W[r][c] * x[inputOffset + c] for r < rows, with the
-// optional fusions of matvec.wgsl.ts (RMSNorm prologue, SiLU·mul gate_up epilogue, residual-add epilogue).
+// optional fusions of matvec.wgsl.ts (RMSNorm or split-attention combine prologue, SiLU·mul gate_up epilogue,
+// residual-add epilogue).
 // Pipeline, uniforms and bind groups are built once; encode() only records dispatches. Weights larger than one
 // storage binding (e.g. a 128K-vocab lm_head on a 128 MiB-binding adapter) are bound and dispatched in row chunks.
 
@@ -26,6 +27,10 @@ export interface MatvecOptions {
   siluMul?: boolean;
   /** Epilogue: y[r] += result (the residual add), instead of y[r] = result. */
   accumulate?: boolean;
+  /** Prologue: x is the combine of split-K decode attention partials (the o projection of a decode step): `input`
+   * holds the accumulators f32 [heads][maxSplits][headDim] (cols = heads * headDim), `maxSum` the (max logit,
+   * sum of exp) pairs f32 [heads][maxSplits][2], and word 1 (u32) of the uniform `splitCount` the number of splits. */
+  splitCombine?: SplitCombine;
   /** Tuning (default: matvecTuning for this adapter): threads cooperating on one row (power of two, 1..256). */
   threadsPerRow?: number;
   /** Tuning: threads per workgroup (power of two, >= threadsPerRow, <= 256). */
@@ -39,6 +44,14 @@ export interface MatvecOptions {
   /** Largest weight binding in bytes (default and cap: the device's maxStorageBufferBindingSize). Tests lower it to
    * exercise row chunks. */
   maxBindingSize?: number;
+}
+
+export interface SplitCombine {
+  maxSum: GPUBuffer;
+  splitCount: GPUBufferBinding;
+  heads: number;
+  headDim: number;
+  maxSplits: number;
 }
 
 export interface MatvecDispatch {
@@ -117,6 +130,20 @@ function check(o: MatvecOptions, inputOffset: number, outputOffset: number, outR
       throw new MatvecError(`${name}: rmsNorm eps must be a positive number, got ${o.rmsNorm.eps}`);
     }
   }
+  const sc = o.splitCombine;
+  if (sc) {
+    if (o.rmsNorm) throw new MatvecError(`${name}: splitCombine and rmsNorm are exclusive prologues`);
+    if (inputOffset !== 0) throw new MatvecError(`${name}: splitCombine reads the partials from element 0`);
+    for (const [k, v] of Object.entries({ heads: sc.heads, headDim: sc.headDim, maxSplits: sc.maxSplits })) {
+      if (!Number.isInteger(v) || v < 1) throw new MatvecError(`${name}: splitCombine ${k} must be a positive integer`);
+    }
+    if (sc.heads * sc.headDim !== cols) {
+      throw new MatvecError(`${name}: splitCombine of ${sc.heads} heads x ${sc.headDim} dims != ${cols} columns`);
+    }
+    if (o.input.size < sc.heads * sc.maxSplits * sc.headDim * 4 || sc.maxSum.size < sc.heads * sc.maxSplits * 8) {
+      throw new MatvecError(`${name}: splitCombine partial buffers are smaller than [${sc.heads}][${sc.maxSplits}]`);
+    }
+  }
   // f16 and q4f16 need no shader-f16 here: the kernel decodes halves with unpack2x16float.
   const bytes = rowLayout(w, true);
   if (w.weight.size < rows * bytes.weight) {
@@ -147,7 +174,7 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   const { device } = ctx;
   const q4 = w.dtype === 'q4f16' || w.dtype === 'q4f32';
   const vectorized = matvecFusable(w.dtype, w.cols);
-  const fused = o.rmsNorm || o.siluMul || o.accumulate;
+  const fused = o.rmsNorm || o.siluMul || o.accumulate || o.splitCombine;
   if (!vectorized && fused) {
     throw new MatvecError(
       `matvec(${w.dtype} ${w.rows}x${w.cols}): fused variants need cols to be a multiple of ` +
@@ -188,6 +215,11 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
       rmsNorm: o.rmsNorm?.weight.dtype,
       siluMul: o.siluMul ?? false,
       accumulate: o.accumulate ?? false,
+      splitCombine: o.splitCombine && {
+        heads: o.splitCombine.heads,
+        headDim: o.splitCombine.headDim,
+        maxSplits: o.splitCombine.maxSplits,
+      },
     };
     const need = matvecWorkgroupBytes(shader);
     if (need > device.limits.maxComputeWorkgroupStorageSize) {
@@ -246,6 +278,10 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
       }
     }
     if (o.rmsNorm) entries.push({ binding: 5, resource: { buffer: o.rmsNorm.weight.buffer } });
+    if (o.splitCombine) {
+      entries.push({ binding: 8, resource: { buffer: o.splitCombine.maxSum } });
+      entries.push({ binding: 9, resource: o.splitCombine.splitCount });
+    }
     const params = new Uint32Array(vectorized ? 12 : 8);
     if (vectorized) {
       params.set([rowCount, inputOffset, outputOffset + firstRow, w.cols, units, ...shifts]);

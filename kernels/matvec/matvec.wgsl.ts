@@ -3,6 +3,11 @@
 //             result by rsqrt(mean(h^2) + eps), i.e. W rmsnorm(h), without a separate norm dispatch.
 //   siluMul   gate_up epilogue: two matrices (gate, up) share x; y[r] = silu(gate_r . x) * (up_r . x).
 //   accumulate residual epilogue: y[r] += result instead of y[r] = result.
+//   splitCombine prologue: x is the output of split-K decode attention still in parts (per head and split an
+//             accumulator, a max logit and a sum of exponentials); each workgroup first takes per head the max M and
+//             the total sum_s e^(m_s - M) l_s (a few hundred values, shared by every workgroup: cache reads), then each
+//             staged x value is sum_s e^(m_s - M) acc_s / total, the same arithmetic as the attention's combine
+//             kernel, so the o projection needs no combine dispatch before it.
 //
 // Work layout: the weight is read in "units", one vec4 load each (q4: 32 columns = one scale group; f16: 8 columns;
 // f32: 4). x is staged in workgroup memory one tile of columns at a time, already arranged for the unit's decode, so
@@ -44,6 +49,15 @@ export interface MatvecShaderOptions {
   siluMul: boolean;
   /** Epilogue: y[r] += result. */
   accumulate: boolean;
+  /** Prologue: x (binding 2) holds split attention accumulators [heads][maxSplits][headDim], binding 8 their
+   * (max logit, sum of exp) pairs [heads][maxSplits][2], binding 9 a uniform whose u32 word 1 is the split count. */
+  splitCombine?: SplitCombineShape;
+}
+
+export interface SplitCombineShape {
+  heads: number;
+  headDim: number;
+  maxSplits: number;
 }
 
 /** Columns consumed by one vec4 load ("unit") of a row. */
@@ -63,7 +77,8 @@ export function matvecWorkgroupBytes(o: MatvecShaderOptions): number {
   const staged = o.tileUnits * stagedPerUnit(o.dtype) * 16;
   const tree = o.subgroupReduce || o.threadsPerRow === 1 ? 0 : o.workgroupSize * o.rowsPerThread * matrices * 4;
   const norm = o.rmsNorm ? o.workgroupSize * 4 : 0;
-  return staged + tree + norm;
+  const combine = o.splitCombine ? o.splitCombine.heads * 8 : 0;
+  return staged + tree + norm + combine;
 }
 
 export function matvecWgsl(o: MatvecShaderOptions): string {
@@ -87,6 +102,10 @@ export function matvecWgsl(o: MatvecShaderOptions): string {
   if (o.rmsNorm) {
     bindings.push(`@group(0) @binding(5) var<storage, read> gamma: array<${o.rmsNorm === 'f16' ? 'u32' : 'f32'}>;`);
   }
+  if (o.splitCombine) {
+    bindings.push('@group(0) @binding(8) var<storage, read> partMaxSum: array<f32>;');
+    bindings.push('@group(0) @binding(9) var<uniform> splitParams: vec4<u32>; // .y: split count');
+  }
   if (o.siluMul) {
     bindings.push(`@group(0) @binding(6) var<storage, read> weightUp: array<${weightType}>;`);
     if (q4) bindings.push(`@group(0) @binding(7) var<storage, read> scalesUp: array<${scaleType}>;`);
@@ -95,7 +114,38 @@ export function matvecWgsl(o: MatvecShaderOptions): string {
   // x value at column c (within the row of x), gamma applied for the RMSNorm prologue.
   const gammaAt =
     o.rmsNorm === 'f16' ? 'unpack2x16float(gamma[c >> 1u])[c & 1u]' : o.rmsNorm === 'f32' ? 'gamma[c]' : '';
-  const xAt = `fn xAt(c: u32) -> f32 {
+  const sc = o.splitCombine;
+  const xAt = sc
+    ? `const COMBINE_HEADS = ${sc.heads}u;
+const COMBINE_D = ${sc.headDim}u;
+const MAX_SPLITS = ${sc.maxSplits}u;
+var<workgroup> combineStats: array<vec2<f32>, COMBINE_HEADS>; // per head (max logit M, total)
+
+// Per head: M = max_s m_s, total = sum_s e^(m_s - M) l_s (the order and arithmetic of the combine kernel).
+fn combineSplitStats(li: u32) {
+  let n = splitParams.y;
+  for (var h = li; h < COMBINE_HEADS; h += WG) {
+    let base = h * MAX_SPLITS;
+    var m = -3.0e38;
+    for (var s = 0u; s < n; s++) { m = max(m, partMaxSum[(base + s) * 2u]); }
+    var total = 0.0;
+    for (var s = 0u; s < n; s++) { total += exp(partMaxSum[(base + s) * 2u] - m) * partMaxSum[(base + s) * 2u + 1u]; }
+    combineStats[h] = vec2<f32>(m, total);
+  }
+  workgroupBarrier();
+}
+
+fn xAt(c: u32) -> f32 {
+  let h = c / COMBINE_D;
+  let stats = combineStats[h];
+  let base = h * MAX_SPLITS;
+  var v = 0.0;
+  for (var s = 0u; s < splitParams.y; s++) {
+    v += exp(partMaxSum[(base + s) * 2u] - stats.x) * x[(base + s) * COMBINE_D + c % COMBINE_D];
+  }
+  return v / stats.y;
+}`
+    : `fn xAt(c: u32) -> f32 {
   let v = x[params.inputOffset + c];${o.rmsNorm ? `\n  sumSquares += v * v;\n  return v * ${gammaAt};` : '\n  return v;'}
 }`;
 
@@ -230,6 +280,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
   let base = (wid.x + wid.y * groups.x) * ROWS_PER_GROUP + li / THREADS_PER_ROW;
   let last = params.rowCount - 1u;
   let units = params.units;
+  ${sc ? 'combineSplitStats(li);' : ''}
   ${rowDecl.join('\n  ')}
   ${accs.map((a) => `var ${a} = 0.0;`).join('\n  ')}
   for (var t0 = 0u; t0 < units; t0 += TILE_UNITS) {
