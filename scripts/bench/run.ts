@@ -7,38 +7,22 @@ import { createNodeGpuContext } from '../../core/node/webgpu';
 import { describeAdapter } from '../../kernels/gpuContext';
 import { type BenchContext, type BenchRow, type BenchSection, formatTable } from './sections';
 import { copyBytes, measureCopy } from './sections/copy';
+import { orderedSummary } from './summary';
 import { timeGpu } from './timing';
 
 const USAGE =
   'usage: npm run bench -- [SECTION...] [--json FILE] [--large] [--samples N] ' +
   '[--driver lavapipe|swiftshader|system] [--list]';
 
-/** The summary keys of issue #9, first and in this order (null where this run did not measure one); the keys other
- * sections set (issue #10's prefill figures, md5) follow. */
-const SUMMARY_KEYS = [
-  'adapter',
-  'copyGBs',
-  'matvecQ4FracCopyMin',
-  'dispatchesPerToken',
-  'dispatchesPerFullToken',
-  'decodeMs1K',
-  'decodeBytesFloorMs1K',
-  'decodeToFloor1K',
-  'fastToFull',
-  'fastPredicted',
-  'refreshToFullStep',
-] as const;
-
 async function summarize(
   bench: BenchContext,
   adapter: string,
   copy: Promise<number> | undefined,
+  prefillRan: boolean,
 ): Promise<Record<string, unknown>> {
   // The copy section's own figure, else the one other sections measured to compare with.
   const copyGBs = bench.summary.copyGBs ?? (copy ? await copy : null);
-  const known: Record<string, unknown> = { ...bench.summary, adapter, copyGBs };
-  const rest = Object.entries(known).filter(([k]) => !(SUMMARY_KEYS as readonly string[]).includes(k));
-  return { ...Object.fromEntries(SUMMARY_KEYS.map((k) => [k, known[k] ?? null])), ...Object.fromEntries(rest) };
+  return orderedSummary({ ...bench.summary, adapter, copyGBs }, prefillRan);
 }
 
 /** Runs the bench: `argv` as on the command line (without node and the script), `sections` to choose from. */
@@ -120,7 +104,7 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
     console.log(`  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   }
 
-  const summary = await summarize(bench, describeAdapter(a), copy);
+  const summary = await summarize(bench, describeAdapter(a), copy, 'prefill' in results);
   console.log(`\nsummary: ${JSON.stringify(summary, null, 2)}`);
 
   if (values.json) {
