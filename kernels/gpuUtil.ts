@@ -6,10 +6,11 @@ const MAP_READ = 0x1;
 const COPY_DST = 0x8;
 const UNIFORM = 0x40;
 
-/** A storage buffer, optionally filled. Sizes are rounded up to 4 bytes (WebGPU's copy granularity). */
+/** A storage buffer, optionally filled. Sizes are rounded up to 4 bytes (WebGPU's copy granularity). It may also be
+ * bound as a uniform: the CPU-adapter matvec reads its activations that way (kernels/matvec/matvecRows.wgsl.ts). */
 export function storageBuffer(ctx: GpuContext, sizeOrData: number | ArrayBufferView, label?: string): GPUBuffer {
   const size = typeof sizeOrData === 'number' ? sizeOrData : sizeOrData.byteLength;
-  const buffer = ctx.device.createBuffer({ size: Math.max(4, align4(size)), usage: STORAGE, label });
+  const buffer = ctx.device.createBuffer({ size: Math.max(4, align4(size)), usage: STORAGE | UNIFORM, label });
   if (typeof sizeOrData !== 'number') writeBuffer(ctx, buffer, sizeOrData);
   return buffer;
 }

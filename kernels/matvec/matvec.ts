@@ -9,6 +9,7 @@ import type { GpuContext } from '../gpuContext';
 import { computePipeline, dispatch2d, uniformBuffer } from '../gpuUtil';
 import type { GpuLinear } from '../types';
 import { matvecUnitCols, matvecWgsl, matvecWorkgroupBytes } from './matvec.wgsl';
+import { matvecRowsWgsl } from './matvecRows.wgsl';
 import { matvecScalarWgsl } from './matvecScalar.wgsl';
 import { matvecTuning, minSubgroupSize } from './matvecTuning';
 
@@ -39,6 +40,9 @@ export interface MatvecOptions {
   rowsPerThread?: number;
   /** Tuning: columns of x staged in workgroup memory per tile (multiple of 32). */
   tileCols?: number;
+  /** Tuning: 'rows' = the CPU-adapter q4 kernel (matvecRows.wgsl.ts: one row per invocation, x through a uniform
+   * binding), used where it applies (see rowsKernelApplies); 'tiled' = matvec.wgsl.ts. */
+  kernel?: 'tiled' | 'rows';
   /** Reduce with subgroup shuffles when the adapter allows it (default true); false forces the workgroup-memory tree. */
   subgroups?: boolean;
   /** Largest weight binding in bytes (default and cap: the device's maxStorageBufferBindingSize). Tests lower it to
@@ -70,6 +74,8 @@ export interface Matvec {
   readonly rowsPerGroup: number;
   /** The row partials were combined with subgroup shuffles. */
   readonly subgroupReduce: boolean;
+  /** Which kernel runs. */
+  readonly kernel: 'tiled' | 'rows';
   destroy(): void;
 }
 
@@ -165,6 +171,25 @@ export function matvecFusable(dtype: GpuLinear['dtype'], cols: number): boolean 
   return dtype === 'q4f16' || dtype === 'q4f32' || cols % matvecUnitCols(dtype) === 0;
 }
 
+const UNIFORM_USAGE = 0x40; // GPUBufferUsage.UNIFORM (no globals: the wrapper runs where GPUBufferUsage is absent)
+
+/** Whether the CPU-adapter kernel (matvecRows.wgsl.ts) can run this matvec: q4 weights, x (and gamma) bindable as
+ * uniforms (the buffers allow it, x's offset is aligned for a uniform binding, cols * 4 bytes fit one). */
+export function rowsKernelApplies(ctx: GpuContext, o: MatvecOptions): boolean {
+  const { dtype, cols } = o.weight;
+  const limits = ctx.device.limits;
+  const bytes = cols * 4;
+  const uniformOk = (b: GPUBuffer) => (b.usage & UNIFORM_USAGE) !== 0;
+  return (
+    (dtype === 'q4f16' || dtype === 'q4f32') &&
+    bytes <= limits.maxUniformBufferBindingSize &&
+    ((o.inputOffset ?? 0) * 4) % limits.minUniformBufferOffsetAlignment === 0 &&
+    uniformOk(o.input) &&
+    (!o.rmsNorm || uniformOk(o.rmsNorm.weight.buffer)) &&
+    !o.splitCombine // x is the attention's partials, combined in the tiled kernel's prologue
+  );
+}
+
 export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   const inputOffset = o.inputOffset ?? 0;
   const outputOffset = o.outputOffset ?? 0;
@@ -183,11 +208,16 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   }
 
   const tuning = matvecTuning(ctx, w.dtype);
-  const threadsPerRow = o.threadsPerRow ?? tuning.threadsPerRow;
+  // A caller that sets the tiled kernel's own knobs (threads per row, tile, subgroups) asks for the tiled kernel.
+  const tiledKnobs = o.threadsPerRow !== undefined || o.tileCols !== undefined || o.subgroups !== undefined;
+  const wanted = o.kernel ?? (tiledKnobs ? 'tiled' : (tuning.kernel ?? 'tiled'));
+  const kernel = wanted === 'rows' && rowsKernelApplies(ctx, o) ? 'rows' : 'tiled';
+  const threadsPerRow = kernel === 'rows' ? 1 : (o.threadsPerRow ?? tuning.threadsPerRow);
   const workgroupSize = Math.max(o.workgroupSize ?? tuning.workgroupSize, threadsPerRow);
   const rowsPerThread = vectorized ? (o.rowsPerThread ?? tuning.rowsPerThread) : 1;
-  if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1 || rowsPerThread > 8) {
-    throw new MatvecError(`matvec: rowsPerThread must be an integer in 1..8, got ${rowsPerThread}`);
+  const maxRowsPerThread = kernel === 'rows' ? 16 : 8;
+  if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1 || rowsPerThread > maxRowsPerThread) {
+    throw new MatvecError(`matvec: rowsPerThread must be an integer in 1..${maxRowsPerThread}, got ${rowsPerThread}`);
   }
   if (!isPow2(threadsPerRow) || threadsPerRow > 256 || !isPow2(workgroupSize) || workgroupSize > 256) {
     throw new MatvecError(`matvec: threadsPerRow (${threadsPerRow}) and workgroupSize must be powers of two <= 256`);
@@ -204,7 +234,17 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   const rowsPerGroup = slots * (vectorized ? rowsPerThread : 1);
 
   let code: string;
-  if (vectorized) {
+  if (kernel === 'rows') {
+    code = matvecRowsWgsl({
+      dtype: w.dtype as 'q4f16' | 'q4f32',
+      cols: w.cols,
+      workgroupSize,
+      rowsPerThread,
+      rmsNorm: o.rmsNorm?.weight.dtype,
+      siluMul: o.siluMul ?? false,
+      accumulate: o.accumulate ?? false,
+    });
+  } else if (vectorized) {
     const shader = {
       dtype: w.dtype,
       threadsPerRow,
@@ -261,8 +301,10 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   const groups: GPUBindGroup[] = [];
   for (let firstRow = 0; firstRow < outRows; firstRow += chunkRows) {
     const rowCount = Math.min(chunkRows, outRows - firstRow);
+    const input: GPUBufferBinding =
+      kernel === 'rows' ? { buffer: o.input, offset: inputOffset * 4, size: w.cols * 4 } : { buffer: o.input };
     const entries: GPUBindGroupEntry[] = [
-      { binding: 2, resource: { buffer: o.input } },
+      { binding: 2, resource: input },
       { binding: 3, resource: { buffer: o.output } },
     ];
     const shifts = [0, 0, 0, 0];
@@ -277,7 +319,11 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
         shifts[2 * m + 1] = sb.shift;
       }
     }
-    if (o.rmsNorm) entries.push({ binding: 5, resource: { buffer: o.rmsNorm.weight.buffer } });
+    if (o.rmsNorm) {
+      const gamma = o.rmsNorm.weight;
+      const size = kernel === 'rows' ? w.cols * (gamma.dtype === 'f16' ? 2 : 4) : undefined;
+      entries.push({ binding: 5, resource: { buffer: gamma.buffer, size } });
+    }
     if (o.splitCombine) {
       entries.push({ binding: 8, resource: { buffer: o.splitCombine.maxSum } });
       entries.push({ binding: 9, resource: o.splitCombine.splitCount });
@@ -303,6 +349,7 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
     rowsPerThread,
     rowsPerGroup,
     subgroupReduce,
+    kernel,
     encode(pass) {
       pass.setPipeline(pipeline);
       for (let i = 0; i < dispatches.length; i++) {

@@ -17,10 +17,17 @@ import { adapterQ4, benchCopy, LLAMA_1B_SHAPES, timeMatvec } from './matvec';
 
 const TUNINGS_FILE = join(dirname(fileURLToPath(import.meta.url)), '../../../kernels/matvec/matvecTunings.json');
 
-/** Candidate splits: one row per invocation (CPU adapters: SIMD lanes) and groups of threads per row (GPUs). */
-function candidates(cpu: boolean): MatvecTuning[] {
+/** Candidate splits: one row per invocation (CPU adapters: SIMD lanes) and groups of threads per row (GPUs); on CPU
+ * adapters also the q4 'rows' kernel (x through a uniform binding, no workgroup memory). */
+function candidates(cpu: boolean, q4: boolean): MatvecTuning[] {
   const out: MatvecTuning[] = [];
   if (cpu) {
+    if (q4) {
+      for (const workgroupSize of [8, 16, 64]) {
+        for (const rowsPerThread of [4, 8, 16])
+          out.push({ kernel: 'rows', threadsPerRow: 1, workgroupSize, rowsPerThread, tileCols: 2048 });
+      }
+    }
     for (const workgroupSize of [32, 64, 128]) {
       for (const rowsPerThread of [1, 2, 4, 8])
         out.push({ threadsPerRow: 1, workgroupSize, rowsPerThread, tileCols: 2048 });
@@ -52,8 +59,8 @@ const section: BenchSection = {
     const winners: Partial<Record<MatvecTuningDtype, MatvecTuning>> = {};
     for (const dtype of dtypes) {
       let best: { tuning: MatvecTuning; worst: number } | undefined;
-      for (const tuning of candidates(bench.cpuAdapter)) {
-        const name = `tpr ${tuning.threadsPerRow} wg ${tuning.workgroupSize} rpt ${tuning.rowsPerThread} tile ${tuning.tileCols}`;
+      for (const tuning of candidates(bench.cpuAdapter, dtype.startsWith('q4'))) {
+        const name = `${tuning.kernel ?? 'tiled'} tpr ${tuning.threadsPerRow} wg ${tuning.workgroupSize} rpt ${tuning.rowsPerThread} tile ${tuning.tileCols}`;
         let worst = Infinity;
         for (const shape of LLAMA_1B_SHAPES) {
           bench.log(`matvec-tune ${dtype} ${shape.name} ${name}`);

@@ -87,6 +87,8 @@ describe('matvec on the GPU', () => {
     ['default tuning', {}],
     ['32 threads per row', { threadsPerRow: 32, workgroupSize: 64 }],
     ['8 threads x 3 rows', { threadsPerRow: 8, workgroupSize: 32, rowsPerThread: 3 }],
+    // q4 only (f16/f32 fall back to the tiled kernel): x through a uniform binding, 8 x 3 = 24 rows per workgroup.
+    ['rows kernel, 8 x 3 rows', { kernel: 'rows', workgroupSize: 8, rowsPerThread: 3 }],
   ];
   for (const [tuningName, tuning] of tunings) {
     for (const dtype of DTYPES) {
@@ -178,6 +180,39 @@ describe('matvec on the GPU', () => {
       expect(around.every((v) => v === SENTINEL)).toBe(true);
     });
   }
+
+  test('q4 rows kernel: 70001 rows in 2D, 16 rows per invocation, x at an aligned offset; tiled where it cannot bind x', async () => {
+    const ctx = await testGpu();
+    for (const dtype of ['q4f16', 'q4f32'] as const) {
+      const host = randomHost(dtype, 70001, 64, 33);
+      const x = randomVector(64, rng(34));
+      const wide = await runMatvec(ctx, rawUpload(ctx, host), x, {
+        kernel: 'rows',
+        workgroupSize: 1,
+        rowsPerThread: 1,
+      });
+      expect(wide.matvec.kernel).toBe('rows');
+      expect(wide.matvec.dispatches[0].workgroups[1]).toBeGreaterThan(1);
+      expectClose(host, x, wide.y);
+      expect(wide.around.every((v) => v === SENTINEL)).toBe(true);
+      const small = randomHost(dtype, 45, 96, 35);
+      const xs = randomVector(96, rng(36));
+      const offset = ctx.device.limits.minUniformBufferOffsetAlignment / 4; // the first aligned offset past 0
+      const deep = await runMatvec(ctx, rawUpload(ctx, small), xs, {
+        kernel: 'rows',
+        workgroupSize: 4,
+        rowsPerThread: 16,
+        inputOffset: offset,
+        outputOffset: 5,
+      });
+      expect(deep.matvec.kernel).toBe('rows');
+      expectClose(small, xs, deep.y);
+      expect(deep.around.every((v) => v === SENTINEL)).toBe(true);
+      const unaligned = await runMatvec(ctx, rawUpload(ctx, small), xs, { kernel: 'rows', inputOffset: 3 });
+      expect(unaligned.matvec.kernel).toBe('tiled');
+      expectClose(small, xs, unaligned.y);
+    }
+  });
 
   test('default tuning on a large row count', async () => {
     const ctx = await testGpu();

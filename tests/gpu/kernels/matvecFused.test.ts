@@ -124,6 +124,7 @@ describe('fused matvec on the GPU', () => {
     ['default tuning', {}],
     ['4 threads x 3 rows, 2 tiles', { threadsPerRow: 4, workgroupSize: 32, rowsPerThread: 3, tileCols: 128 }],
     ['16 threads x 2 rows, no subgroups', { threadsPerRow: 16, workgroupSize: 64, rowsPerThread: 2, subgroups: false }],
+    ['rows kernel, 16 x 5 rows', { kernel: 'rows', workgroupSize: 16, rowsPerThread: 5 }],
   ];
   // Every fusion on every dtype with the adapter's tuning; the other work splits on the full gate_up fusion and the
   // residual add, for the q4 formats (each pipeline costs seconds to compile on the CPU drivers).
@@ -151,8 +152,18 @@ describe('fused matvec on the GPU', () => {
 
   test('Llama-1B-like gate_up in row chunks: the up rows come from their own aligned bindings', async () => {
     const ctx = await testGpu();
-    const mv = await runFused(ctx, 'q4f16', 75, 256, { rmsNorm: true, siluMul: true }, { maxBindingSize: 2048 });
-    expect(mv.dispatches.length).toBeGreaterThan(2);
+    for (const kernel of ['tiled', 'rows'] as const) {
+      const mv = await runFused(
+        ctx,
+        'q4f16',
+        75,
+        256,
+        { rmsNorm: true, siluMul: true },
+        { maxBindingSize: 2048, kernel },
+      );
+      expect(mv.dispatches.length).toBeGreaterThan(2);
+      expect(mv.kernel).toBe(kernel);
+    }
   });
 });
 

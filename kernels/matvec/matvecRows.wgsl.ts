@@ -1,0 +1,154 @@
+// WGSL for the q4 matvec on CPU adapters (lavapipe, SwiftShader): one output row per invocation, x read through a
+// uniform binding, no workgroup memory, no barrier. Same fusions as matvec.wgsl.ts (RMSNorm prologue, SiLU·mul
+// gate_up epilogue, residual-add epilogue) and the same Params, so the wrapper binds both alike.
+//
+// Why a second kernel: a CPU driver runs the invocations of a workgroup as the lanes of SIMD registers, and Mesa's
+// llvmpipe (Mesa 25) turns every storage or workgroup-memory load whose address it cannot prove constant into one
+// scalar load per lane, each behind its own mask test and bounds check. A uniform-buffer load at an address that is
+// the same in every lane becomes one load and a broadcast. The tiled kernel reads each x value from workgroup memory
+// once per lane (32 scalar loads per unit, more than its weight loads), and its barriers make llvmpipe run the
+// workgroup as coroutines. Here x comes from the uniform binding as broadcasts, each lane streams its own rows'
+// weight words, and up to 16 rows per invocation reuse each broadcast x.
+//
+// q4 decode: nibble k of a word is masked in place (q * 16^k, exact as an i32; the top nibble is shifted down 4 first)
+// and multiplied by x * 16^-k, staged once per unit and shared by every row. The -7 offset is taken out per unit:
+// sum_c (q_c - 7) x_c = sum_c q_c x_c - 7 sum_c x_c, where the second sum is the same for every row.
+// Word j of a unit holds columns 8j..8j+7, so the staged vec4 k is columns (k, k + 8, k + 16, k + 24).
+
+export interface MatvecRowsShaderOptions {
+  dtype: 'q4f16' | 'q4f32';
+  /** Columns (a multiple of 32): the uniform x array is sized by it. */
+  cols: number;
+  workgroupSize: number;
+  /** Output rows per invocation, WG apart. */
+  rowsPerThread: number;
+  rmsNorm?: 'f32' | 'f16';
+  siluMul: boolean;
+  accumulate: boolean;
+}
+
+export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
+  const matrices = o.siluMul ? 2 : 1;
+  const wg = o.workgroupSize;
+  const scaleType = o.dtype === 'q4f16' ? 'u32' : 'f32';
+  const bindings = [
+    '@group(0) @binding(0) var<uniform> params: Params;',
+    '@group(0) @binding(1) var<storage, read> weight: array<vec4<u32>>;',
+    `@group(0) @binding(2) var<uniform> xin: array<vec4<f32>, ${o.cols / 4}>;`,
+    '@group(0) @binding(3) var<storage, read_write> y: array<f32>;',
+    `@group(0) @binding(4) var<storage, read> scales: array<${scaleType}>;`,
+  ];
+  // gamma through a uniform binding as well (its index is the same in every lane): f16 as 8 halves per vec4<u32>.
+  if (o.rmsNorm === 'f16') bindings.push(`@group(0) @binding(5) var<uniform> gamma: array<vec4<u32>, ${o.cols / 8}>;`);
+  if (o.rmsNorm === 'f32') bindings.push(`@group(0) @binding(5) var<uniform> gamma: array<vec4<f32>, ${o.cols / 4}>;`);
+  if (o.siluMul) {
+    bindings.push('@group(0) @binding(6) var<storage, read> weightUp: array<vec4<u32>>;');
+    bindings.push(`@group(0) @binding(7) var<storage, read> scalesUp: array<${scaleType}>;`);
+  }
+
+  // The unit's 32 x values in natural order: 8 vec4 (columns 4m..4m+3), gamma applied.
+  const loadX: string[] = [];
+  for (let m = 0; m < 8; m++) {
+    loadX.push(`let h${m} = xin[u * 8u + ${m}u];`);
+    if (o.rmsNorm) loadX.push(`sumSquares += dot(h${m}, h${m});`);
+    if (o.rmsNorm === 'f16') {
+      const half = m % 2 === 0 ? 'xy' : 'zw';
+      loadX.push(
+        `let gw${m} = gamma[u * 4u + ${m >> 1}u].${half};`,
+        `let x${m} = h${m} * vec4<f32>(unpack2x16float(gw${m}.x), unpack2x16float(gw${m}.y));`,
+      );
+    } else if (o.rmsNorm === 'f32') loadX.push(`let x${m} = h${m} * gamma[u * 8u + ${m}u];`);
+    else loadX.push(`let x${m} = h${m};`);
+  }
+  // Staged vec4 k = columns (k, k + 8, k + 16, k + 24) times 16^-k (16^-6 for k = 7, shifted down by 4).
+  const col = (c: number) => `x${c >> 2}.${'xyzw'[c & 3]}`;
+  for (let k = 0; k < 8; k++) {
+    const scale = 2 ** (-4 * Math.min(k, 6));
+    loadX.push(`let xs${k} = vec4<f32>(${col(k)}, ${col(k + 8)}, ${col(k + 16)}, ${col(k + 24)}) * ${scale};`);
+  }
+  loadX.push('let s = (x0 + x1) + (x2 + x3) + (x4 + x5) + (x6 + x7);');
+  loadX.push('let sum7 = 7.0 * (s.x + s.y + s.z + s.w);');
+
+  const scaleOf = (s: string, idx: string) =>
+    o.dtype === 'q4f16' ? `unpack2x16float(${s}[${idx} >> 1u])[${idx} & 1u]` : `${s}[${idx}]`;
+  const unitDot = (w: string, s: string) => {
+    const terms: string[] = [];
+    for (let k = 0; k < 8; k++) {
+      const word = k === 7 ? '(w >> vec4<u32>(4u))' : 'w';
+      const mask = `0x${(0xf * 2 ** (k === 7 ? 24 : 4 * k)).toString(16)}u`;
+      terms.push(`vec4<f32>(bitcast<vec4<i32>>(${word} & vec4<u32>(${mask}))) * xs${k}`);
+    }
+    return `  let w = ${w}[wi];
+  let d = ((${terms[0]} + ${terms[1]}) + (${terms[2]} + ${terms[3]})) +
+          ((${terms[4]} + ${terms[5]}) + (${terms[6]} + ${terms[7]}));
+  return ${scaleOf(s, 'si')} * (d.x + d.y + d.z + d.w - sum7);`;
+  };
+  const dotFn = (name: string, w: string, s: string) => `fn ${name}(wi: u32, si: u32, ${Array.from(
+    { length: 8 },
+    (_, k) => `xs${k}: vec4<f32>`,
+  ).join(', ')}, sum7: f32) -> f32 {
+${unitDot(w, s)}
+}`;
+  const xsArgs = `${Array.from({ length: 8 }, (_, k) => `xs${k}`).join(', ')}, sum7`;
+
+  const rows: string[] = [];
+  const body: string[] = [];
+  const accs: string[] = [];
+  for (let j = 0; j < o.rowsPerThread; j++) {
+    rows.push(`let r${j} = min(base + ${j * wg}u, last) * units;`);
+    for (let m = 0; m < matrices; m++) {
+      accs.push(`var acc${j}_${m} = 0.0;`);
+      const [fn, ws, ss] =
+        m === 0 ? ['dotWeight', 'weightShift', 'scaleShift'] : ['dotUp', 'weightShiftUp', 'scaleShiftUp'];
+      body.push(`acc${j}_${m} += ${fn}(params.${ws} + r${j} + u, params.${ss} + r${j} + u, ${xsArgs});`);
+    }
+  }
+  const store: string[] = [];
+  for (let j = 0; j < o.rowsPerThread; j++) {
+    const g = o.rmsNorm ? `acc${j}_0 * invRms` : `acc${j}_0`;
+    const value = o.siluMul
+      ? `let g${j} = ${g};\n    let v${j} = g${j} / (1.0 + exp(-g${j})) * ${o.rmsNorm ? `acc${j}_1 * invRms` : `acc${j}_1`};`
+      : `let v${j} = ${g};`;
+    const target = `y[params.outputOffset + base + ${j * wg}u]`;
+    store.push(`if (base + ${j * wg}u < params.rowCount) {
+    ${value}
+    ${target} = ${o.accumulate ? `${target} + v${j}` : `v${j}`};
+  }`);
+  }
+
+  return /* wgsl */ `
+struct Params {
+  rowCount: u32,
+  inputOffset: u32, // unused: the x binding starts at x
+  outputOffset: u32,
+  cols: u32,
+  units: u32, // vec4 loads per row: cols / 32
+  weightShift: u32,
+  scaleShift: u32,
+  weightShiftUp: u32,
+  scaleShiftUp: u32,
+  eps: f32,
+}
+${bindings.join('\n')}
+
+${dotFn('dotWeight', 'weight', 'scales')}
+${o.siluMul ? dotFn('dotUp', 'weightUp', 'scalesUp') : ''}
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
+        @builtin(local_invocation_index) li: u32) {
+  let base = (wid.x + wid.y * groups.x) * ${wg * o.rowsPerThread}u + li;
+  let last = params.rowCount - 1u;
+  let units = params.units;
+  ${rows.join('\n  ')}
+  ${accs.join('\n  ')}
+  ${o.rmsNorm ? 'var sumSquares = 0.0;' : ''}
+  for (var u = 0u; u < units; u++) {
+    ${loadX.join('\n    ')}
+    ${body.join('\n    ')}
+  }
+  ${o.rmsNorm ? 'let invRms = inverseSqrt(sumSquares / f32(params.cols) + params.eps);' : ''}
+  ${store.join('\n  ')}
+}
+`;
+}
