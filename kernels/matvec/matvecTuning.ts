@@ -37,12 +37,15 @@ export function isCpuAdapter(a: AdapterSummary): boolean {
 
 /** Defaults for an adapter missing from the table.
  * CPU adapters: one row per invocation (a SIMD lane), no reduction and no barrier in the hot loop; several rows per
- * invocation reuse each x vector; for q4 the 'rows' kernel, whose x comes from a uniform binding as broadcasts.
+ * invocation reuse each x vector; for q4 on llvmpipe the 'rows' kernel, whose x comes from a uniform binding as
+ * broadcasts.
  * GPUs: a warp-sized group of threads per row for q4 (about two units of 32 columns each per thread on 2048-wide
  * rows), 4 rows per group (each x load reused 4 times); f32/f16 about 16 loads per thread along a row. */
 export function defaultMatvecTuning(a: AdapterSummary, dtype: MatvecTuningDtype): MatvecTuning {
   if (isCpuAdapter(a)) {
-    if (dtype === 'q4f16' || dtype === 'q4f32') {
+    // The rows kernel is measured faster on llvmpipe (about 2x, docs/BENCH.md); on SwiftShader it was not.
+    const llvmpipe = /llvmpipe|lavapipe/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
+    if (llvmpipe && (dtype === 'q4f16' || dtype === 'q4f32')) {
       return { kernel: 'rows', threadsPerRow: 1, workgroupSize: 16, rowsPerThread: 8, tileCols: 2048 };
     }
     return { threadsPerRow: 1, workgroupSize: 64, rowsPerThread: 4, tileCols: 2048 };
