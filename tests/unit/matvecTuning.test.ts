@@ -26,6 +26,11 @@ describe('matvec tuning cache', () => {
     expect(matvecTuning(gpu, 'q4f32').threadsPerRow).toBeGreaterThan(1);
     const cpu = fakeContext({ vendor: 'google', architecture: 'swiftshader', device: 'never-tuned' });
     expect(matvecTuning(cpu, 'q4f32').threadsPerRow).toBe(1);
+    expect(matvecTuning(cpu, 'q4f32').kernel ?? 'tiled').toBe('tiled');
+    // llvmpipe: the q4 'rows' kernel (x through a uniform binding); f16/f32 keep the tiled kernel.
+    const llvmpipe = fakeContext({ vendor: 'mesa', device: 'llvmpipe-never-tuned' });
+    expect(matvecTuning(llvmpipe, 'q4f16').kernel).toBe('rows');
+    expect(matvecTuning(llvmpipe, 'f16').kernel ?? 'tiled').toBe('tiled');
   });
 
   test('a recorded adapter gets its recorded tuning (keyed by vendor | architecture | device | description)', () => {
