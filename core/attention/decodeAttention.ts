@@ -305,6 +305,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     },
     reset,
     destroy() {
+      topK.destroy();
       indices.destroy();
       ownState?.destroy();
       rankScratch?.destroy();

@@ -1,8 +1,19 @@
-// Host wrappers of the top-K kernels: GQA max-aggregation + max-pool, then radix select per KV head.
+// Host wrappers of the top-K kernels: GQA max-aggregation + max-pool, then a radix select parallel over chunks of the
+// context and KV heads (three histogram passes, count, write).
 import type { GpuContext } from '../gpuContext';
-import { bindGroup, computePipeline } from '../gpuUtil';
+import { bindGroup, computePipeline, storageBuffer } from '../gpuUtil';
+import { isCpuAdapter } from '../matvec/matvecTuning';
 import { ownUniform, type UniformSlot } from '../uniforms';
-import { aggregatePoolWgsl, POOL_TILE, radixSelectWgsl } from './topk.wgsl';
+import {
+  aggregatePoolWgsl,
+  POOL_TILE,
+  radixSelectWgsl,
+  SELECT_BINS,
+  SELECT_MIN_CHUNK,
+  SELECT_ROUNDS,
+  SELECT_WORKGROUP,
+  type SelectPass,
+} from './topk.wgsl';
 
 export interface TopKStepArgs {
   /** Positions to select from: 0..kvLen-1. */
@@ -13,6 +24,11 @@ export interface TopKStepArgs {
 
 interface KernelWithParams {
   encode(pass: GPUComputePassEncoder, args: TopKStepArgs): void;
+}
+
+/** A kernel with buffers of its own. */
+interface OwningKernel extends KernelWithParams {
+  destroy(): void;
 }
 
 function paramsWriter(ctx: GpuContext, label: string, slot?: UniformSlot) {
@@ -60,33 +76,65 @@ export function createAggregatePool(ctx: GpuContext, o: AggregatePoolOptions): K
   };
 }
 
-export function createRadixSelect(
-  ctx: GpuContext,
-  o: {
-    kvHeads: number;
-    capacity: number;
-    /** f32 [kvHeads][capacity], every value >= 0. */
-    values: GPUBuffer;
-    state: GPUBuffer | GPUBufferBinding;
-    /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
-    params?: UniformSlot;
-    /** u32 [kvHeads][idxStride]; idxStride >= the largest k used. */
-    idx: GPUBuffer;
-    idxStride: number;
-  },
-): KernelWithParams {
-  const pipeline = computePipeline(ctx, radixSelectWgsl(o), 'topk.radixSelect');
+/** What the radix select reads and writes. */
+export interface RadixSelectOptions {
+  kvHeads: number;
+  capacity: number;
+  /** f32 [kvHeads][capacity], every value >= 0. */
+  values: GPUBuffer;
+  state: GPUBuffer | GPUBufferBinding;
+  /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
+  params?: UniformSlot;
+  /** u32 [kvHeads][idxStride]; idxStride >= the largest k used. */
+  idx: GPUBuffer;
+  idxStride: number;
+  /** Fewest positions per chunk (a multiple of SELECT_WORKGROUP; default SELECT_MIN_CHUNK). Tests lower it to get
+   * many chunks on short rows. */
+  minChunk?: number;
+  /** Most chunks a row is split into. Default: as many as minChunk allows on a GPU; 1 on a CPU adapter, which runs a
+   * few workgroups at a time anyway and pays each extra one its histogram's clear and merge. */
+  maxChunks?: number;
+}
+
+export function createRadixSelect(ctx: GpuContext, o: RadixSelectOptions): OwningKernel {
+  const minChunk = o.minChunk ?? SELECT_MIN_CHUNK;
+  if (!Number.isInteger(minChunk) || minChunk < SELECT_WORKGROUP || minChunk % SELECT_WORKGROUP !== 0) {
+    throw new Error(`top-K: minChunk must be a positive multiple of ${SELECT_WORKGROUP} (got ${minChunk})`);
+  }
+  const maxChunks = o.maxChunks ?? (isCpuAdapter(ctx.adapterInfo) ? 1 : Math.ceil(o.capacity / minChunk));
+  if (!Number.isInteger(maxChunks) || maxChunks < 1) {
+    throw new Error(`top-K: maxChunks must be a positive integer (got ${maxChunks})`);
+  }
+  // Zero at creation; the write pass clears the histograms again after each selection.
+  const hist = storageBuffer(ctx, o.kvHeads * SELECT_ROUNDS * SELECT_BINS * 4, 'topk.select.hist');
+  const chunkCounts = storageBuffer(ctx, o.kvHeads * maxChunks * 8, 'topk.select.chunkCounts');
+  const selected = storageBuffer(ctx, o.kvHeads * 8, 'topk.select.selected');
   const params = paramsWriter(ctx, 'topk.select.params', o.params);
-  const group = bindGroup(ctx, pipeline, [params.binding, o.values, o.state, o.idx]);
+  const common = [params.binding, o.values, o.state, hist];
+  const pass = (sp: SelectPass, buffers: (GPUBuffer | GPUBufferBinding)[]) => {
+    const pipeline = computePipeline(ctx, radixSelectWgsl({ ...o, maxChunks, pass: sp }), `topk.select.${sp.kind}`);
+    return { pipeline, group: bindGroup(ctx, pipeline, buffers) };
+  };
+  const passes = [
+    ...Array.from({ length: SELECT_ROUNDS }, (_, round) => pass({ kind: 'histogram', round }, common)),
+    pass({ kind: 'count' }, [...common, chunkCounts, selected]),
+    pass({ kind: 'write' }, [...common, chunkCounts, selected, o.idx]),
+  ];
   return {
-    encode(pass, args) {
+    encode(computePass, args) {
       params.write(args, o.capacity);
       if (Math.min(args.k, args.kvLen) > o.idxStride) {
         throw new Error(`top-K: k ${args.k} exceeds the index buffer's row of ${o.idxStride}`);
       }
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(o.kvHeads);
+      const chunks = Math.min(maxChunks, Math.ceil(args.kvLen / minChunk));
+      for (const p of passes) {
+        computePass.setPipeline(p.pipeline);
+        computePass.setBindGroup(0, p.group);
+        computePass.dispatchWorkgroups(chunks, o.kvHeads);
+      }
+    },
+    destroy() {
+      for (const b of [hist, chunkCounts, selected]) b.destroy();
     },
   };
 }
@@ -95,7 +143,7 @@ export function createRadixSelect(
 export function createTopK(
   ctx: GpuContext,
   o: AggregatePoolOptions & { idx: GPUBuffer; idxStride: number },
-): KernelWithParams {
+): OwningKernel {
   const pool = createAggregatePool(ctx, o);
   const selectTop = createRadixSelect(ctx, { ...o, values: o.pooled });
   return {
@@ -103,5 +151,6 @@ export function createTopK(
       pool.encode(pass, args);
       selectTop.encode(pass, args);
     },
+    destroy: () => selectTop.destroy(),
   };
 }

@@ -3,17 +3,29 @@
 // 1. aggregatePool: p_h(pos) = exp(score_h(pos) - max_h) / sum_h   (softmax per q head)
 //                   agg(pos) = max over the q heads of the GQA group
 //                   pooled(pos) = max of agg over [pos-3, pos+3] ∩ [0, L)   (max-pool, kernel 7, stride 1, same)
-// 2. radixSelect:   one workgroup per KV head. Pooled values are >= 0, so their f32 bits order like u32. Four
-//                   8-bit histogram passes (MSB first) find the bits T of the K-th largest value and how many values
-//                   equal to T are needed; a scan then writes, in ascending position order, every position with
-//                   value > T and the first `need` positions with value == T (ties: lower position wins).
-// Both kernels read the layer's state flag and exit at once on recycled steps, so they can be encoded every step.
+// 2. radix select, parallel over chunks of the row x KV heads: every pass is one dispatch of (chunks, kvHeads)
+//    workgroups, each chunk ceil(L / chunks) positions rounded up to a multiple of the workgroup (the host picks the
+//    chunk count: many on a GPU, so a long context keeps the whole device busy; one on a CPU adapter, where every
+//    extra workgroup only adds its histogram's clear and merge). Pooled values are >= 0, so
+//    their f32 bits order like u32. Three histogram passes (digits of bits 31..21, 20..10, 9..0, MSB first) add each
+//    chunk's histogram of the values that match the digits found so far into a global histogram per head and round;
+//    every workgroup of a later pass re-derives those digits from the global histograms (a short scan, the same
+//    result in every workgroup), which saves a dispatch per round. That gives the bits T of the K-th largest value
+//    and how many values equal to T are needed (`need`).
+//    count: each chunk counts its values > T and == T.  write: each chunk adds the counts of the chunks before it
+//    and writes, in ascending position order, every position with value > T and the first `need` positions with
+//    value == T over the whole row (ties: lower position wins); it also clears the histograms for the next selection.
+// Every kernel reads the layer's state flag and exits at once on recycled steps, so they can be encoded every step.
 import { ATTENTION_STATE_WGSL } from '../decodeAttention/decodeAttention.wgsl';
 
 export const POOL_TILE = 256;
 export const POOL_RADIUS = 3; // kernel 7
-export const SELECT_WORKGROUP = 256; // = histogram bins
-const HIST_STRIPES = 8;
+export const SELECT_WORKGROUP = 256;
+/** Histogram bins per round (11-bit digits; the last round has 10). */
+export const SELECT_BINS = 2048;
+export const SELECT_ROUNDS = 3;
+/** Fewest positions per chunk of the select passes (the host caps the chunk count at ceil(L / this)). */
+export const SELECT_MIN_CHUNK = 1024;
 
 export function aggregatePoolWgsl(s: { numHeads: number; kvHeads: number; capacity: number }): string {
   const group = s.numHeads / s.kvHeads;
@@ -63,76 +75,191 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
 `;
 }
 
-export function radixSelectWgsl(s: { capacity: number; idxStride: number }): string {
-  const wg = SELECT_WORKGROUP;
-  return /* wgsl */ `
+export type SelectPass = { kind: 'histogram'; round: number } | { kind: 'count' } | { kind: 'write' };
+
+/** Round r's digit: bits [DIGIT_SHIFT[r], DIGIT_SHIFT[r] + DIGIT_BITS[r]) of a value's f32 bits, MSB first. */
+const DIGIT_SHIFT = [21, 10, 0];
+const DIGIT_BITS = [11, 11, 10];
+
+/** One pass of the parallel radix select: dispatched as (ceil(kvLen / chunk), kvHeads) workgroups. */
+export function radixSelectWgsl(s: {
+  capacity: number;
+  idxStride: number;
+  maxChunks: number;
+  pass: SelectPass;
+}): string {
+  const p = s.pass;
+  const header = /* wgsl */ `
 const CAP: u32 = ${s.capacity}u;
 const IDX_STRIDE: u32 = ${s.idxStride}u;
-const WG: u32 = ${wg}u;
+const WG: u32 = ${SELECT_WORKGROUP}u;
+const BINS: u32 = ${SELECT_BINS}u;
+const ROUNDS: u32 = ${SELECT_ROUNDS}u;
+const MAX_CHUNKS: u32 = ${s.maxChunks}u;
 
 struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> values: array<f32>; // [kvHeads][CAP], >= 0
 ${ATTENTION_STATE_WGSL}
 @group(0) @binding(2) var<storage, read> state: AttentionState;
-@group(0) @binding(3) var<storage, read_write> idx: array<u32>; // [kvHeads][IDX_STRIDE]
 
-var<workgroup> hist: array<atomic<u32>, ${256 * HIST_STRIPES}>;
-var<workgroup> merged: array<u32, 256>;
-var<workgroup> prefixBits: u32;
-var<workgroup> remaining: u32;
-var<workgroup> scan: array<vec2u, WG>;
+// Positions per chunk for a row of L split in \`chunks\` (the dispatch width): every pass derives the same value.
+fn chunkSize(L: u32, chunks: u32) -> u32 { return ((L + chunks - 1u) / chunks + WG - 1u) / WG * WG; }`;
+  if (p.kind === 'histogram') return header + histogramBody(p.round);
+  if (p.kind === 'count') return header + countBody();
+  return header + writeBody();
+}
 
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
-  if (state.flag == 0u) { return; }
-  let kvHead = wid.x;
-  let L = params.kvLen;
-  let K = min(params.k, L);
-  let row = kvHead * CAP;
-  if (tid == 0u) { prefixBits = 0u; remaining = K; }
-  var mask = 0u;
-  // Probabilities share few exponents, so many threads hit the same bin: striped copies cut atomic contention.
-  let stripe = (tid % ${HIST_STRIPES}u) * 256u;
-  for (var round = 0u; round < 4u; round++) {
-    let shift = 24u - 8u * round;
-    for (var i = tid; i < ${256 * HIST_STRIPES}u; i += WG) { atomicStore(&hist[i], 0u); }
-    let prefix = workgroupUniformLoad(&prefixBits); // also the barrier after the clear
-    for (var p = tid; p < L; p += WG) {
-      let bits = bitcast<u32>(values[row + p]);
-      if ((bits & mask) == prefix) { atomicAdd(&hist[stripe + ((bits >> shift) & 255u)], 1u); }
-    }
-    workgroupBarrier();
-    var count = 0u; // WG == 256: thread tid merges bin tid
-    for (var c = 0u; c < ${HIST_STRIPES}u; c++) { count += atomicLoad(&hist[c * 256u + tid]); }
-    merged[tid] = count;
+/** The digits of rounds 0..rounds-1 from the global histograms: (prefix bits, values equal to the prefix still
+ * needed). Called by every thread in uniform control flow; every workgroup of a head gets the same answer. */
+function resolveWgsl(rounds: number): string {
+  return /* wgsl */ `
+var<workgroup> groupSums: array<u32, WG>;
+var<workgroup> found: vec2u;
+
+fn resolve(head: u32, K: u32, tid: u32) -> vec2u {
+  var prefix = 0u;
+  var remaining = K;
+  for (var r = 0u; r < ${rounds}u; r++) {
+    let base = (head * ROUNDS + r) * BINS;
+    var sum = 0u; // WG == BINS / 8: thread tid sums bins 8 tid .. 8 tid + 7
+    for (var b = 0u; b < 8u; b++) { sum += atomicLoad(&hist[base + tid * 8u + b]); }
+    groupSums[tid] = sum;
     workgroupBarrier();
     if (tid == 0u) {
-      // The digit d with count(> d) < remaining <= count(>= d), scanning from the top.
+      // The digit d with count(> d) < remaining <= count(>= d), scanning from the top: first the group of 8 bins,
+      // then the bin inside it.
       var above = 0u;
-      var digit = 0u;
-      for (var d = 255i; d >= 0i; d--) {
-        let c = merged[u32(d)];
-        if (above + c >= remaining) { digit = u32(d); break; }
+      var group = 0u;
+      for (var g = i32(WG) - 1i; g >= 0i; g--) {
+        let c = groupSums[u32(g)];
+        if (above + c >= remaining) { group = u32(g); break; }
         above += c;
       }
-      remaining -= above;
-      prefixBits = prefix | (digit << shift);
+      var digit = group * 8u;
+      for (var b = 7i; b >= 0i; b--) {
+        let c = atomicLoad(&hist[base + group * 8u + u32(b)]);
+        if (above + c >= remaining) { digit = group * 8u + u32(b); break; }
+        above += c;
+      }
+      let shift = select(select(${DIGIT_SHIFT[2]}u, ${DIGIT_SHIFT[1]}u, r == 1u), ${DIGIT_SHIFT[0]}u, r == 0u);
+      found = vec2u(prefix | (digit << shift), remaining - above);
     }
-    mask |= 255u << shift;
-    workgroupBarrier();
+    let f = workgroupUniformLoad(&found); // also the barrier before groupSums is rewritten
+    prefix = f.x;
+    remaining = f.y;
   }
-  let threshold = workgroupUniformLoad(&prefixBits);
-  let need = workgroupUniformLoad(&remaining); // values == threshold to take, lowest positions first
+  return vec2u(prefix, remaining);
+}`;
+}
 
-  // Ordered compaction: thread tid owns the contiguous segment tid; one scan of (count > T, count == T) per
-  // segment gives each thread where its selected positions go.
-  let seg = (L + WG - 1u) / WG;
-  let segStart = min(L, tid * seg);
-  let segEnd = min(L, segStart + seg);
+function histogramBody(round: number): string {
+  // Values that match the digits of the earlier rounds (the bits above this round's digit).
+  const mask = round === 0 ? 0 : (0xffffffff << (DIGIT_SHIFT[round] + DIGIT_BITS[round])) >>> 0;
+  return /* wgsl */ `
+@group(0) @binding(3) var<storage, read_write> hist: array<atomic<u32>>; // [kvHeads][ROUNDS][BINS]
+
+var<workgroup> local: array<atomic<u32>, BINS>;
+${round === 0 ? '' : resolveWgsl(round)}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
+        @builtin(local_invocation_index) tid: u32) {
+  if (state.flag == 0u) { return; }
+  let head = wid.y;
+  let L = params.kvLen;
+  let chunk = chunkSize(L, groups.x);
+  let prefix = ${round === 0 ? '0u' : 'resolve(head, min(params.k, L), tid).x'};
+  for (var i = tid; i < BINS; i += WG) { atomicStore(&local[i], 0u); }
+  workgroupBarrier();
+  let start = min(L, wid.x * chunk);
+  let end = min(L, start + chunk);
+  for (var p = start + tid; p < end; p += WG) {
+    let bits = bitcast<u32>(values[head * CAP + p]);
+    if ((bits & 0x${mask.toString(16)}u) == prefix) {
+      atomicAdd(&local[(bits >> ${DIGIT_SHIFT[round]}u) & ${2 ** DIGIT_BITS[round] - 1}u], 1u);
+    }
+  }
+  workgroupBarrier();
+  let base = (head * ROUNDS + ${round}u) * BINS;
+  for (var i = tid; i < BINS; i += WG) {
+    let c = atomicLoad(&local[i]);
+    if (c > 0u) { atomicAdd(&hist[base + i], c); }
+  }
+}
+`;
+}
+
+function countBody(): string {
+  return /* wgsl */ `
+@group(0) @binding(3) var<storage, read_write> hist: array<atomic<u32>>;
+@group(0) @binding(4) var<storage, read_write> chunkCounts: array<vec2u>; // [kvHeads][MAX_CHUNKS] (> T, == T)
+@group(0) @binding(5) var<storage, read_write> selected: array<vec2u>;    // [kvHeads] (T, need)
+
+var<workgroup> partial: array<vec2u, WG>;
+${resolveWgsl(SELECT_ROUNDS)}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
+        @builtin(local_invocation_index) tid: u32) {
+  if (state.flag == 0u) { return; }
+  let head = wid.y;
+  let L = params.kvLen;
+  let chunk = chunkSize(L, groups.x);
+  let sel = resolve(head, min(params.k, L), tid); // (T, need)
+  let start = min(L, wid.x * chunk);
+  let end = min(L, start + chunk);
+  var counts = vec2u(0u);
+  for (var p = start + tid; p < end; p += WG) {
+    let bits = bitcast<u32>(values[head * CAP + p]);
+    counts += vec2u(select(0u, 1u, bits > sel.x), select(0u, 1u, bits == sel.x));
+  }
+  partial[tid] = counts;
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    workgroupBarrier();
+    if (tid < stride) { partial[tid] += partial[tid + stride]; }
+  }
+  if (tid == 0u) {
+    chunkCounts[head * MAX_CHUNKS + wid.x] = partial[0];
+    if (wid.x == 0u) { selected[head] = sel; }
+  }
+}
+`;
+}
+
+function writeBody(): string {
+  return /* wgsl */ `
+@group(0) @binding(3) var<storage, read_write> hist: array<u32>;
+@group(0) @binding(4) var<storage, read> chunkCounts: array<vec2u>;
+@group(0) @binding(5) var<storage, read> selected: array<vec2u>;
+@group(0) @binding(6) var<storage, read_write> idx: array<u32>; // [kvHeads][IDX_STRIDE]
+
+var<workgroup> scan: array<vec2u, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
+        @builtin(local_invocation_index) tid: u32) {
+  if (state.flag == 0u) { return; }
+  let head = wid.y;
+  let L = params.kvLen;
+  let chunk = chunkSize(L, groups.x);
+  let seg = chunk / WG;
+  let sel = selected[head];
+  let threshold = sel.x;
+  let need = sel.y; // values == threshold to take over the whole row, lowest positions first
+  // The count pass was the histograms' last reader: clear them for the next selection.
+  for (var i = wid.x * WG + tid; i < ROUNDS * BINS; i += groups.x * WG) { hist[head * ROUNDS * BINS + i] = 0u; }
+  var before = vec2u(0u); // (> T, == T) in the chunks before this one
+  for (var c = 0u; c < wid.x; c++) { before += chunkCounts[head * MAX_CHUNKS + c]; }
+  // Ordered compaction inside the chunk: thread tid owns the contiguous segment tid; a scan of the segments'
+  // (> T, == T) counts gives each thread where its selected positions go.
+  let start = min(L, wid.x * chunk);
+  let end = min(L, start + chunk);
+  let segStart = min(end, start + tid * seg);
+  let segEnd = min(end, segStart + seg);
   var counts = vec2u(0u);
   for (var p = segStart; p < segEnd; p++) {
-    let bits = bitcast<u32>(values[row + p]);
+    let bits = bitcast<u32>(values[head * CAP + p]);
     counts += vec2u(select(0u, 1u, bits > threshold), select(0u, 1u, bits == threshold));
   }
   scan[tid] = counts;
@@ -144,15 +271,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     scan[tid] += add;
   }
   workgroupBarrier();
-  let before = scan[tid] - counts; // (values > T, values == T) in earlier segments
-  var slot = before.x + min(before.y, need);
-  var eqRank = before.y;
+  let mine = before + scan[tid] - counts; // (> T, == T) before this segment in the row
+  var slot = mine.x + min(mine.y, need);
+  var eqRank = mine.y;
   for (var p = segStart; p < segEnd; p++) {
-    let bits = bitcast<u32>(values[row + p]);
+    let bits = bitcast<u32>(values[head * CAP + p]);
     let take = bits > threshold || (bits == threshold && eqRank < need);
     if (bits == threshold) { eqRank++; }
     if (take) {
-      idx[kvHead * IDX_STRIDE + slot] = p;
+      idx[head * IDX_STRIDE + slot] = p;
       slot++;
     }
   }

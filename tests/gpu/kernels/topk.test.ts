@@ -1,5 +1,6 @@
-// Top-K per KV head on the GPU vs sort-based references: radix select (ties, K=1, K=L-1, K=L, odd L),
-// GQA max-aggregation + max-pool, and the chain fed by the full decode attention's scores.
+// Top-K per KV head on the GPU vs sort-based references: radix select (ties, K=1, K=L-1, K=L, odd L, rows of many
+// chunks, a second selection on the same kernel, 8K+ rows), GQA max-aggregation + max-pool, and the chain fed by the
+// full decode attention's scores.
 import { describe, expect, test } from 'vitest';
 import {
   createDecodeAttentionScratch,
@@ -9,7 +10,7 @@ import {
 } from '../../../kernels/decodeAttention/decodeAttention';
 import { STATE } from '../../../kernels/decodeAttention/decodeAttention.wgsl';
 import type { GpuContext } from '../../../kernels/gpuContext';
-import { runPass, storageBuffer } from '../../../kernels/gpuUtil';
+import { runPass, storageBuffer, writeBuffer } from '../../../kernels/gpuUtil';
 import { createAggregatePool, createRadixSelect, createTopK } from '../../../kernels/topk/topk';
 import { referenceGroupMax, referenceMaxPool, referenceTopK } from '../../../kernels/topk/topk.reference';
 import { testGpu } from '../setup';
@@ -21,27 +22,55 @@ function stateBuffer(ctx: GpuContext, flag: number): GPUBuffer {
   return storageBuffer(ctx, words);
 }
 
-/** Runs the radix select on host-made values [kvHeads][capacity] and returns the rows of idx. */
-async function gpuSelect(ctx: GpuContext, rows: Float32Array[], capacity: number, k: number, flag = 1) {
+/** Capacity and index row of every select below: one set of pipelines per chunking, compiled once. */
+const CAP = 12300;
+const IDX_STRIDE = CAP;
+type Chunking = { minChunk?: number; maxChunks?: number };
+/** The adapter's default (on a CPU adapter: one chunk per row). */
+const DEFAULT: Chunking = {};
+/** A GPU's default on any adapter: chunks of 1024 positions or more. */
+const GPU_CHUNKS: Chunking = { maxChunks: Math.ceil(CAP / 1024) };
+/** Chunks of 256 positions: many chunks on short rows. */
+const SMALL_CHUNKS: Chunking = { minChunk: 256, maxChunks: Math.ceil(CAP / 256) };
+
+/** Runs the radix select on host-made rows (kvHeads = rows.length) and returns the rows of idx (IDX_STRIDE each,
+ * filled with 0xdeadbeef before). */
+async function gpuSelect(ctx: GpuContext, rows: Float32Array[], k: number, chunking: Chunking, flag = 1) {
   const kvHeads = rows.length;
   const L = rows[0].length;
-  const values = new Float32Array(kvHeads * capacity);
+  const values = new Float32Array(kvHeads * CAP);
   rows.forEach((r, h) => {
-    values.set(r, h * capacity);
+    values.set(r, h * CAP);
   });
-  const idxStride = Math.min(k, L) + 3;
-  const idx = storageBuffer(ctx, new Uint32Array(kvHeads * idxStride).fill(0xdeadbeef));
+  const idx = storageBuffer(ctx, new Uint32Array(kvHeads * IDX_STRIDE).fill(0xdeadbeef));
+  const valueBuffer = storageBuffer(ctx, values);
+  const state = stateBuffer(ctx, flag);
   const select = createRadixSelect(ctx, {
     kvHeads,
-    capacity,
-    values: storageBuffer(ctx, values),
-    state: stateBuffer(ctx, flag),
+    capacity: CAP,
+    values: valueBuffer,
+    state,
     idx,
-    idxStride,
+    ...chunking,
+    idxStride: IDX_STRIDE,
   });
-  runPass(ctx, (pass) => select.encode(pass, { kvLen: L, k }));
-  const all = await readU32(ctx, idx);
-  return rows.map((_, h) => Array.from(all.subarray(h * idxStride, h * idxStride + idxStride)));
+  try {
+    runPass(ctx, (pass) => select.encode(pass, { kvLen: L, k }));
+    const all = await readU32(ctx, idx);
+    return rows.map((_, h) => Array.from(all.subarray(h * IDX_STRIDE, (h + 1) * IDX_STRIDE)));
+  } finally {
+    select.destroy();
+    for (const b of [idx, valueBuffer, state]) b.destroy();
+  }
+}
+
+/** Checks every head's first min(k, L) slots against the reference and that nothing after them was written. */
+function expectTopK(got: number[][], rows: Float32Array[], k: number) {
+  rows.forEach((r, h) => {
+    const kept = Math.min(k, r.length);
+    expect(got[h].slice(0, kept)).toEqual(referenceTopK(r, k));
+    expect(got[h].slice(kept).every((v) => v === 0xdeadbeef)).toBe(true);
+  });
 }
 
 function tiedRow(L: number, seed: number, levels: number): Float32Array {
@@ -55,36 +84,96 @@ describe('radix select', async () => {
   for (const L of lengths) {
     const ks = [...new Set([1, Math.max(1, L - 1), L, Math.max(1, Math.floor(L / 8)), L + 5])];
     for (const k of ks) {
-      test(`L ${L}, K ${k}: ties (few levels) and distinct values, 3 heads`, async () => {
+      test(`L ${L}, K ${k}: ties (few levels) and distinct values, 3 heads, the adapter's chunking`, async () => {
         const rows = [tiedRow(L, L + k, 5), tiedRow(L, L * 3 + k, 1000), randomArray(L, rng(k)).map(Math.abs)];
-        const got = await gpuSelect(ctx, rows, L + 2, k);
-        const kept = Math.min(k, L);
-        rows.forEach((r, h) => {
-          expect(got[h].slice(0, kept)).toEqual(referenceTopK(r, k));
-          expect(got[h].slice(kept)).toEqual([0xdeadbeef, 0xdeadbeef, 0xdeadbeef]); // nothing past K written
-        });
+        expectTopK(await gpuSelect(ctx, rows, k, DEFAULT), rows, k);
       });
     }
   }
+
+  // Many chunks of 256 positions: the counts of earlier chunks place each chunk's positions; ties across chunks;
+  // rows that end inside a chunk.
+  for (const [L, k] of [
+    [4099, 512],
+    [2000, 1999],
+    [1025, 3],
+    [513, 513],
+    [7, 2],
+  ]) {
+    test(`L ${L}, K ${k} in chunks of 256: ties across chunks, 2 heads`, async () => {
+      const rows = [tiedRow(L, L + k, 3), randomArray(L, rng(k + 1)).map(Math.abs)];
+      expectTopK(await gpuSelect(ctx, rows, k, SMALL_CHUNKS), rows, k);
+    });
+  }
+
+  // Long rows: K = L/8 and K near L, few levels (long tie runs that straddle chunks) and distinct values, with a
+  // GPU's chunking (the last chunk partial) and the adapter's.
+  for (const [L, k] of [
+    [8195, 1024],
+    [8195, 8190],
+    [12289, 1536],
+  ]) {
+    for (const [name, chunking] of [
+      ['GPU', GPU_CHUNKS],
+      ["the adapter's", DEFAULT],
+    ] as const) {
+      test(`L ${L}, K ${k}, ${name} chunking: 2 heads`, async () => {
+        const rows = [tiedRow(L, L + k, 7), randomArray(L, rng(k + 2)).map(Math.abs)];
+        expectTopK(await gpuSelect(ctx, rows, k, chunking), rows, k);
+      });
+    }
+  }
+
+  test('selections in a row on the same kernel (the histograms cleared by the one before), shorter rows', async () => {
+    const L = 3000;
+    const rows = [tiedRow(L, 5, 9), randomArray(L, rng(6)).map(Math.abs), tiedRow(L, 7, 2)];
+    const idx = storageBuffer(ctx, IDX_STRIDE * 4);
+    const valueBuffer = storageBuffer(ctx, CAP * 4);
+    const state = stateBuffer(ctx, 1);
+    const select = createRadixSelect(ctx, {
+      kvHeads: 1,
+      capacity: CAP,
+      values: valueBuffer,
+      state,
+      idx,
+      idxStride: IDX_STRIDE,
+      ...SMALL_CHUNKS,
+    });
+    for (const [i, row] of rows.entries()) {
+      const k = 100 + 37 * i;
+      const kvLen = L - 400 * i; // fewer chunks than the selection before
+      writeBuffer(ctx, valueBuffer, row);
+      runPass(ctx, (pass) => select.encode(pass, { kvLen, k }));
+      const got = Array.from((await readU32(ctx, idx)).subarray(0, k));
+      expect(got).toEqual(referenceTopK(row.subarray(0, kvLen), k));
+    }
+    select.destroy();
+  });
 
   test('all equal values: the lowest positions win; tiny and huge magnitudes', async () => {
     const L = 777;
     const flat = new Float32Array(L).fill(0.25);
     const spread = Float32Array.from({ length: L }, (_, i) => (i % 3 === 0 ? 1e-30 * (i + 1) : 2 ** ((i % 40) - 20)));
     const zeros = new Float32Array(L);
-    const got = await gpuSelect(ctx, [flat, spread, zeros], L, 100);
-    expect(got[0].slice(0, 100)).toEqual(Array.from({ length: 100 }, (_, i) => i));
-    expect(got[1].slice(0, 100)).toEqual(referenceTopK(spread, 100));
-    expect(got[2].slice(0, 100)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    for (const chunking of [DEFAULT, SMALL_CHUNKS]) {
+      const got = await gpuSelect(ctx, [flat, spread, zeros], 100, chunking);
+      expect(got[0].slice(0, 100)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+      expect(got[1].slice(0, 100)).toEqual(referenceTopK(spread, 100));
+      expect(got[2].slice(0, 100)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    }
   });
 
   test('a recycled-step flag leaves the index buffer untouched', async () => {
-    const got = await gpuSelect(ctx, [tiedRow(50, 1, 7)], 50, 10, 0);
-    expect(got[0]).toEqual(new Array(13).fill(0xdeadbeef));
+    for (const chunking of [DEFAULT, SMALL_CHUNKS]) {
+      const got = await gpuSelect(ctx, [tiedRow(1500, 1, 7)], 10, chunking, 0);
+      expect(got[0].every((v) => v === 0xdeadbeef)).toBe(true);
+    }
   });
 
-  test('bad k gets a clear error', async () => {
-    await expect(gpuSelect(ctx, [tiedRow(50, 1, 7)], 50, 0)).rejects.toThrow(/positive integer/);
+  test('bad k, minChunk or maxChunks get a clear error', async () => {
+    await expect(gpuSelect(ctx, [tiedRow(50, 1, 7)], 0, DEFAULT)).rejects.toThrow(/k must be a positive integer/);
+    await expect(gpuSelect(ctx, [tiedRow(50, 1, 7)], 5, { minChunk: 300 })).rejects.toThrow(/multiple of 256/);
+    await expect(gpuSelect(ctx, [tiedRow(50, 1, 7)], 5, { maxChunks: 0 })).rejects.toThrow(/maxChunks/);
   });
 });
 
@@ -136,62 +225,66 @@ describe('GQA max-aggregation + max-pool (kernel 7)', async () => {
 
 describe('top-K chain from the full decode attention scores', async () => {
   const ctx = await testGpu();
+  const shapes = [
+    { numHeads: 8, kvHeads: 2, L: 1031, K: 129, capacity: 1040 },
+    { numHeads: 6, kvHeads: 3, L: 8203, K: 1025, capacity: 8210 },
+  ];
   for (const dtype of ctx.f16 ? (['f32', 'f16'] as const) : (['f32'] as const)) {
-    test(`${dtype} 8q/2kv d64, L 1031, K 129`, async () => {
-      const numHeads = 8;
-      const layout = { dtype, kvHeads: 2, headDim: 64, capacity: 1040 };
-      const L = 1031;
-      const K = 129;
-      const kv = makeKv(ctx, layout, L, 3, 3);
-      const q = storageBuffer(ctx, randomArray(numHeads * 64, rng(4), 2));
-      const scratch = createDecodeAttentionScratch(ctx, { numHeads, capacity: layout.capacity, headDim: 64 });
-      const state = fullAttentionState(ctx);
-      const idx = storageBuffer(ctx, 2 * K * 4);
-      const pooled = storageBuffer(ctx, 2 * layout.capacity * 4);
-      const attn = createSplitAttention(ctx, {
-        layout,
-        numHeads,
-        k: kv.k,
-        v: kv.v,
-        q,
-        out: storageBuffer(ctx, numHeads * 64 * 4),
-        idx: emptyIndexBuffer(ctx),
-        idxStride: 1,
-        state,
-        scratch,
+    for (const { numHeads, kvHeads, L, K, capacity } of shapes) {
+      test(`${dtype} ${numHeads}q/${kvHeads}kv d64, L ${L}, K ${K}`, async () => {
+        const layout = { dtype, kvHeads, headDim: 64, capacity };
+        const kv = makeKv(ctx, layout, L, 3, 3);
+        const q = storageBuffer(ctx, randomArray(numHeads * 64, rng(4), 2));
+        const scratch = createDecodeAttentionScratch(ctx, { numHeads, capacity: layout.capacity, headDim: 64 });
+        const state = fullAttentionState(ctx);
+        const idx = storageBuffer(ctx, kvHeads * K * 4);
+        const pooled = storageBuffer(ctx, kvHeads * layout.capacity * 4);
+        const attn = createSplitAttention(ctx, {
+          layout,
+          numHeads,
+          k: kv.k,
+          v: kv.v,
+          q,
+          out: storageBuffer(ctx, numHeads * 64 * 4),
+          idx: emptyIndexBuffer(ctx),
+          idxStride: 1,
+          state,
+          scratch,
+        });
+        const topk = createTopK(ctx, {
+          numHeads,
+          kvHeads,
+          capacity: layout.capacity,
+          scores: scratch.scores,
+          headStats: scratch.headStats,
+          state,
+          pooled,
+          idx,
+          idxStride: K,
+        });
+        runPass(ctx, (pass) => {
+          attn.encode(pass, { kvLen: L });
+          topk.encode(pass, { kvLen: L, k: K });
+        });
+        const scores = await readF32(ctx, scratch.scores);
+        const stats = await readF32(ctx, scratch.headStats);
+        const gotPooled = await readF32(ctx, pooled);
+        const gotIdx = await readU32(ctx, idx);
+        const probs = Array.from({ length: numHeads }, (_, h) =>
+          Float64Array.from(
+            scores.subarray(h * layout.capacity, h * layout.capacity + L),
+            (s) => Math.exp(s - stats[h * 2]) / stats[h * 2 + 1],
+          ),
+        );
+        const agg = referenceGroupMax(probs, kvHeads);
+        for (let kvh = 0; kvh < kvHeads; kvh++) {
+          const want = referenceMaxPool(agg[kvh]);
+          const row = gotPooled.subarray(kvh * layout.capacity, kvh * layout.capacity + L);
+          for (let p = 0; p < L; p++) expect(Math.abs(row[p] - want[p])).toBeLessThanOrEqual(2e-6 * want[p]);
+          expect(Array.from(gotIdx.subarray(kvh * K, kvh * K + K))).toEqual(referenceTopK(row, K));
+        }
+        topk.destroy();
       });
-      const topk = createTopK(ctx, {
-        numHeads,
-        kvHeads: 2,
-        capacity: layout.capacity,
-        scores: scratch.scores,
-        headStats: scratch.headStats,
-        state,
-        pooled,
-        idx,
-        idxStride: K,
-      });
-      runPass(ctx, (pass) => {
-        attn.encode(pass, { kvLen: L });
-        topk.encode(pass, { kvLen: L, k: K });
-      });
-      const scores = await readF32(ctx, scratch.scores);
-      const stats = await readF32(ctx, scratch.headStats);
-      const gotPooled = await readF32(ctx, pooled);
-      const gotIdx = await readU32(ctx, idx);
-      const probs = Array.from({ length: numHeads }, (_, h) =>
-        Float64Array.from(
-          scores.subarray(h * layout.capacity, h * layout.capacity + L),
-          (s) => Math.exp(s - stats[h * 2]) / stats[h * 2 + 1],
-        ),
-      );
-      const agg = referenceGroupMax(probs, 2);
-      for (let kvh = 0; kvh < 2; kvh++) {
-        const want = referenceMaxPool(agg[kvh]);
-        const row = gotPooled.subarray(kvh * layout.capacity, kvh * layout.capacity + L);
-        for (let p = 0; p < L; p++) expect(Math.abs(row[p] - want[p])).toBeLessThanOrEqual(2e-6 * want[p]);
-        expect(Array.from(gotIdx.subarray(kvh * K, kvh * K + K))).toEqual(referenceTopK(row, K));
-      }
-    });
+    }
   }
 });
