@@ -32,8 +32,10 @@ interface OwningKernel extends KernelWithParams {
 }
 
 function paramsWriter(ctx: GpuContext, label: string, slot?: UniformSlot) {
-  const words = new Uint32Array(4);
-  const uniform = slot ?? ownUniform(ctx, words.byteLength, label);
+  // Only (kvLen, k): the slot may be shared with the schedule's commit kernel, whose third word (displaces) must
+  // survive this write.
+  const words = new Uint32Array(2);
+  const uniform = slot ?? ownUniform(ctx, 16, label);
   return {
     binding: uniform.binding,
     write({ kvLen, k }: TopKStepArgs, capacity: number) {

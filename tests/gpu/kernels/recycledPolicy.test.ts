@@ -8,6 +8,7 @@ import type { AttentionPolicy } from '../../../core/engine/types';
 import { STATE } from '../../../kernels/decodeAttention/decodeAttention.wgsl';
 import type { GpuContext } from '../../../kernels/gpuContext';
 import { storageBuffer, writeBuffer } from '../../../kernels/gpuUtil';
+import { UniformArena } from '../../../kernels/uniforms';
 import { testGpu } from '../setup';
 import { kvDtypes, makeKv, maxAbsDiff, randomArray, readF32, readU32, rng } from './recycledHelpers';
 
@@ -30,7 +31,7 @@ async function runPolicy(
   ctx: GpuContext,
   dtype: 'f16' | 'f32',
   policy: AttentionPolicy,
-  opts: { promptLen: number; steps: number; seed: number },
+  opts: { promptLen: number; steps: number; seed: number; sharedParams?: boolean },
 ) {
   const capacity = 400; // fixed: it is a shader constant, and one shape compiles once
   const layout = { dtype, kvHeads, headDim, capacity };
@@ -39,7 +40,20 @@ async function runPolicy(
   // The dynamic schedule compares the query before RoPE: here a buffer of its own, unrelated to the attention's q.
   const scheduleQuery = storageBuffer(ctx, numHeads * headDim * 4);
   const out = storageBuffer(ctx, numHeads * headDim * 4);
-  const attn = createDecodeAttention(ctx, { layout, numHeads, k: kv.k, v: kv.v, q, scheduleQuery, out, policy });
+  // sharedParams: the kernels' scalars in slots of one uniform buffer written once per submit, as the engine does.
+  const arena = opts.sharedParams ? new UniformArena(ctx, 1024, 'test params') : undefined;
+  const params = arena && { attention: arena.slot(16), decide: arena.slot(32), topK: arena.slot(16) };
+  const attn = createDecodeAttention(ctx, {
+    layout,
+    numHeads,
+    k: kv.k,
+    v: kv.v,
+    q,
+    scheduleQuery,
+    out,
+    policy,
+    params,
+  });
   const ref = new ReferenceLayerAttention(policy, { numHeads, kvHeads, headDim, capacity, k: kv.kHost, v: kv.vHost });
   const scheduleQueries = stepQueries(opts.steps + 1, opts.seed + 1);
   const rand = rng(opts.seed + 2);
@@ -52,6 +66,7 @@ async function runPolicy(
   let pass = enc.beginComputePass();
   attn.seedFromPrefill(pass, { kvLen: opts.promptLen, q: promptQ, scheduleQuery: promptScheduleQ });
   pass.end();
+  arena?.flush();
   ctx.device.queue.submit([enc.finish()]);
   const seedOut = ref.seedFromPrefill(queries[0], opts.promptLen, scheduleQueries[0]);
   expect(maxAbsDiff(await readF32(ctx, out), seedOut), 'seed output (full attention)').toBeLessThan(3e-4);
@@ -66,6 +81,7 @@ async function runPolicy(
     pass = enc.beginComputePass();
     attn.encodeStep(pass, { kvLen, step });
     pass.end();
+    arena?.flush();
     ctx.device.queue.submit([enc.finish()]);
     const want = ref.step(queries[step], kvLen, step, scheduleQueries[step]);
     if (want.cosine !== null && policy.kind === 'recycled' && policy.dynamic) {
@@ -123,6 +139,12 @@ describe('decode attention policies on the GPU vs the layer simulation', async (
       expect(stats.recallSteps).toBe(2);
       expect(stats.recallTopKSum / 2).toBeGreaterThan(0);
       expect(stats.recallTopKSum / 2).toBeLessThan(1);
+    });
+
+    test(`${dtype} recycled, fixed stride 3, K = 24, the scalars in one shared uniform buffer (as in the engine)`, async () => {
+      const policy: AttentionPolicy = { kind: 'recycled', k: { count: 24 }, stride: 3, measureRecall: true };
+      const { flags } = await runPolicy(ctx, dtype, policy, { promptLen: 201, steps: 7, seed: 11, sharedParams: true });
+      expect(flags).toEqual([false, false, true, false, false, true, false]);
     });
 
     test(`${dtype} recycled, dynamic (qc 1, sim 0.9), K = L/8, no stride`, async () => {
