@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { estimatePrefillMs, type PrefillChunk, prefillChunks, samplingOrder } from '../../scripts/bench/chunkSampling';
 import { summarizeRounds } from '../../scripts/bench/decodeTiming';
 import type { BenchRow } from '../../scripts/bench/sections';
-import { attentionSummary, contextBudgetMs } from '../../scripts/bench/sections/attention';
+import { attentionSummary } from '../../scripts/bench/sections/attention';
 import { DECODE_SUMMARY_KEYS, orderedSummary, PREFILL_SUMMARY_KEYS } from '../../scripts/bench/summary';
 import { LLAMA_1B, SMALL } from '../../scripts/bench/syntheticModel';
 
@@ -112,16 +112,6 @@ describe('attention summary', () => {
 
   test('nothing when the 1B shape did not run', () => {
     expect(attentionSummary([row(SMALL.name, 1024, 'recycled K=L/8', 0.5, 0.4)])).toEqual({});
-  });
-});
-
-describe('attention time budget on CPU adapters', () => {
-  test("a context's share of the time left is in proportion to its full step's bytes", () => {
-    const bytes = [1, 1, 2]; // e.g. weights + KV at 1K, 1K, 4K
-    expect(contextBudgetMs(1000, bytes, 0)).toBe(250);
-    expect(contextBudgetMs(600, bytes, 1)).toBe(200);
-    expect(contextBudgetMs(500, bytes, 2)).toBe(500);
-    expect(contextBudgetMs(-5, bytes, 0)).toBe(0); // past the limit: only the first round runs
   });
 });
 
