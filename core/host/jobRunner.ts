@@ -1,24 +1,19 @@
 // The job lifecycle: start a job (one at a time), read its page, get its model from Models, plan the prompt, run the
-// generation(s) — the one `runGeneration` of the host — and finish it (status, stats, persistence). Each tab keeps its
-// last job (JobStore).
-import type { AttentionPolicy } from '../attention/policy';
+// generation(s) (generation.ts) and finish it (status, stats, persistence); and when a pre-read runs (preRead.ts does
+// the reading). Each tab keeps its last job (JobStore).
 import { DEFAULT_MODEL_ID } from '../catalog/catalog';
 import { DocumentWorkStopped, describeStep, findCitations, runMapReduce } from '../document';
-import type { ChatMessage, Engine, GenerationStats } from '../engine/types';
+import type { ChatMessage, GenerationStats } from '../engine/types';
 import type { ErrorInfo, HostEvent, JobKind, JobStage, JobView, PageContent, PreReadView } from '../protocol/messages';
 import { ProtocolError, toErrorInfo } from '../protocol/messages';
 import type { Settings } from '../protocol/settings';
 import type { HostEnv } from './env';
+import { chatInput, fastModePolicy, type GenerationOptions, runGeneration } from './generation';
 import { doneStatsFrom, JobStore } from './jobs';
 import type { Models } from './models';
 import type { PageReads } from './pageReads';
-import {
-  type JobPrompt,
-  mapReduceStepPrompt,
-  planJobPromptInSlices,
-  type SinglePrompt,
-  SUMMARY_REQUEST,
-} from './prompt';
+import { preReadPage } from './preRead';
+import { type JobPrompt, mapReduceStepPrompt, planJobPromptInSlices, SUMMARY_REQUEST } from './prompt';
 import {
   type ChatInput,
   continuationInput,
@@ -33,7 +28,6 @@ import {
 } from './resume';
 import type { ThreadBook } from './threads';
 
-const PROGRESS_INTERVAL_MS = 250;
 const JOBS_KEY = 'jobs';
 const SPEEDUP_KEY = 'lastFastModeSpeedup';
 
@@ -272,64 +266,8 @@ export class JobRunner {
     this.setPreRead(view);
     void (async () => {
       try {
-        const page = await this.deps.pageReads.read(tabId, { userAction, signal: controller.signal });
-        if (!page.text.trim()) return this.setPreRead({ ...view, status: 'skipped', reason: 'the page has no text' });
-        controller.signal.throwIfAborted();
-        const thread = await this.deps.threads.threadForJob(tabId, page);
-        const contextWindow = this.deps.models.contextWindow ?? settings.contextWindow;
-        const raw = this.deps.models.template === 'raw';
-        // Planned as a summary: no question is needed to know whether the page fits whole (then its text is the same).
-        const count = (t: string) => engine.countTokens(t);
-        const prompt = await planJobPromptInSlices(
-          'summarize',
-          page,
-          '',
-          contextWindow,
-          settings.maxAnswerTokens,
-          count,
-          {
-            raw,
-            signal: controller.signal,
-          },
-        );
-        if (prompt.strategy !== 'whole')
-          return this.setPreRead({ ...view, status: 'skipped', reason: 'the page is read in parts per question' });
-        controller.signal.throwIfAborted();
-        // The document and the thread so far, then an empty question: everything but that is what Ask will reuse.
-        const turns = this.deps.threads.planTurns(thread, Math.floor(contextWindow / 4), count, (t) =>
-          t.kind === 'summarize' ? SUMMARY_REQUEST : t.question,
-        );
-        let stats: GenerationStats | null = null;
-        for await (const ev of engine.generate(
-          {
-            messages: [...turns.messages, { role: 'user', content: '' }],
-            system: prompt.system,
-            document: prompt.document,
-          },
-          { maxTokens: 0, signal: controller.signal },
-        )) {
-          if (ev.type === 'prefill-progress')
-            this.deps.emit({
-              type: 'progress',
-              jobId: null,
-              tabId,
-              progress: {
-                stage: 'prefill',
-                label: 'Pre-reading the page',
-                prefill: { fraction: ev.done / Math.max(1, ev.total), done: ev.done, total: ev.total },
-              },
-            });
-          else if (ev.type === 'done') stats = ev.stats;
-        }
-        controller.signal.throwIfAborted();
-        // The prompt's last token always runs with the question (a decode step): the rest is in the cache now.
-        const s = stats as GenerationStats | null;
-        this.setPreRead({
-          ...view,
-          status: 'done',
-          cachedTokens: s ? s.promptTokens - 1 : 0,
-          prefilledTokens: s ? Math.max(0, s.prefillTokens - 1) : 0,
-        });
+        const outcome = await preReadPage(this.deps, engine, settings, tabId, userAction, controller.signal);
+        this.setPreRead({ ...view, ...outcome });
       } catch (e) {
         if (controller.signal.aborted) this.setPreRead({ ...view, status: 'stopped' });
         else {
@@ -590,104 +528,4 @@ export class JobRunner {
       this.deps.env.log?.('Could not persist the finished job', e);
     }
   }
-}
-
-/**
- * One generation over [system + document] + question. `stream`: the tokens are the answer (deltas to the UI);
- * otherwise they are collected (a part summary) while the progress line names the step.
- */
-export interface GenerationOptions {
-  maxTokens: number;
-  attention: AttentionPolicy;
-  /** false: run the fast-mode policy even below the break-even (the `fastModeAlways` setting). */
-  fastModeBreakEven: boolean;
-  signal: AbortSignal;
-  stream: boolean;
-  /** Called when the first token of this generation arrives. */
-  onFirstToken?: () => void;
-  /** Called with the input before the engine starts (the streaming answer's prompt is kept for Continue). */
-  onStart?: (input: ChatInput, maxTokens: number) => void;
-  /** Called with each generated id. */
-  onToken?: (id: number) => void;
-  label?: string;
-  steps?: { done: number; total: number };
-}
-
-/** A planned prompt as the engine's input: [system + document] + earlier turns of the thread + the question. */
-export function chatInput(prompt: SinglePrompt, history: ChatMessage[] = []): ChatInput {
-  return {
-    messages: [...history, { role: 'user', content: prompt.question }],
-    system: prompt.system,
-    document: prompt.document,
-  };
-}
-
-export async function runGeneration(
-  job: JobView,
-  engine: Engine,
-  input: ChatInput,
-  emit: (event: HostEvent) => void,
-  o: GenerationOptions,
-): Promise<{ text: string; stats: GenerationStats | null; ids: number[] }> {
-  const step = o.label ? { label: o.label, steps: o.steps } : {};
-  if (o.label) {
-    job.stage = 'prefill';
-    job.progress = { stage: 'prefill', ...step };
-    emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
-  }
-  let text = '';
-  const ids: number[] = [];
-  let stats: GenerationStats | null = null;
-  let decodeStart = 0;
-  let tokens = 0;
-  let lastEmit = 0;
-  o.onStart?.(input, o.maxTokens);
-  for await (const ev of engine.generate(input, {
-    maxTokens: o.maxTokens,
-    temperature: 0,
-    signal: o.signal,
-    attention: o.attention,
-    fastModeBreakEven: o.fastModeBreakEven,
-  })) {
-    if (ev.type === 'prefill-progress') {
-      const fraction = ev.total > 0 ? ev.done / ev.total : 1;
-      job.progress = { stage: 'prefill', prefill: { fraction, done: ev.done, total: ev.total }, ...step };
-      emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
-    } else if (ev.type === 'token') {
-      if (tokens === 0) {
-        o.onFirstToken?.();
-        decodeStart = Date.now();
-        job.stage = 'generating';
-      }
-      tokens++;
-      ids.push(ev.tokenId);
-      text += ev.text;
-      if (o.stream) {
-        job.answer += ev.text;
-        emit({ type: 'delta', jobId: job.jobId, tabId: job.tabId, text: ev.text });
-      }
-      o.onToken?.(ev.tokenId);
-      const now = Date.now();
-      if (now - lastEmit >= PROGRESS_INTERVAL_MS && now > decodeStart) {
-        lastEmit = now;
-        const tokensPerSec = ((tokens - 1) * 1000) / (now - decodeStart);
-        job.progress = { stage: 'generating', tokensPerSec, ...step };
-        emit({ type: 'progress', jobId: job.jobId, tabId: job.tabId, progress: job.progress });
-      }
-    } else if (ev.type === 'done') {
-      stats = ev.stats;
-    }
-  }
-  return { text, stats, ids };
-}
-
-/** The attention policy of a job from the settings: fast mode's schedule (dynamic: threshold from the model family,
- * resolved by the engine) or full attention. */
-export function fastModePolicy(
-  settings: Pick<Settings, 'fastMode' | 'fastK' | 'fastSchedule' | 'fastStride' | 'fastQc'>,
-): AttentionPolicy {
-  if (!settings.fastMode) return { kind: 'full' };
-  if (settings.fastSchedule === 'dynamic')
-    return { kind: 'recycled', k: settings.fastK, dynamic: { qc: settings.fastQc } };
-  return { kind: 'recycled', k: settings.fastK, stride: settings.fastStride };
 }

@@ -1,6 +1,6 @@
 // Fast mode's settings become the job's attention policy: the dynamic or the fixed schedule, or full attention.
 import { expect, test } from 'vitest';
-import { fastModePolicy } from '../../core/host/jobRunner';
+import { fastModePolicy } from '../../core/host/generation';
 import { DEFAULT_SETTINGS, settingsFromStorage } from '../../core/protocol/settings';
 
 test('fast mode settings -> attention policy', () => {
