@@ -24,8 +24,10 @@
 //
 // Per step the GPU does: decide (flag full/recycled, dynamic cosine rule on the query before RoPE, how much of the
 // selection a recycled step still attends; counters) -> split-K attention over the virtual key list (all positions,
-// or the selection minus the displaced + appended) + combine -> [full steps of top-K policies] commit (recall
-// statistic, lastFullLen) -> aggregate/pool -> radix select -> [recycled] rank the selection strongest first.
+// or the selection minus the displaced + appended; with ropeNewToken it also rotates q and stores the new k, v)
+// + combine (or none: combineInConsumer) -> [full steps of top-K policies] (head statistics, when no combine ran)
+// commit (recall statistic, lastFullLen) -> aggregate/pool -> radix select -> [recycled] rank the selection
+// strongest first.
 // Kernels not selected by the flag exit at once.
 
 import {
@@ -71,6 +73,13 @@ export interface DecodeAttentionOptions {
   scheduleQuery?: GPUBuffer;
   /** Attention output, f32 [numHeads][headDim]. */
   out: GPUBuffer;
+  /** The decode step's fusion of RoPE and the KV store: the attention reads the qkv projection's row before RoPE
+   * ([numHeads + 2 kvHeads][headDim]), rotates the queries, and rotates and stores the new token's k and v at
+   * position kvLen - 1 itself (no RoPE kernel before it; `q` is then not read). */
+  ropeNewToken?: { qkv: GPUBuffer; invFreq: GPUBuffer };
+  /** Leave the output as split partials (scratch.partAcc, partMaxSum; the split count in `splitCount`) for a
+   * consumer that combines them (the o matvec's splitCombine prologue): no combine dispatch, `out` not written. */
+  combineInConsumer?: boolean;
   policy: AttentionPolicy;
   /** Shared by all layers of a model; made here when absent. */
   scratch?: DecodeAttentionScratch;
@@ -113,6 +122,8 @@ export interface LayerDecodeAttention {
   readonly state: GPUBuffer;
   readonly stateOffset: number;
   readonly scratch: DecodeAttentionScratch;
+  /** The uniform whose u32 word 1 is the split count of the last encoded step (combineInConsumer). */
+  readonly splitCount: GPUBufferBinding;
   /** Full attention of the last prompt position into `out`, for every policy (the prompt is always attended in
    * full, so streaming is StreamingLLM with a full prefill). Recycled/SnapKV: also the first top-K and the saved
    * mean query. */
@@ -141,6 +152,8 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   const savedQuery = storageBuffer(ctx, headDim * 4, 'attn.savedQuery');
   const attention = createSplitAttention(ctx, {
     ...o,
+    q: o.ropeNewToken?.qkv ?? o.q,
+    ropeNewToken: o.ropeNewToken && { invFreq: o.ropeNewToken.invFreq },
     idx: indices,
     idxStride,
     state,
@@ -208,7 +221,15 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     return generationK;
   };
 
+  const attend = (pass: GPUComputePassEncoder, kvLen: number, q?: GPUBuffer) => {
+    if (q && o.ropeNewToken) throw new Error('decode attention: with ropeNewToken the query is the qkv row');
+    if (o.combineInConsumer) attention.encodeSplits(pass, { kvLen });
+    else attention.encode(pass, { kvLen, q });
+  };
+
   const encodeSelection = (pass: GPUComputePassEncoder, kvLen: number, k: number) => {
+    // The top-K reads the per-head softmax statistics, which the combine kernel writes when it runs.
+    if (o.combineInConsumer) attention.encodeHeadStats(pass);
     commit.encode(pass, { kvLen, k, displaces });
     topK.encode(pass, { kvLen, k });
     rank?.encode(pass);
@@ -253,6 +274,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     state: state.buffer,
     stateOffset,
     scratch,
+    splitCount: attention.splitCount,
     seedFromPrefill(pass, { kvLen, q, scheduleQuery }) {
       checkKvLen(kvLen);
       seeded = true;
@@ -263,7 +285,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
       const decideQuery = scheduleQuery ?? (o.scheduleQuery ? undefined : q);
       if (!plainFull)
         decide.encode(pass, { ...base, forceFull: true, checkDynamic: false, countStep: false, q: decideQuery });
-      attention.encode(pass, { kvLen, q });
+      attend(pass, kvLen, q);
       if (selecting) encodeSelection(pass, kvLen, k);
     },
     encodeStep(pass, { kvLen, step }) {
@@ -277,7 +299,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
         checkDynamic = policy.dynamic !== undefined && isDynamicCheckStep(policy.dynamic.qc, step);
       }
       if (!plainFull) decide.encode(pass, { ...baseDecide(kvLen), forceFull, checkDynamic, countStep: true });
-      attention.encode(pass, { kvLen });
+      attend(pass, kvLen);
       // Selection kernels exit on recycled steps; skip encoding them when the host already knows the answer.
       const maybeFull = !seeded || forceFull || checkDynamic;
       if (selectsTopK(policy) && maybeFull) encodeSelection(pass, kvLen, k);

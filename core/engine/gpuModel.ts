@@ -8,7 +8,7 @@ import {
   createDecodeAttentionScratch,
   type DecodeAttentionScratch,
 } from '../../kernels/decodeAttention/decodeAttention';
-import { STATE } from '../../kernels/decodeAttention/decodeAttention.wgsl';
+import { MAX_SPLITS, STATE } from '../../kernels/decodeAttention/decodeAttention.wgsl';
 import { AddBiasKernel, SiluMulKernel } from '../../kernels/elementwise/elementwise';
 import { type GpuVector, uploadVector } from '../../kernels/elementwise/gpuVector';
 import { EmbeddingKernel } from '../../kernels/embedding/embedding';
@@ -40,7 +40,8 @@ import type { DecodeInput, DecodeRuntimeStats, KvInfo, ModelRunner, PrefillOptio
 import type { AttentionPolicy, AttentionStats } from './types';
 
 /** A linear layer on fixed buffers: a matvec for decode (one token) and a matmul for prefill, over one weight. The
- * decode matvec may carry a fusion (RMSNorm prologue, SiLU·mul or residual-add epilogue): see encodeLayer. */
+ * decode matvec may carry a fusion (RMSNorm or split-combine prologue, SiLU·mul or residual-add epilogue): see
+ * encodeLayer. */
 interface Projection {
   decode: Matvec;
   prefill: MatmulKernel;
@@ -54,6 +55,7 @@ interface GpuLayer {
   qkvBias?: AddBiasKernel;
   qNorm?: RmsNormKernel;
   kNorm?: RmsNormKernel;
+  /** Prefill only: a decode step's attention rotates and stores the one new token itself. */
   rope: RopeKernel;
   prefillAttention: PrefillAttention;
   o: Projection;
@@ -135,6 +137,7 @@ export class GpuModel implements ModelRunner {
   private readonly buffers: Record<string, GPUBuffer>;
   private readonly weightBuffers: GPUBuffer[] = [];
   private readonly scratch: DecodeAttentionScratch;
+  private readonly invFreq: GPUBuffer;
   private attention: LayerDecodeAttention[] = [];
   private policy: AttentionPolicy = { kind: 'full' };
   private stepTimes = { full: 0, fullCount: 0, other: 0, otherCount: 0 };
@@ -218,6 +221,7 @@ export class GpuModel implements ModelRunner {
     const eps = c.rmsNormEps;
     const invFreq = uploadInverseFrequencies(ctx, ropeInverseFrequencies(c));
     this.weightBuffers.push(invFreq);
+    this.invFreq = invFreq;
 
     const embedTable = linear(weights.embed, 'embed');
     this.embedding = new EmbeddingKernel(ctx, { table: embedTable, ids: b.ids, out: b.x, maxTokens: T });
@@ -294,7 +298,19 @@ export class GpuModel implements ModelRunner {
           numHeads: c.numHeads,
           maxTokens: T,
         }),
-        o: projection(w.oProj, `layers.${i}.o`, b.attn, b.proj, { input: b.attn, output: b.x, accumulate: true }),
+        // Decode: o combines the attention's splits in its prologue (the split count is the attention's uniform).
+        o: projection(w.oProj, `layers.${i}.o`, b.attn, b.proj, {
+          input: this.scratch.partAcc,
+          output: b.x,
+          accumulate: true,
+          splitCombine: {
+            maxSum: this.scratch.partMaxSum,
+            splitCount: this.attentionParams.attention.binding,
+            heads: c.numHeads,
+            headDim: c.headDim,
+            maxSplits: MAX_SPLITS,
+          },
+        }),
         postNorm: hiddenNorm(postGamma, true),
         gateUp: projection(w.gateUp, `layers.${i}.gateUp`, b.xn, b.gateUp, {
           input: b.x,
@@ -394,10 +410,13 @@ export class GpuModel implements ModelRunner {
    * input norm, the last layer's in the final norm. A prefill chunk has no final norm, so its last layer's MLP output
    * is never added: nothing reads that x (prefill only fills the KV cache; the next chunk or step embeds afresh).
    *
-   * A fused decode step (this.fusedDecode) folds the norms, SiLU·mul and residual adds into the matvecs:
+   * A decode step has one token: its attention kernel rotates q and k itself and stores k, v into the KV cache (no
+   * rope dispatch). A fused decode step (this.fusedDecode) also folds the norms, SiLU·mul and residual adds into the
+   * matvecs, and the attention's split combine into the o matvec's prologue: 5 dispatches per layer, 6 under a
+   * policy with a schedule (its decide kernel runs before the attention):
    *
-   *   x ─norm·qkv→ qkv ─(+bias, q/k norm)→ rope → q, and k, v into the KV cache
-   *   q, KV cache ─attention→ attn;  x += o·attn
+   *   x ─norm·qkv→ qkv ─(+bias, q/k norm)→ attention (RoPE, k, v into the KV cache) → split partials
+   *   split partials ─combine·o→ x += o·attn
    *   x ─norm·gateUp, silu(gate)·up→ act;  x += down·act
    */
   private encodeLayer(pass: GPUComputePassEncoder, i: number, s: LayerStep): void {
@@ -410,8 +429,10 @@ export class GpuModel implements ModelRunner {
     L.qkvBias?.encode(pass, rows);
     L.qNorm?.encode(pass, rows);
     L.kNorm?.encode(pass, rows);
-    L.rope.encode(pass, rows, s.pos);
-    if (s.kind === 'prefill') L.prefillAttention.encode(pass, { tokens: rows, startPos: s.pos });
+    if (s.kind === 'prefill') {
+      L.rope.encode(pass, rows, s.pos);
+      L.prefillAttention.encode(pass, { tokens: rows, startPos: s.pos });
+    }
     // Step 0 feeds the last prompt token: full attention for every policy (as prefill is), which also seeds the
     // top-K of recycled and SnapKV.
     else if (s.step === 0) this.attention[i].seedFromPrefill(pass, { kvLen: s.pos + 1 });
@@ -477,6 +498,8 @@ export class GpuModel implements ModelRunner {
           q: this.buffers.q,
           // The decode step's qkv row starts with the query before RoPE (what the dynamic schedule compares).
           scheduleQuery: this.buffers.qkv,
+          ropeNewToken: { qkv: this.buffers.qkv, invFreq: this.invFreq },
+          combineInConsumer: this.fusedDecode,
           out: this.buffers.attn,
           policy,
           scratch: this.scratch,

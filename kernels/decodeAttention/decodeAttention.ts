@@ -1,9 +1,17 @@
-// Host wrapper of the split-K decode attention: partial kernel + combine kernel, bind groups built once.
+// Host wrapper of the split-K decode attention: the split kernel, then the combine kernel (or the consumer's
+// combine prologue, with the head-stats kernel where the top-K needs the per-head statistics); bind groups built once.
 import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, STORAGE, storageBuffer } from '../gpuUtil';
 import type { KvCacheLayout } from '../types';
 import { ownUniform, type UniformSlot } from '../uniforms';
-import { ATTENTION_WORKGROUP, combineWgsl, MAX_SPLITS, STATE, splitAttentionWgsl } from './decodeAttention.wgsl';
+import {
+  ATTENTION_WORKGROUP,
+  combineWgsl,
+  headStatsWgsl,
+  MAX_SPLITS,
+  STATE,
+  splitAttentionWgsl,
+} from './decodeAttention.wgsl';
 
 /** Positions per split the host aims for; the split count is fixed per step from kvLen (an upper bound of the
  * attended list), so a recycled step with a short list gets short chunks rather than idle workgroups. */
@@ -46,8 +54,12 @@ export interface SplitAttentionOptions {
   /** KV cache of the layer, [kvHeads][capacity][headDim] in layout.dtype. */
   k: GPUBuffer;
   v: GPUBuffer;
-  /** f32 [numHeads][headDim], RoPE applied. */
+  /** f32 [numHeads][headDim], RoPE applied; with ropeNewToken the qkv projection's row before RoPE. */
   q: GPUBuffer;
+  /** The decode step's fusion of RoPE and the KV store: `q` is the row [numHeads + 2 kvHeads][headDim] of the qkv
+   * projection before RoPE; the kernel rotates the queries, and rotates and stores the new token's k and v at
+   * position kvLen - 1 of `k`/`v` itself. invFreq: f32 [headDim / 2] (kernels/rope uploadInverseFrequencies). */
+  ropeNewToken?: { invFreq: GPUBuffer };
   /** f32 [numHeads][headDim]. */
   out: GPUBuffer;
   /** u32 [kvHeads][idxStride]: selected positions (read on recycled steps only). */
@@ -62,8 +74,16 @@ export interface SplitAttentionOptions {
 }
 
 export interface SplitAttention {
-  /** Encodes partial + combine for kvLen cached positions (the current token already written at kvLen-1). */
+  /** Encodes split + combine (into `out`, and headStats) for kvLen positions: the current token already at kvLen-1,
+   * or, with ropeNewToken, stored there by the split kernel. `q` replaces the query buffer (not with ropeNewToken). */
   encode(pass: GPUComputePassEncoder, args: { kvLen: number; q?: GPUBuffer }): void;
+  /** Encodes the split kernel only: the output stays in the scratch partials (partAcc, partMaxSum) for a consumer
+   * that combines them itself (createMatvec's splitCombine); `splitCount` is the uniform it reads the split count
+   * from (word 1). */
+  encodeSplits(pass: GPUComputePassEncoder, args: { kvLen: number }): void;
+  /** After encodeSplits: the per-head (max logit, sum of exp) into scratch.headStats (what the top-K reads). */
+  encodeHeadStats(pass: GPUComputePassEncoder): void;
+  readonly splitCount: GPUBufferBinding;
 }
 
 export function validateAttentionShape(layout: KvCacheLayout, numHeads: number): void {
@@ -90,9 +110,19 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
   if (scratch.numHeads !== numHeads || scratch.capacity !== layout.capacity || scratch.headDim !== layout.headDim) {
     throw new Error('decode attention: scratch buffers were made for another shape (heads, capacity, headDim)');
   }
-  const shape = { kvDtype: layout.dtype, numHeads, ...layout, idxStride: o.idxStride };
+  const rope = o.ropeNewToken;
+  if (rope) {
+    if (o.q.size < (numHeads + 2 * layout.kvHeads) * layout.headDim * 4) {
+      throw new Error('decode attention: the qkv buffer holds less than one row of q, k and v heads');
+    }
+    if (rope.invFreq.size < (layout.headDim / 2) * 4) {
+      throw new Error('decode attention: invFreq holds fewer than headDim / 2 values');
+    }
+  }
+  const shape = { kvDtype: layout.dtype, numHeads, ...layout, idxStride: o.idxStride, ropeNewToken: !!rope };
   const partial = computePipeline(ctx, splitAttentionWgsl(shape), 'attn.split');
   const combine = computePipeline(ctx, combineWgsl(shape), 'attn.combine');
+  const headStats = computePipeline(ctx, headStatsWgsl(shape), 'attn.headStats');
   const params = new ArrayBuffer(16);
   const paramsU32 = new Uint32Array(params);
   const paramsF32 = new Float32Array(params);
@@ -105,6 +135,7 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
     o.out,
     scratch.headStats,
   ]);
+  const headStatsGroup = bindGroup(ctx, headStats, [uniform.binding, scratch.partMaxSum, scratch.headStats]);
   const partialGroups = new Map<GPUBuffer, GPUBindGroup>();
   const partialGroup = (q: GPUBuffer): GPUBindGroup => {
     let group = partialGroups.get(q);
@@ -119,6 +150,7 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
         scratch.scores,
         scratch.partAcc,
         scratch.partMaxSum,
+        ...(rope ? [rope.invFreq] : []),
       ]);
       partialGroups.set(q, group);
     }
@@ -126,18 +158,32 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
   };
   partialGroup(o.q);
 
+  const encodeSplits = (pass: GPUComputePassEncoder, kvLen: number, q: GPUBuffer) => {
+    if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > layout.capacity) {
+      throw new Error(`decode attention: kvLen ${kvLen} outside 1..${layout.capacity}`);
+    }
+    const numSplits = splitCountFor(kvLen);
+    paramsU32[0] = kvLen;
+    paramsU32[1] = numSplits;
+    uniform.write(paramsU32);
+    pass.setPipeline(partial);
+    pass.setBindGroup(0, partialGroup(q));
+    pass.dispatchWorkgroups(numSplits, layout.kvHeads);
+  };
+
   return {
+    splitCount: uniform.binding,
+    encodeSplits(pass, { kvLen }) {
+      encodeSplits(pass, kvLen, o.q);
+    },
+    encodeHeadStats(pass) {
+      pass.setPipeline(headStats);
+      pass.setBindGroup(0, headStatsGroup);
+      pass.dispatchWorkgroups(Math.ceil(numHeads / ATTENTION_WORKGROUP));
+    },
     encode(pass, { kvLen, q }) {
-      if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > layout.capacity) {
-        throw new Error(`decode attention: kvLen ${kvLen} outside 1..${layout.capacity}`);
-      }
-      const numSplits = splitCountFor(kvLen);
-      paramsU32[0] = kvLen;
-      paramsU32[1] = numSplits;
-      uniform.write(paramsU32);
-      pass.setPipeline(partial);
-      pass.setBindGroup(0, partialGroup(q ?? o.q));
-      pass.dispatchWorkgroups(numSplits, layout.kvHeads);
+      if (rope && q && q !== o.q) throw new Error('decode attention: ropeNewToken reads the qkv row it was made with');
+      encodeSplits(pass, kvLen, q ?? o.q);
       pass.setPipeline(combine);
       pass.setBindGroup(0, combineGroup);
       pass.dispatchWorkgroups(numHeads);

@@ -10,7 +10,17 @@
 // short list simply gets short chunks. One workgroup handles all q heads of a GQA group: K/V rows are read once.
 //
 // Logits (q.k * scale) are written to scores[qHead][j] (virtual index; j = position on full steps): the top-K and
-// the recall statistic read them with the per-head max/sum the combine kernel writes to headStats.
+// the recall statistic read them with the per-head max/sum the combine (or head-stats) kernel writes to headStats.
+//
+// The decode step runs the kernel with ropeNewToken: q is then the qkv projection's row before RoPE (q heads, k
+// heads, v heads), each workgroup rotates the queries of its group itself, and the one workgroup per KV head whose
+// chunk holds the new token (virtual index n - 1, position kvLen - 1 in every mode) rotates its k, copies its v into
+// the cache at kvLen - 1 and reads them back from there (a storage barrier within the workgroup: no other workgroup
+// reads that position in this dispatch). So no RoPE dispatch runs before it; the arithmetic is the RoPE kernel's.
+// The per-head combine of the splits runs in the kernel that consumes the output (combineWgsl for a plain output,
+// the o matvec's splitCombine prologue in a decode step), and headStatsWgsl gives the top-K its per-head statistics.
+
+import { ROPE_COS_SIN_WGSL } from '../rope/rope.wgsl';
 
 /** State words shared by the attention, schedule and top-K kernels (one small buffer per layer): the word index of
  * each field, for the host. The WGSL side sees the same layout as the struct ATTENTION_STATE_WGSL. */
@@ -57,17 +67,75 @@ export interface AttentionShape {
   capacity: number;
   /** Row stride of the index buffer [kvHeads][idxStride]. */
   idxStride: number;
+  /** q is the qkv row before RoPE; the kernel rotates q and stores the new token's k, v (see the header). */
+  ropeNewToken: boolean;
 }
 
 function kvType(dtype: 'f16' | 'f32'): { enable: string; type: string } {
   return dtype === 'f16' ? { enable: 'enable f16;', type: 'f16' } : { enable: '', type: 'f32' };
 }
 
+/** Rotates the group's queries (from the qkv row, position kvLen - 1) into qs, and in the workgroup whose chunk holds
+ * the new token stores its rotated k and its v into the caches. */
+function newTokenWgsl(): string {
+  return /* wgsl */ `
+${ROPE_COS_SIN_WGSL}
+// Element d of the head row starting at src in the qkv buffer, rotated for position pos (the RoPE kernel's math).
+fn rotated(src: u32, d: u32, pos: u32) -> f32 {
+  if (d < HALF) {
+    let cs = cosSin(f32(pos) * invFreq[d]);
+    return q[src + d] * cs.x - q[src + d + HALF] * cs.y;
+  }
+  let cs = cosSin(f32(pos) * invFreq[d - HALF]);
+  return q[src + d] * cs.x + q[src + d - HALF] * cs.y;
+}
+
+fn loadQuery(kvHead: u32, tid: u32, n: u32, chunk: u32, split: u32) {
+  let pos = params.kvLen - 1u;
+  for (var i = tid; i < G * D4; i += WG) {
+    let src = (kvHead * G + i / D4) * D;
+    let d = (i % D4) * 4u;
+    qs[i] = vec4f(rotated(src, d, pos), rotated(src, d + 1u, pos), rotated(src, d + 2u, pos), rotated(src, d + 3u, pos)) *
+      params.scale;
+  }
+  if (split == (n - 1u) / chunk) {
+    let kSrc = (NQ + kvHead) * D;
+    let vSrc = (NQ + NKV + kvHead) * D;
+    let row = kvHead * CAP + pos;
+    for (var d4 = tid; d4 < D4; d4 += WG) {
+      let d = d4 * 4u;
+      kc[row * D4 + d4] = vec4<KV>(vec4f(rotated(kSrc, d, pos), rotated(kSrc, d + 1u, pos), rotated(kSrc, d + 2u, pos),
+        rotated(kSrc, d + 3u, pos)));
+    }
+    for (var d = tid; d < D; d += WG) { vc[row * D + d] = KV(q[vSrc + d]); }
+  }
+  storageBarrier(); // the new row, written above, is read back by this workgroup's passes
+  workgroupBarrier();
+}
+`;
+}
+
+/** Loads the group's queries (RoPE applied) into qs, scaled. */
+const PLAIN_QUERY_WGSL = /* wgsl */ `
+fn loadQuery(kvHead: u32, tid: u32, n: u32, chunk: u32, split: u32) {
+  for (var i = tid; i < G * D4; i += WG) {
+    let b = kvHead * G * D + i * 4u;
+    qs[i] = vec4f(q[b], q[b + 1u], q[b + 2u], q[b + 3u]) * params.scale;
+  }
+  workgroupBarrier();
+}
+`;
+
 export function splitAttentionWgsl(s: AttentionShape): string {
   const group = s.numHeads / s.kvHeads;
   const { enable, type } = kvType(s.kvDtype);
   const wg = ATTENTION_WORKGROUP;
+  const cacheAccess = s.ropeNewToken ? 'read_write' : 'read';
   return /* wgsl */ `${enable}
+alias KV = ${type};
+const NQ: u32 = ${s.numHeads}u;
+const NKV: u32 = ${s.kvHeads}u;
+const HALF: u32 = ${s.headDim / 2}u;
 const G: u32 = ${group}u;            // q heads per kv head
 const D: u32 = ${s.headDim}u;
 const D4: u32 = ${s.headDim / 4}u;
@@ -80,21 +148,23 @@ const NEG: f32 = -3.0e38;
 
 struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> kc: array<vec4<${type}>>; // rows of D/4 vec4s
-@group(0) @binding(3) var<storage, read> vc: array<${type}>;
+@group(0) @binding(1) var<storage, read> q: array<f32>; // ropeNewToken: the qkv row before RoPE
+@group(0) @binding(2) var<storage, ${cacheAccess}> kc: array<vec4<${type}>>; // rows of D/4 vec4s
+@group(0) @binding(3) var<storage, ${cacheAccess}> vc: array<${type}>;
 @group(0) @binding(4) var<storage, read> idx: array<u32>;
 ${ATTENTION_STATE_WGSL}
 @group(0) @binding(5) var<storage, read> state: AttentionState;
 @group(0) @binding(6) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(7) var<storage, read_write> partAcc: array<f32>;   // [numHeads][MAX_SPLITS][D]
 @group(0) @binding(8) var<storage, read_write> partMaxSum: array<f32>; // [numHeads][MAX_SPLITS][2]
+${s.ropeNewToken ? '@group(0) @binding(9) var<storage, read> invFreq: array<f32>; // [D / 2]' : ''}
 
 var<workgroup> qs: array<vec4f, ${(group * s.headDim) / 4}>;
 var<workgroup> probTile: array<f32, ${group * wg}>;
 var<workgroup> posTile: array<u32, ${wg}>;
 var<workgroup> red: array<f32, ${wg}>;
 var<workgroup> headMax: array<f32, ${group}>;
+${s.ropeNewToken ? newTokenWgsl() : PLAIN_QUERY_WGSL}
 
 fn position(kvHead: u32, j: u32, full: bool, nSel: u32, lastFullLen: u32) -> u32 {
   if (full) { return j; }
@@ -129,11 +199,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
   let start = min(n, split * chunk);
   let end = min(n, start + chunk);
 
-  for (var i = tid; i < G * D4; i += WG) {
-    let b = kvHead * G * D + i * 4u;
-    qs[i] = vec4f(q[b], q[b + 1u], q[b + 2u], q[b + 3u]) * params.scale;
-  }
-  workgroupBarrier();
+  loadQuery(kvHead, tid, n, chunk, split);
 
   // Pass 1: logits for this chunk, kept in scores[] (the same thread reads them back in pass 2).
   var localMax: array<f32, G>;
@@ -201,6 +267,36 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       partMaxSum[slot * 2u + 1u] = sum;
     }
   }
+}
+`;
+}
+
+/** Per q head (max logit, sum of exp) of the splits, as the combine kernel computes them, into headStats: the top-K's
+ * input when the output itself is combined by its consumer. One thread per head. */
+export function headStatsWgsl(s: { numHeads: number }): string {
+  const wg = ATTENTION_WORKGROUP;
+  return /* wgsl */ `
+const NQ: u32 = ${s.numHeads}u;
+const MAX_SPLITS: u32 = ${MAX_SPLITS}u;
+
+struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> partMaxSum: array<f32>;
+@group(0) @binding(2) var<storage, read_write> headStats: array<f32>; // [numHeads][2] = (max logit, sum of exp)
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let h = gid.x;
+  if (h >= NQ) { return; }
+  let base = h * MAX_SPLITS;
+  var m = -3.0e38;
+  for (var s = 0u; s < params.numSplits; s++) { m = max(m, partMaxSum[(base + s) * 2u]); }
+  var total = 0.0;
+  for (var s = 0u; s < params.numSplits; s++) {
+    total += exp(partMaxSum[(base + s) * 2u] - m) * partMaxSum[(base + s) * 2u + 1u];
+  }
+  headStats[h * 2u] = m;
+  headStats[h * 2u + 1u] = total;
 }
 `;
 }

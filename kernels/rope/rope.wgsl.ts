@@ -1,6 +1,8 @@
 // RoPE (HF rotate-half: pairs i and i + d/2) on q and k of the fused qkv projection, and the KV-cache store.
 // One thread per (token, head, pair): q heads are rotated into q [tokens][nq][d], k heads rotated into the K cache,
 // v heads copied into the V cache; caches are [kvHeads][capacity][headDim] at position startPos + token.
+// Prefill runs it; a decode step's one token is rotated and stored by the decode attention kernel (same cosSin, same
+// arithmetic, so both paths write the same cache).
 
 export interface RopeShaderShape {
   numHeads: number;
@@ -12,26 +14,9 @@ export interface RopeShaderShape {
 
 export const ROPE_WORKGROUP = 256;
 
-export function ropeWgsl(s: RopeShaderShape): string {
-  const half = s.headDim / 2;
-  const toCache = s.cacheType === 'f16' ? 'f16' : '';
-  return `${s.cacheType === 'f16' ? 'enable f16;\n' : ''}
-struct Params { tokens: u32, startPos: u32, pad0: u32, pad1: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read> invFreq: array<f32>;
-@group(0) @binding(3) var<storage, read_write> q: array<f32>;
-@group(0) @binding(4) var<storage, read_write> kCache: array<${s.cacheType}>;
-@group(0) @binding(5) var<storage, read_write> vCache: array<${s.cacheType}>;
-
-const NQ = ${s.numHeads}u;
-const NKV = ${s.numKvHeads}u;
-const D = ${s.headDim}u;
-const HALF = ${half}u;
-const CAPACITY = ${s.capacity}u;
-const HEADS_PER_TOKEN = NQ + 2u * NKV;
-
-// pi/2 in three parts (Cody-Waite): HI and MID have 8 significant bits, so k * HI and k * MID are exact for
+/** `fn cosSin(a: f32) -> vec2f`, shared with the decode attention (which rotates the decode token itself): both
+ * kernels must give the same rotated values bit for bit. */
+export const ROPE_COS_SIN_WGSL = /* wgsl */ `// pi/2 in three parts (Cody-Waite): HI and MID have 8 significant bits, so k * HI and k * MID are exact for
 // k < 2^16 (angles up to ~1e5 rad) even where fma is not fused; k * LO is tiny, so its rounding does not matter.
 const PIO2_HI = 1.5703125;
 const PIO2_MID = 0.000484466552734375;
@@ -53,7 +38,28 @@ fn cosSin(a: f32) -> vec2f {
     default: { return vec2f(s, -c); }
   }
 }
+`;
 
+export function ropeWgsl(s: RopeShaderShape): string {
+  const half = s.headDim / 2;
+  const toCache = s.cacheType === 'f16' ? 'f16' : '';
+  return `${s.cacheType === 'f16' ? 'enable f16;\n' : ''}
+struct Params { tokens: u32, startPos: u32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read> invFreq: array<f32>;
+@group(0) @binding(3) var<storage, read_write> q: array<f32>;
+@group(0) @binding(4) var<storage, read_write> kCache: array<${s.cacheType}>;
+@group(0) @binding(5) var<storage, read_write> vCache: array<${s.cacheType}>;
+
+const NQ = ${s.numHeads}u;
+const NKV = ${s.numKvHeads}u;
+const D = ${s.headDim}u;
+const HALF = ${half}u;
+const CAPACITY = ${s.capacity}u;
+const HEADS_PER_TOKEN = NQ + 2u * NKV;
+
+${ROPE_COS_SIN_WGSL}
 @compute @workgroup_size(${ROPE_WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) li: u32) {
