@@ -1,5 +1,5 @@
 // Host wrappers of the top-K kernels: GQA max-aggregation + max-pool, then a radix select parallel over chunks of the
-// context and KV heads (three histogram passes, count, write).
+// context and KV heads (three histogram passes, count, write; a row in one chunk skips the count).
 import type { GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, storageBuffer } from '../gpuUtil';
 import { isCpuAdapter } from '../matvec/matvecTuning';
@@ -117,11 +117,14 @@ export function createRadixSelect(ctx: GpuContext, o: RadixSelectOptions): Ownin
     const pipeline = computePipeline(ctx, radixSelectWgsl({ ...o, maxChunks, pass: sp }), `topk.select.${sp.kind}`);
     return { pipeline, group: bindGroup(ctx, pipeline, buffers) };
   };
-  const passes = [
-    ...Array.from({ length: SELECT_ROUNDS }, (_, round) => pass({ kind: 'histogram', round }, common)),
+  const histograms = Array.from({ length: SELECT_ROUNDS }, (_, round) => pass({ kind: 'histogram', round }, common));
+  // Rows in several chunks: only where maxChunks allows them (not compiled on CPU adapters).
+  const chunked = maxChunks > 1 && [
+    ...histograms,
     pass({ kind: 'count' }, [...common, chunkCounts, selected]),
     pass({ kind: 'write' }, [...common, chunkCounts, selected, o.idx]),
   ];
+  const oneChunk = [...histograms, pass({ kind: 'writeOneChunk' }, [...common, o.idx])];
   return {
     encode(computePass, args) {
       params.write(args, o.capacity);
@@ -129,7 +132,7 @@ export function createRadixSelect(ctx: GpuContext, o: RadixSelectOptions): Ownin
         throw new Error(`top-K: k ${args.k} exceeds the index buffer's row of ${o.idxStride}`);
       }
       const chunks = Math.min(maxChunks, Math.ceil(args.kvLen / minChunk));
-      for (const p of passes) {
+      for (const p of chunked && chunks > 1 ? chunked : oneChunk) {
         computePass.setPipeline(p.pipeline);
         computePass.setBindGroup(0, p.group);
         computePass.dispatchWorkgroups(chunks, o.kvHeads);

@@ -15,6 +15,7 @@
 //    count: each chunk counts its values > T and == T.  write: each chunk adds the counts of the chunks before it
 //    and writes, in ascending position order, every position with value > T and the first `need` positions with
 //    value == T over the whole row (ties: lower position wins); it also clears the histograms for the next selection.
+//    A row in one chunk (a CPU adapter, a short context) needs no count pass: its write derives T itself.
 // Every kernel reads the layer's state flag and exits at once on recycled steps, so they can be encoded every step.
 import { ATTENTION_STATE_WGSL } from '../decodeAttention/decodeAttention.wgsl';
 
@@ -75,7 +76,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
 `;
 }
 
-export type SelectPass = { kind: 'histogram'; round: number } | { kind: 'count' } | { kind: 'write' };
+export type SelectPass =
+  | { kind: 'histogram'; round: number }
+  | { kind: 'count' }
+  | { kind: 'write' }
+  /** The write of a row in one chunk: finds the threshold itself (no count pass). */
+  | { kind: 'writeOneChunk' };
 
 /** Round r's digit: bits [DIGIT_SHIFT[r], DIGIT_SHIFT[r] + DIGIT_BITS[r]) of a value's f32 bits, MSB first. */
 const DIGIT_SHIFT = [21, 10, 0];
@@ -107,7 +113,7 @@ ${ATTENTION_STATE_WGSL}
 fn chunkSize(L: u32, chunks: u32) -> u32 { return ((L + chunks - 1u) / chunks + WG - 1u) / WG * WG; }`;
   if (p.kind === 'histogram') return header + histogramBody(p.round);
   if (p.kind === 'count') return header + countBody();
-  return header + writeBody();
+  return header + writeBody(p.kind === 'writeOneChunk');
 }
 
 /** The digits of rounds 0..rounds-1 from the global histograms: (prefix bits, values equal to the prefix still
@@ -227,14 +233,35 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
 `;
 }
 
-function writeBody(): string {
-  return /* wgsl */ `
+/** write: places the chunk's selected positions in the row. oneChunk: the row is one chunk (one workgroup per head),
+ * so the pass derives (T, need) from the histograms itself and no count pass runs. */
+function writeBody(oneChunk: boolean): string {
+  const bindings = oneChunk
+    ? `
+@group(0) @binding(3) var<storage, read_write> hist: array<atomic<u32>>;
+@group(0) @binding(4) var<storage, read_write> idx: array<u32>; // [kvHeads][IDX_STRIDE]`
+    : `
 @group(0) @binding(3) var<storage, read_write> hist: array<u32>;
 @group(0) @binding(4) var<storage, read> chunkCounts: array<vec2u>;
 @group(0) @binding(5) var<storage, read> selected: array<vec2u>;
-@group(0) @binding(6) var<storage, read_write> idx: array<u32>; // [kvHeads][IDX_STRIDE]
+@group(0) @binding(6) var<storage, read_write> idx: array<u32>; // [kvHeads][IDX_STRIDE]`;
+  const threshold = oneChunk
+    ? `
+  let sel = resolve(head, min(params.k, L), tid); // (T, need)
+  // resolve() ends with a barrier after the last histogram read, and this is the head's only workgroup: clear them
+  // for the next selection.
+  for (var i = tid; i < ROUNDS * BINS; i += WG) { atomicStore(&hist[head * ROUNDS * BINS + i], 0u); }
+  let before = vec2u(0u);`
+    : `
+  let sel = selected[head];
+  // The count pass was the histograms' last reader: clear them for the next selection.
+  for (var i = wid.x * WG + tid; i < ROUNDS * BINS; i += groups.x * WG) { hist[head * ROUNDS * BINS + i] = 0u; }
+  var before = vec2u(0u); // (> T, == T) in the chunks before this one
+  for (var c = 0u; c < wid.x; c++) { before += chunkCounts[head * MAX_CHUNKS + c]; }`;
+  return /* wgsl */ `${bindings}
 
 var<workgroup> scan: array<vec2u, WG>;
+${oneChunk ? resolveWgsl(SELECT_ROUNDS) : ''}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
@@ -243,14 +270,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
   let head = wid.y;
   let L = params.kvLen;
   let chunk = chunkSize(L, groups.x);
-  let seg = chunk / WG;
-  let sel = selected[head];
+  let seg = chunk / WG;${threshold}
   let threshold = sel.x;
   let need = sel.y; // values == threshold to take over the whole row, lowest positions first
-  // The count pass was the histograms' last reader: clear them for the next selection.
-  for (var i = wid.x * WG + tid; i < ROUNDS * BINS; i += groups.x * WG) { hist[head * ROUNDS * BINS + i] = 0u; }
-  var before = vec2u(0u); // (> T, == T) in the chunks before this one
-  for (var c = 0u; c < wid.x; c++) { before += chunkCounts[head * MAX_CHUNKS + c]; }
   // Ordered compaction inside the chunk: thread tid owns the contiguous segment tid; a scan of the segments'
   // (> T, == T) counts gives each thread where its selected positions go.
   let start = min(L, wid.x * chunk);

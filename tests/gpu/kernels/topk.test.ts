@@ -124,12 +124,13 @@ describe('radix select', async () => {
     }
   }
 
-  test('selections in a row on the same kernel (the histograms cleared by the one before), shorter rows', async () => {
+  test('selections in a row on the same kernel (histograms cleared by the one before), rows in one and several chunks', async () => {
     const L = 3000;
-    const rows = [tiedRow(L, 5, 9), randomArray(L, rng(6)).map(Math.abs), tiedRow(L, 7, 2)];
+    const rows = [tiedRow(L, 5, 9), randomArray(L, rng(6)).map(Math.abs), tiedRow(L, 7, 2), tiedRow(L, 8, 50)];
     const idx = storageBuffer(ctx, IDX_STRIDE * 4);
     const valueBuffer = storageBuffer(ctx, CAP * 4);
     const state = stateBuffer(ctx, 1);
+    const chunking = { minChunk: 512, maxChunks: 8 };
     const select = createRadixSelect(ctx, {
       kvHeads: 1,
       capacity: CAP,
@@ -137,15 +138,15 @@ describe('radix select', async () => {
       state,
       idx,
       idxStride: IDX_STRIDE,
-      ...SMALL_CHUNKS,
+      ...chunking,
     });
-    for (const [i, row] of rows.entries()) {
+    // 3000 and 2600 positions: several chunks; 400 and 300: one chunk (the write finds the threshold itself).
+    for (const [i, kvLen] of [3000, 400, 2600, 300].entries()) {
       const k = 100 + 37 * i;
-      const kvLen = L - 400 * i; // fewer chunks than the selection before
-      writeBuffer(ctx, valueBuffer, row);
+      writeBuffer(ctx, valueBuffer, rows[i]);
       runPass(ctx, (pass) => select.encode(pass, { kvLen, k }));
       const got = Array.from((await readU32(ctx, idx)).subarray(0, k));
-      expect(got).toEqual(referenceTopK(row.subarray(0, kvLen), k));
+      expect(got).toEqual(referenceTopK(rows[i].subarray(0, kvLen), k));
     }
     select.destroy();
   });
