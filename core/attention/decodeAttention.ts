@@ -23,11 +23,11 @@
 //   -- a new generation with the same policy: attn[i].reset() (then seed again); another policy: new objects.
 //
 // Per step the GPU does: decide (flag full/recycled, dynamic cosine rule on the query before RoPE, how much of the
-// selection a recycled step still attends; counters) -> split-K attention over the virtual key list (all positions,
-// or the selection minus the displaced + appended; with ropeNewToken it also rotates q and stores the new k, v)
-// + combine (or none: combineInConsumer) -> [full steps of top-K policies] (head statistics, when no combine ran)
-// commit (recall statistic, lastFullLen) -> aggregate/pool -> radix select -> [recycled] rank the selection
-// strongest first.
+// selection a recycled step still attends; counters; on full steps lastFullLen/nSel of the coming selection) ->
+// split-K attention over the virtual key list (all positions, or the selection minus the displaced + appended; with
+// ropeNewToken it also rotates q and stores the new k, v) + combine (or none: combineInConsumer) -> [full steps of
+// top-K policies] (head statistics, when no combine ran) [measureRecall only: commit (recall statistic,
+// lastFullLen/nSel)] -> aggregate/pool -> radix select -> [recycled] rank the selection strongest first.
 // Kernels not selected by the flag exit at once.
 
 import {
@@ -160,6 +160,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     scratch,
     params: o.params?.attention,
   });
+  const measureRecall = selectsTopK(policy) && policy.measureRecall === true;
   const decide = createDecide(ctx, {
     numHeads,
     headDim,
@@ -167,19 +168,22 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     savedQuery,
     state,
     params: o.params?.decide,
+    commitsSelection: selectsTopK(policy) && !measureRecall,
   });
-  const commit = createCommit(ctx, {
-    measureRecall: selectsTopK(policy) && policy.measureRecall === true,
-    numHeads,
-    kvHeads,
-    capacity,
-    idxStride,
-    idx: indices,
-    state,
-    scores: scratch.scores,
-    headStats: scratch.headStats,
-    params: o.params?.topK,
-  });
+  // Only the recall statistic needs a kernel between the attention and the top-K (decide records the rest).
+  const commit =
+    measureRecall &&
+    createCommit(ctx, {
+      numHeads,
+      kvHeads,
+      capacity,
+      idxStride,
+      idx: indices,
+      state,
+      scores: scratch.scores,
+      headStats: scratch.headStats,
+      params: o.params?.topK,
+    });
   const topK = createTopK(ctx, {
     numHeads,
     kvHeads,
@@ -230,7 +234,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   const encodeSelection = (pass: GPUComputePassEncoder, kvLen: number, k: number) => {
     // The top-K reads the per-head softmax statistics, which the combine kernel writes when it runs.
     if (o.combineInConsumer) attention.encodeHeadStats(pass);
-    commit.encode(pass, { kvLen, k, displaces });
+    if (commit) commit.encode(pass, { kvLen, k, displaces });
     topK.encode(pass, { kvLen, k });
     rank?.encode(pass);
   };

@@ -38,6 +38,9 @@ export function createDecide(
     state: GPUBuffer | GPUBufferBinding;
     /** Per-use scalars; its own buffer when absent (may be shared by every layer's decide). */
     params?: UniformSlot;
+    /** On full steps of a selecting policy, record lastFullLen and nSel for the coming selection (saves the commit
+     * kernel's dispatch); false when the commit kernel measures the recall and records them itself. */
+    commitsSelection: boolean;
   },
 ): DecideKernel {
   const pipeline = computePipeline(ctx, decideWgsl(o), 'recycled.decide');
@@ -82,11 +85,11 @@ export interface CommitKernel {
   encode(pass: GPUComputePassEncoder, args: { kvLen: number; k: number; displaces: boolean }): void;
 }
 
+/** The recall statistic (a pass over the previous selection per query head), then lastFullLen and nSel: only when
+ * the policy measures recall (bench, CLI); otherwise the decide kernel records them. */
 export function createCommit(
   ctx: GpuContext,
   o: {
-    /** Accumulate the recall statistic (a pass over the previous selection per query head); off: commit only. */
-    measureRecall: boolean;
     numHeads: number;
     kvHeads: number;
     capacity: number;
@@ -102,12 +105,7 @@ export function createCommit(
   const pipeline = computePipeline(ctx, commitWgsl(o), 'recycled.commit');
   const words = new Uint32Array(4);
   const uniform = o.params ?? ownUniform(ctx, words.byteLength, 'recycled.commit.params');
-  // Without the statistic the kernel reads neither scores nor the selection: they are not bound.
-  const group = bindGroup(
-    ctx,
-    pipeline,
-    o.measureRecall ? [uniform.binding, o.scores, o.headStats, o.idx, o.state] : [uniform.binding, o.state],
-  );
+  const group = bindGroup(ctx, pipeline, [uniform.binding, o.scores, o.headStats, o.idx, o.state]);
   return {
     encode(pass, { kvLen, k, displaces }) {
       if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > o.capacity) {

@@ -13,11 +13,13 @@
 //                    the recent window; full (flag 1) while kvLen <= K.
 //   full:            always full.
 //   Counters (full steps, steps, positions read) accumulate in the state for the end-of-generation stats.
-// commit (after the attention, before the top-K, 1 workgroup): only on full steps of selecting policies. With
-//   measureRecall (bench, CLI) it adds to the recall accumulators the probability mass that the previous selection captured (per q head, mean over heads), and
-//   the mass on what a recycled step at this position would attend (selection after displacement + the positions
-//   appended since), then records lastFullLen = kvLen and nSel = min(K, kvLen) for the selection the top-K kernels
-//   are about to write.
+//   On a full step of a selecting policy it records lastFullLen = kvLen and nSel = min(K, kvLen) for the selection
+//   the top-K kernels are about to write (commitsSelection), unless the recall statistic is measured: then the
+//   commit kernel does it, after reading the previous selection's.
+// commit (only with measureRecall: bench, CLI; after the attention, before the top-K, 1 workgroup, full steps): adds
+//   to the recall accumulators the probability mass that the previous selection captured (per q head, mean over
+//   heads), and the mass on what a recycled step at this position would attend (selection after displacement + the
+//   positions appended since), then records lastFullLen and nSel as above.
 // rankSelection (after the top-K, 1 workgroup per KV head, recycled only): orders the selected positions strongest
 //   first by pooled score (ties: lower position first), a bitonic sort in the sort scratch, so that displacement
 //   drops the weakest from the end.
@@ -40,7 +42,7 @@ export const DECIDE_PARAMS = {
   words: 8,
 } as const;
 
-export function decideWgsl(s: { numHeads: number; headDim: number }): string {
+export function decideWgsl(s: { numHeads: number; headDim: number; commitsSelection: boolean }): string {
   const wg = SCHEDULE_WORKGROUP;
   return /* wgsl */ `
 const NQ: u32 = ${s.numHeads}u;
@@ -89,7 +91,15 @@ fn main(@builtin(local_invocation_index) tid: u32) {
     if (params.policy == ${POLICY_CODE.recycled}u || params.policy == ${POLICY_CODE.snapkv}u) {
       let drifted = params.checkDynamic != 0u && cosine < params.sim;
       full = select(0u, 1u, params.forceFull != 0u || lastFullLen == 0u || drifted);
-      state.lastCosine = cosine;
+      state.lastCosine = cosine;${
+        s.commitsSelection
+          ? `
+      if (full == 1u) {
+        state.lastFullLen = kvLen;
+        state.nSel = min(params.k, kvLen);
+      }`
+          : ''
+      }
       if (params.policy == ${POLICY_CODE.recycled}u && full == 0u) {
         // Keep the set at K: tokens decoded since the last full step (the current one excluded: it is attended
         // itself) displace the weakest selected positions.
@@ -122,29 +132,8 @@ fn main(@builtin(local_invocation_index) tid: u32) {
 `;
 }
 
-export function commitWgsl(s: {
-  numHeads: number;
-  kvHeads: number;
-  capacity: number;
-  idxStride: number;
-  measureRecall: boolean;
-}): string {
+export function commitWgsl(s: { numHeads: number; kvHeads: number; capacity: number; idxStride: number }): string {
   const wg = COMMIT_WORKGROUP;
-  if (!s.measureRecall) {
-    return /* wgsl */ `
-struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-${ATTENTION_STATE_WGSL}
-@group(0) @binding(1) var<storage, read_write> state: AttentionState;
-
-@compute @workgroup_size(1)
-fn main() {
-  if (state.flag == 0u) { return; }
-  state.lastFullLen = params.kvLen;
-  state.nSel = min(params.k, params.kvLen);
-}
-`;
-  }
   return /* wgsl */ `
 const NQ: u32 = ${s.numHeads}u;
 const G: u32 = ${s.numHeads / s.kvHeads}u;
