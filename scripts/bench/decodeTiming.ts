@@ -7,18 +7,7 @@ import type { GpuModel } from '../../core/engine/gpuModel';
 import { GREEDY_SAMPLING, type KvInfo } from '../../core/engine/runner';
 import type { AttentionPolicy } from '../../core/engine/types';
 import { f32ToF16Bits } from '../../kernels/half';
-
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+import { xorshift } from './syntheticModel';
 
 /** 65,536 values uniform in [-1, 1] (f16 rounds the ends to ±1), as the cache stores them (f16 bits or f32): one table lookup per element keeps
  * an 8K-token fill of the 1B shape (134M values) under a second or two. */

@@ -58,7 +58,8 @@ export function syntheticConfig(s: SyntheticShape, contextWindow: number, f16: b
   };
 }
 
-function xorshift(seed: number): () => number {
+/** xorshift32: a seeded u32 generator for synthetic weights and KV (the values never matter, only that they vary). */
+export function xorshift(seed: number): () => number {
   let x = seed >>> 0 || 1;
   return () => {
     x ^= x << 13;
