@@ -2,16 +2,26 @@
 // start with (the document and the thread so far), so that Ask only runs its question. When a pre-read runs, and
 // what stops it, is JobRunner's (jobRunner.ts).
 import type { Engine, GenerationStats } from '../engine/types';
-import type { PreReadView } from '../protocol/messages';
+import type { HostEvent, PreReadView } from '../protocol/messages';
 import type { Settings } from '../protocol/settings';
-import type { JobRunnerDeps } from './jobRunner';
+import type { Models } from './models';
+import type { PageReads } from './pageReads';
 import { planJobPromptInSlices, SUMMARY_REQUEST } from './prompt';
+import type { ThreadBook } from './threads';
+
+/** What a pre-read uses of the host (JobRunner passes its own deps). */
+export interface PreReadDeps {
+  pageReads: PageReads;
+  threads: ThreadBook;
+  models: Pick<Models, 'contextWindow' | 'template'>;
+  emit(event: HostEvent): void;
+}
 
 export type PreReadOutcome = Pick<PreReadView, 'status' | 'cachedTokens' | 'prefilledTokens' | 'reason'>;
 
 /** Reads and prefills one tab's page; throws when `signal` aborts it or the work fails. */
 export async function preReadPage(
-  deps: Pick<JobRunnerDeps, 'pageReads' | 'threads' | 'models' | 'emit'>,
+  deps: PreReadDeps,
   engine: Engine,
   settings: Settings,
   tabId: number,
