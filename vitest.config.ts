@@ -7,7 +7,16 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['tests/unit/**/*.test.ts', 'tests/unit/**/*.test.tsx'], environment: 'node' } },
+      {
+        test: {
+          name: 'unit',
+          include: ['tests/unit/**/*.test.ts', 'tests/unit/**/*.test.tsx'],
+          environment: 'node',
+          // A hang guard, not a speed target: the 1M-character tests take ~1 s alone but passed 5 s on a loaded 2-core
+          // machine running the unit files in parallel.
+          testTimeout: 60_000,
+        },
+      },
       {
         test: {
           name: 'gpu',
