@@ -21,6 +21,11 @@ export interface AdapterSummary {
   subgroupMaxSize?: number;
 }
 
+/** SwiftShader and lavapipe run WebGPU on the CPU: invocations of a workgroup become SIMD lanes. */
+export function isCpuAdapter(a: AdapterSummary): boolean {
+  return /swiftshader|llvmpipe|lavapipe/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
+}
+
 export class GpuUnavailableError extends Error {
   constructor(message: string) {
     super(message);

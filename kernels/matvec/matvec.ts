@@ -86,8 +86,6 @@ export class MatvecError extends Error {
   }
 }
 
-export { isCpuAdapter } from './matvecTuning';
-
 const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 
 /** Bytes per row of the weight and of the scales (0 when there are none), and the element size of each binding's

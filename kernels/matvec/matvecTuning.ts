@@ -4,7 +4,7 @@
 // adapter it runs on and records the fastest per dtype in kernels/matvec/matvecTunings.json, keyed by the adapter's
 // identity (adapterKey). createMatvec looks the adapter up there (once per device: the answer is cached); an adapter
 // that was never tuned gets the defaults below, chosen from the sweeps we have.
-import type { AdapterSummary, GpuContext } from '../gpuContext';
+import { type AdapterSummary, type GpuContext, isCpuAdapter } from '../gpuContext';
 import measured from './matvecTunings.json';
 
 export interface MatvecTuning {
@@ -28,11 +28,6 @@ export type MatvecTuningTable = Record<string, Partial<Record<MatvecTuningDtype,
 /** The adapter's identity as the tuning cache keys it: vendor, architecture, device and driver description. */
 export function adapterKey(a: Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'>): string {
   return [a.vendor, a.architecture, a.device, a.description].join(' | ');
-}
-
-/** SwiftShader and lavapipe run WebGPU on the CPU: invocations of a workgroup become SIMD lanes. */
-export function isCpuAdapter(a: AdapterSummary): boolean {
-  return /swiftshader|llvmpipe|lavapipe/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
 }
 
 /** Defaults for an adapter missing from the table.

@@ -1,8 +1,7 @@
 // Host wrappers of the top-K kernels: GQA max-aggregation + max-pool, then a radix select parallel over chunks of the
 // context and KV heads (three histogram passes, count, write; a row in one chunk skips the count).
-import type { GpuContext } from '../gpuContext';
+import { type GpuContext, isCpuAdapter } from '../gpuContext';
 import { bindGroup, computePipeline, storageBuffer } from '../gpuUtil';
-import { isCpuAdapter } from '../matvec/matvecTuning';
 import { ownUniform, type UniformSlot } from '../uniforms';
 import {
   aggregatePoolWgsl,
