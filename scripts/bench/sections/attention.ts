@@ -32,11 +32,14 @@ function policies(L: number, cpuLarge: boolean): Record<string, AttentionPolicy>
 
 /** Rounds of alternation per context, and timed steps per policy in a round: a whole number of schedule periods
  * for a fixed-stride recycled policy (its round holds refresh steps in the share the schedule gives them), fewer for
- * the others on a CPU adapter, where a step of the 1B shape takes a second or more. */
+ * the others on a CPU adapter, where a step of the 1B shape takes a second or more. On a CPU adapter up to 7 rounds
+ * (an odd count: the median is a measured round): single rounds on the shared machine differ up to 1.6x in their
+ * ratios, and a round of the four contexts takes about a minute at low load; the time limit below cuts rounds short
+ * under load. */
 function roundsPlan(cpuLarge: boolean): { rounds: number; steps: (policy: AttentionPolicy) => number } {
   if (!cpuLarge) return { rounds: 5, steps: () => 3 * STRIDE };
   return {
-    rounds: 3,
+    rounds: 7,
     steps: (p) => (p.kind === 'recycled' && (p.stride ?? 1) > 1 ? (p.stride ?? 1) : Math.ceil(STRIDE / 2)),
   };
 }
