@@ -1,6 +1,6 @@
 // Host wrapper of the split-K decode attention: the split kernel, then the combine kernel (or the consumer's
 // combine prologue, with the head-stats kernel where the top-K needs the per-head statistics); bind groups built once.
-import type { GpuContext } from '../gpuContext';
+import { type GpuContext, isCpuAdapter } from '../gpuContext';
 import { bindGroup, computePipeline, STORAGE, storageBuffer } from '../gpuUtil';
 import type { KvCacheLayout } from '../types';
 import { ownUniform, type UniformSlot } from '../uniforms';
@@ -14,8 +14,12 @@ import {
 } from './decodeAttention.wgsl';
 
 /** Positions per split the host aims for; the split count is fixed per step from kvLen (an upper bound of the
- * attended list), so a recycled step with a short list gets short chunks rather than idle workgroups. */
+ * attended list), so a recycled step with a short list gets short chunks rather than idle workgroups. On a GPU short
+ * chunks keep every core busy at any context length. */
 export const TARGET_CHUNK = 256;
+/** The same on a CPU adapter, which runs a few workgroups at a time anyway and pays each one its query load,
+ * barriers and reductions: lavapipe's split kernel at 8K (1B shape) took 33 ms per layer at 256, 28 at 1024. */
+export const CPU_TARGET_CHUNK = 1024;
 
 /** Buffers one decode step writes and the next kernels read. Shareable by all layers of one model (layers are
  * encoded one after another, and each layer's top-K reads them before the next layer's attention writes them). */
@@ -71,6 +75,8 @@ export interface SplitAttentionOptions {
   /** Where the per-use scalars (kvLen, split count, scale) go; its own buffer when absent. May be shared by the
    * split attention of every layer (same scalars in one step). */
   params?: UniformSlot;
+  /** Positions per split (default: TARGET_CHUNK on a GPU, CPU_TARGET_CHUNK on a CPU adapter). */
+  targetChunk?: number;
 }
 
 export interface SplitAttention {
@@ -84,6 +90,8 @@ export interface SplitAttention {
   /** After encodeSplits: the per-head (max logit, sum of exp) into scratch.headStats (what the top-K reads). */
   encodeHeadStats(pass: GPUComputePassEncoder): void;
   readonly splitCount: GPUBufferBinding;
+  /** Positions per split this attention aims for (splitCountFor's second argument). */
+  readonly targetChunk: number;
 }
 
 export function validateAttentionShape(layout: KvCacheLayout, numHeads: number): void {
@@ -99,8 +107,8 @@ export function validateAttentionShape(layout: KvCacheLayout, numHeads: number):
   if (headDim % 4 !== 0) throw new Error(`decode attention: headDim ${headDim} must be a multiple of 4 (vec4 loads)`);
 }
 
-export function splitCountFor(kvLen: number): number {
-  return Math.min(MAX_SPLITS, Math.max(1, Math.ceil(kvLen / TARGET_CHUNK)));
+export function splitCountFor(kvLen: number, targetChunk = TARGET_CHUNK): number {
+  return Math.min(MAX_SPLITS, Math.max(1, Math.ceil(kvLen / targetChunk)));
 }
 
 export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions): SplitAttention {
@@ -109,6 +117,10 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
   if (layout.dtype === 'f16' && !ctx.f16) throw new Error('decode attention: f16 KV cache needs shader-f16');
   if (scratch.numHeads !== numHeads || scratch.capacity !== layout.capacity || scratch.headDim !== layout.headDim) {
     throw new Error('decode attention: scratch buffers were made for another shape (heads, capacity, headDim)');
+  }
+  const targetChunk = o.targetChunk ?? (isCpuAdapter(ctx.adapterInfo) ? CPU_TARGET_CHUNK : TARGET_CHUNK);
+  if (!Number.isInteger(targetChunk) || targetChunk < 1) {
+    throw new Error(`decode attention: targetChunk must be a positive integer (got ${targetChunk})`);
   }
   const rope = o.ropeNewToken;
   if (rope) {
@@ -162,7 +174,7 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
     if (!Number.isInteger(kvLen) || kvLen < 1 || kvLen > layout.capacity) {
       throw new Error(`decode attention: kvLen ${kvLen} outside 1..${layout.capacity}`);
     }
-    const numSplits = splitCountFor(kvLen);
+    const numSplits = splitCountFor(kvLen, targetChunk);
     paramsU32[0] = kvLen;
     paramsU32[1] = numSplits;
     uniform.write(paramsU32);
@@ -173,6 +185,7 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
 
   return {
     splitCount: uniform.binding,
+    targetChunk,
     encodeSplits(pass, { kvLen }) {
       encodeSplits(pass, kvLen, o.q);
     },

@@ -8,11 +8,13 @@
 import { describe, expect, test } from 'vitest';
 import { ropeInverseFrequencies } from '../../../core/model/rope';
 import {
+  CPU_TARGET_CHUNK,
   createDecodeAttentionScratch,
   createSplitAttention,
   emptyIndexBuffer,
   fullAttentionState,
   splitCountFor,
+  TARGET_CHUNK,
 } from '../../../kernels/decodeAttention/decodeAttention';
 import {
   fullPositions,
@@ -42,6 +44,8 @@ interface Case {
   recycled?: { nAttend: number; lastFullLen: number };
   /** Also run the o projection with the splitCombine prologue (a q4f32 weight of this many rows). */
   oRows?: number;
+  /** Positions per split (default TARGET_CHUNK, a GPU's: many splits even on the CPU drivers). */
+  targetChunk?: number;
 }
 
 const LLAMA_3_2_ROPE = {
@@ -115,6 +119,7 @@ async function runCase(ctx: GpuContext, c: Case, dtype: 'f16' | 'f32', seed: num
     state,
     scratch,
     ropeNewToken: { invFreq },
+    targetChunk: c.targetChunk ?? TARGET_CHUNK,
   });
 
   // Reference: RoPE of the qkv row at pos, the new k (rounded like the cache) and v stored at pos, attention.
@@ -245,7 +250,7 @@ async function runCase(ctx: GpuContext, c: Case, dtype: 'f16' | 'f32', seed: num
     }
     o.destroy();
   }
-  return { numSplits: splitCountFor(kvLen) };
+  return { numSplits: splitCountFor(kvLen, attn.targetChunk) };
 }
 
 function writeZeros(ctx: GpuContext, b: GPUBuffer): void {
@@ -287,6 +292,10 @@ describe('decode-step attention: RoPE + KV store in the split kernel, combine in
       { numHeads: 6, kvHeads: 2, headDim: 80, kvLen: 333, capacity: 333 },
     ],
     ['full, 32 q / 8 kv heads', { numHeads: 32, kvHeads: 8, headDim: 64, kvLen: 37, capacity: 64 }],
+    [
+      "full, d128, a CPU adapter's 1024-position splits (3, the last partial)",
+      { numHeads: 4, kvHeads: 2, headDim: 128, kvLen: 2300, capacity: 2304, targetChunk: CPU_TARGET_CHUNK, oRows: 9 },
+    ],
     [
       'recycled, 9 attended over 8 splits (the new token in split 4, splits 5-7 empty)',
       {
