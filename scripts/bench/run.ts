@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
+import { dawnPollingSleeps } from '../../core/node/dawnPolling';
 import { ensureVulkanDriverEnv, type VulkanDriverName } from '../../core/node/vulkanDrivers';
 import { createNodeGpuContext } from '../../core/node/webgpu';
 import { describeAdapter } from '../../kernels/gpuContext';
@@ -12,7 +13,7 @@ import { timeGpu } from './timing';
 
 const USAGE =
   'usage: npm run bench -- [SECTION...] [--json FILE] [--large] [--samples N] ' +
-  '[--driver lavapipe|swiftshader|system] [--list]';
+  '[--driver lavapipe|swiftshader|system] [--dawn-polling sleep|spin] [--list]';
 
 async function summarize(
   bench: BenchContext,
@@ -35,6 +36,8 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
       large: { type: 'boolean', default: false },
       samples: { type: 'string' },
       driver: { type: 'string' },
+      // How Dawn waits for GPU work (core/node/dawnPolling.ts); default: sleep on a CPU adapter, spin on a GPU.
+      'dawn-polling': { type: 'string' },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -56,6 +59,8 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
   }
   const driverArg = values.driver as VulkanDriverName | undefined;
   if (driverArg && !['lavapipe', 'swiftshader', 'system'].includes(driverArg)) throw new Error(USAGE);
+  const pollingArg = values['dawn-polling'];
+  if (pollingArg !== undefined && pollingArg !== 'sleep' && pollingArg !== 'spin') throw new Error(USAGE);
   const samples = values.samples === undefined ? undefined : Number(values.samples);
   if (samples !== undefined && !(Number.isInteger(samples) && samples > 0)) {
     throw new Error('--samples needs a positive integer');
@@ -63,7 +68,7 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
 
   // Re-executes this process under a Vulkan driver when none is selected (does not return in that case).
   const driver = ensureVulkanDriverEnv(driverArg);
-  const gpu = await createNodeGpuContext();
+  const gpu = await createNodeGpuContext({ dawnPolling: pollingArg });
   const a = gpu.adapterInfo;
   const cpuAdapter = /swiftshader|llvmpipe|lavapipe|software/i.test(
     `${a.vendor} ${a.architecture} ${a.device} ${a.description}`,
@@ -72,7 +77,8 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
   console.log(
     `driver: ${driver}${process.env.VK_ICD_FILENAMES ? ` (VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES})` : ''}` +
       `, ${cpuAdapter ? 'CPU adapter' : 'GPU'}, f16 ${gpu.f16}, subgroups ${gpu.subgroups}` +
-      `, timer ${gpu.device.features.has('timestamp-query') ? 'timestamp-query' : 'wall clock'}`,
+      `, timer ${gpu.device.features.has('timestamp-query') ? 'timestamp-query' : 'wall clock'}` +
+      `, Dawn's wait ${dawnPollingSleeps() ? 'sleeps' : 'spins'}`,
   );
 
   let copy: Promise<number> | undefined;
@@ -115,6 +121,7 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
       adapter: a,
       driver,
       cpuAdapter,
+      dawnPolling: dawnPollingSleeps() ? 'sleep' : 'spin',
       large: bench.large,
       samples: bench.samples,
       copyGBs: copy ? await copy : undefined,
