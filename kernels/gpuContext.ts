@@ -21,9 +21,10 @@ export interface AdapterSummary {
   subgroupMaxSize?: number;
 }
 
-/** SwiftShader and lavapipe run WebGPU on the CPU: invocations of a workgroup become SIMD lanes. */
+/** SwiftShader and lavapipe (and any adapter that calls itself software) run WebGPU on the CPU: invocations of a
+ * workgroup become SIMD lanes. */
 export function isCpuAdapter(a: AdapterSummary): boolean {
-  return /swiftshader|llvmpipe|lavapipe/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
+  return /swiftshader|llvmpipe|lavapipe|software/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
 }
 
 export class GpuUnavailableError extends Error {

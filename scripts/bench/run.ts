@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { dawnPollingSleeps } from '../../core/node/dawnPolling';
 import { ensureVulkanDriverEnv, type VulkanDriverName } from '../../core/node/vulkanDrivers';
 import { createNodeGpuContext } from '../../core/node/webgpu';
-import { describeAdapter } from '../../kernels/gpuContext';
+import { describeAdapter, isCpuAdapter } from '../../kernels/gpuContext';
 import { type BenchContext, type BenchRow, type BenchSection, formatTable } from './sections';
 import { copyBytes, measureCopy } from './sections/copy';
 import { orderedSummary } from './summary';
@@ -70,9 +70,7 @@ export async function runBench(argv: string[], sections: BenchSection[]): Promis
   const driver = ensureVulkanDriverEnv(driverArg);
   const gpu = await createNodeGpuContext({ dawnPolling: pollingArg });
   const a = gpu.adapterInfo;
-  const cpuAdapter = /swiftshader|llvmpipe|lavapipe|software/i.test(
-    `${a.vendor} ${a.architecture} ${a.device} ${a.description}`,
-  );
+  const cpuAdapter = isCpuAdapter(a);
   console.log(`adapter: ${describeAdapter(a)}`);
   console.log(
     `driver: ${driver}${process.env.VK_ICD_FILENAMES ? ` (VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES})` : ''}` +

@@ -10,15 +10,9 @@ import { fullPositions, referenceDecodeAttention } from '../../../kernels/decode
 import type { GpuContext } from '../../../kernels/gpuContext';
 import { runPass, storageBuffer } from '../../../kernels/gpuUtil';
 import { testGpu } from '../setup';
-import { kvDtypes, makeKv, maxAbsDiff, randomArray, readF32, rng } from './recycledHelpers';
+import { type AttentionCase, kvDtypes, makeKv, maxAbsDiff, randomArray, readF32, rng } from './recycledHelpers';
 
-interface Case {
-  numHeads: number;
-  kvHeads: number;
-  headDim: number;
-  kvLen: number;
-  capacity: number;
-}
+type Case = AttentionCase;
 
 async function runFull(ctx: GpuContext, c: Case, dtype: 'f16' | 'f32', seed: number, amp = 1) {
   const layout = { dtype, kvHeads: c.kvHeads, headDim: c.headDim, capacity: c.capacity };

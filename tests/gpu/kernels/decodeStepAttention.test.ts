@@ -32,14 +32,9 @@ import { RopeKernel, uploadInverseFrequencies } from '../../../kernels/rope/rope
 import { ropeReference } from '../../../kernels/rope/rope.reference';
 import { testGpu } from '../setup';
 import { randomHost, rawUpload } from './matvecHelpers';
-import { kvDtypes, makeKv, maxAbsDiff, randomArray, readF32, rng } from './recycledHelpers';
+import { type AttentionCase, kvDtypes, makeKv, maxAbsDiff, randomArray, readF32, rng } from './recycledHelpers';
 
-interface Case {
-  numHeads: number;
-  kvHeads: number;
-  headDim: number;
-  kvLen: number;
-  capacity: number;
+interface Case extends AttentionCase {
   /** A recycled step: the first nAttend selected positions (below lastFullLen), then lastFullLen..kvLen-1. */
   recycled?: { nAttend: number; lastFullLen: number };
   /** Also run the o projection with the splitCombine prologue (a q4f32 weight of this many rows). */

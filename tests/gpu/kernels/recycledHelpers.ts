@@ -27,6 +27,15 @@ export function kvDtypes(ctx: GpuContext): ('f32' | 'f16')[] {
   return ctx.f16 ? ['f32', 'f16'] : ['f32'];
 }
 
+/** One decode-attention shape under test: heads, head size, KV length and cache capacity. */
+export interface AttentionCase {
+  numHeads: number;
+  kvHeads: number;
+  headDim: number;
+  kvLen: number;
+  capacity: number;
+}
+
 export interface TestKv {
   layout: KvCacheLayout;
   k: GPUBuffer;
