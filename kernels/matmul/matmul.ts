@@ -6,6 +6,7 @@ import { bindGroup, computePipeline, uniformBuffer, writeBuffer } from '../gpuUt
 import type { GpuLinear } from '../types';
 import { MATMUL_TILE, matmulWgsl } from './matmul.wgsl';
 import { matmulRowsWgsl } from './matmulRows.wgsl';
+import { STAGE_X_WORKGROUP, stageXWgsl } from './stageX.wgsl';
 import { fixedSubgroupSize, type MatmulTuning, matmulTuningFor, matmulTuningProblem } from './tuning';
 import { checkLinear, linearBuffers } from './weightRead.wgsl';
 
@@ -30,6 +31,8 @@ export class MatmulKernel {
   private readonly pipeline: GPUComputePipeline;
   private readonly bindGroup: GPUBindGroup;
   private readonly params: GPUBuffer;
+  /** With xTexture: the dispatch that copies x into the texture the matmul reads. */
+  private readonly stage?: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup };
 
   constructor(
     private readonly ctx: GpuContext,
@@ -51,11 +54,12 @@ export class MatmulKernel {
     if (problem) throw new Error(`matmul: ${problem}.`);
     this.tuning = tuning;
     let code: string;
+    const xTexture = tuning.variant === 'rows' && tuning.xTexture === true;
     if (tuning.variant === 'rows') {
       const { tokensPerLane, rowsPerLane, workgroupSize, f16 } = tuning;
       const subgroupSize = fixedSubgroupSize(ctx) as number;
       const dtype = weight.dtype as 'q4f16' | 'q4f32';
-      code = matmulRowsWgsl({ dtype, subgroupSize, tokensPerLane, rowsPerLane, workgroupSize, f16 });
+      code = matmulRowsWgsl({ dtype, subgroupSize, tokensPerLane, rowsPerLane, workgroupSize, f16, xTexture });
       this.block = [rowsPerLane * workgroupSize, tokensPerLane];
     } else {
       code = matmulWgsl(weight.dtype);
@@ -70,7 +74,32 @@ export class MatmulKernel {
     }
     this.pipeline = computePipeline(ctx, code, 'matmul');
     this.params = uniformBuffer(ctx, new Uint32Array(4), 'matmul params');
-    this.bindGroup = bindGroup(ctx, this.pipeline, [this.params, x, ...linearBuffers(weight), y], 'matmul');
+    if (xTexture) {
+      const texture = stagingTexture(ctx, x, this.cols, maxTokens);
+      const view = texture.createView();
+      this.bindGroup = ctx.device.createBindGroup({
+        layout: this.pipeline.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: this.params } },
+          { binding: 1, resource: view },
+          ...[...linearBuffers(weight), y].map((buffer, i) => ({ binding: 2 + i, resource: { buffer } })),
+        ],
+        label: 'matmul',
+      });
+      const pipeline = computePipeline(ctx, stageXWgsl(), 'matmul stage x');
+      const stageGroup = ctx.device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: this.params } },
+          { binding: 1, resource: { buffer: x } },
+          { binding: 2, resource: view },
+        ],
+        label: 'matmul stage x',
+      });
+      this.stage = { pipeline, bindGroup: stageGroup };
+    } else {
+      this.bindGroup = bindGroup(ctx, this.pipeline, [this.params, x, ...linearBuffers(weight), y], 'matmul');
+    }
   }
 
   /** Multiplies the first `tokens` rows of x. */
@@ -79,8 +108,46 @@ export class MatmulKernel {
       throw new Error(`matmul: tokens ${tokens} is outside 1..${this.maxTokens}.`);
     }
     writeBuffer(this.ctx, this.params, new Uint32Array([tokens, this.rows, this.cols, 0]));
+    if (this.stage) {
+      pass.setPipeline(this.stage.pipeline);
+      pass.setBindGroup(0, this.stage.bindGroup);
+      pass.dispatchWorkgroups(Math.ceil(this.cols / 4 / STAGE_X_WORKGROUP), tokens);
+    }
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, this.bindGroup);
     pass.dispatchWorkgroups(Math.ceil(this.rows / this.block[0]), Math.ceil(tokens / this.block[1]));
   }
 }
+
+/** The rgba32float texture [maxTokens][cols / 4] that x is staged into. Kernels reading the same x buffer share one
+ * (each stages x right before its own dispatch, and dispatches in a pass run in order), so a model holds one per
+ * activation buffer rather than one per layer and projection. */
+const stagingTextures = new WeakMap<GPUBuffer, Map<string, GPUTexture>>();
+
+function stagingTexture(ctx: GpuContext, x: GPUBuffer, cols: number, maxTokens: number): GPUTexture {
+  const max = ctx.device.limits.maxTextureDimension2D;
+  if (cols / 4 > max || maxTokens > max) {
+    throw new Error(`matmul: x of [${maxTokens}][${cols}] does not fit a ${max}x${max} texture; use xTexture: false.`);
+  }
+  let byShape = stagingTextures.get(x);
+  if (!byShape) {
+    byShape = new Map();
+    stagingTextures.set(x, byShape);
+  }
+  const key = `${cols}x${maxTokens}`;
+  let texture = byShape.get(key);
+  if (!texture) {
+    texture = ctx.device.createTexture({
+      size: [cols / 4, maxTokens],
+      format: 'rgba32float',
+      usage: TEXTURE_BINDING | STORAGE_BINDING,
+      label: 'matmul x',
+    });
+    byShape.set(key, texture);
+  }
+  return texture;
+}
+
+// GPUTextureUsage values (no globals, as in gpuUtil.ts).
+const TEXTURE_BINDING = 0x04;
+const STORAGE_BINDING = 0x08;

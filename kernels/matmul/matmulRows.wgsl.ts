@@ -10,6 +10,12 @@
 // (subgroup size × ROWS_PER_LANE) FMAs through a register broadcast. A broadcast lane must be a constant, so the code
 // is generated fully unrolled for one subgroup size; the shader checks that size at run time and writes NaN if the
 // device ran it with another (a wrong result must not pass silently).
+//
+// With xTexture the activations are read from an rgba32float texture [tokens][cols / 4] instead of the storage
+// buffer (the wrapper stages them there first, stageX.wgsl.ts). Why: lavapipe (Mesa 25.0) turns a storage load whose
+// address differs per lane into a loop over the lanes with a bounds-check branch per element, while a texel fetch goes
+// through its texture path (vector address arithmetic, then a branch-free gather). The x loads are most of this
+// kernel's loads, so on lavapipe the texture makes it faster (docs/BENCH.md); the bench decides per adapter.
 
 export interface MatmulRowsShader {
   dtype: 'q4f16' | 'q4f32';
@@ -20,6 +26,8 @@ export interface MatmulRowsShader {
   workgroupSize: number;
   /** Multiply in f16 (x rounded to f16; partial sums over each step in f16, then added in f32). */
   f16: boolean;
+  /** Read x from an rgba32float texture [tokens][cols / 4] (binding 1) instead of a storage buffer. */
+  xTexture: boolean;
 }
 
 export const MATMUL_ROWS_SUBGROUP_SIZES = [4, 8, 16, 32];
@@ -43,7 +51,9 @@ export function matmulRowsWgsl(s: MatmulRowsShader): string {
   const tr = (f: (t: number, r: number) => string) => tokens.flatMap((t) => rowsIdx.map((r) => f(t, r)));
 
   const step: string[] = [];
-  for (const t of tokens) step.push(`let xv${t} = vec4<${A}>(x[xRow${t} + k0 / 4u + lane]);`);
+  const xLoad = (t: number) =>
+    s.xTexture ? `textureLoad(xTex, vec2u(k0 / 4u + lane, xRow${t}), 0)` : `x[xRow${t} + k0 / 4u + lane]`;
+  for (const t of tokens) step.push(`let xv${t} = vec4<${A}>(${xLoad(t)});`);
   // Weight words of this step, as vec4/vec2 loads.
   const wordVec = Math.min(4, wordsPerStep);
   for (const r of rowsIdx) {
@@ -90,7 +100,11 @@ export function matmulRowsWgsl(s: MatmulRowsShader): string {
   return /* wgsl */ `${s.f16 || s.dtype === 'q4f16' ? 'enable f16;\n' : ''}enable subgroups;
 struct Params { tokens: u32, rows: u32, cols: u32, pad0: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;      // [tokens][cols / 4]
+${
+  s.xTexture
+    ? '@group(0) @binding(1) var xTex: texture_2d<f32>;               // rgba32float [tokens][cols / 4]'
+    : '@group(0) @binding(1) var<storage, read> x: array<vec4f>;      // [tokens][cols / 4]'
+}
 @group(0) @binding(2) var<storage, read> weight: array<${wVecType}>; // q4 words [rows][cols / 8]
 @group(0) @binding(3) var<storage, read> scales: array<${s.dtype === 'q4f16' ? 'f16' : 'f32'}>; // [rows][cols / 32]
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;  // [tokens][rows]
@@ -111,7 +125,9 @@ ${rowsIdx
   let sRow${r} = row${r} * (cols / 32u);`,
   )
   .join('\n')}
-${tokens.map((t) => `  let xRow${t} = min(tokenBase + ${t}u, tokens - 1u) * (cols / 4u);`).join('\n')}
+${tokens
+  .map((t) => `  let xRow${t} = min(tokenBase + ${t}u, tokens - 1u)${s.xTexture ? '' : ' * (cols / 4u)'};`)
+  .join('\n')}
 ${tr((t, r) => `  var a${t}_${r} = 0.0;`).join('\n')}
   for (var k0 = 0u; k0 < cols; k0 += ${kStep}u) {
     ${step.join('\n    ')}

@@ -9,8 +9,16 @@ import measured from './matmulTunings.json';
 export type MatmulTuning =
   /** Workgroup-memory tiles of 64 tokens × 64 rows, 4×4 per thread (every dtype, every adapter). */
   | { variant: 'tiled' }
-  /** Register block per lane, activations shared by subgroup broadcast (q4 weights, fixed subgroup size). */
-  | { variant: 'rows'; tokensPerLane: number; rowsPerLane: number; workgroupSize: number; f16: boolean };
+  /** Register block per lane, activations shared by subgroup broadcast (q4 weights, fixed subgroup size); with
+   * xTexture the activations are read from a texture they are staged into (matmulRows.wgsl.ts says why). */
+  | {
+      variant: 'rows';
+      tokensPerLane: number;
+      rowsPerLane: number;
+      workgroupSize: number;
+      f16: boolean;
+      xTexture?: boolean;
+    };
 
 /** What the bench records per adapter. */
 export interface PrefillTuning {
@@ -61,6 +69,10 @@ export function matmulTuningProblem(ctx: GpuContext, w: GpuLinear, tuning: Matmu
   if (w.cols % matmulRowsKStep(sg) !== 0) return `cols ${w.cols} is not a multiple of ${matmulRowsKStep(sg)}`;
   if (tuning.workgroupSize % sg !== 0) return `workgroup size ${tuning.workgroupSize} is not a multiple of ${sg}`;
   if (tuning.f16 && !ctx.f16) return 'f16 arithmetic needs shader-f16';
+  const maxTexture = ctx.device.limits.maxTextureDimension2D;
+  if (tuning.xTexture && w.cols / 4 > maxTexture) {
+    return `cols ${w.cols} / 4 exceed the ${maxTexture}-texel texture width`;
+  }
   return undefined;
 }
 
@@ -95,10 +107,15 @@ export function matmulTuningCandidates(ctx: GpuContext): MatmulTuning[] {
     [8, 2],
     [4, 4],
   ];
+  const workgroupSize = Math.max(sg, 32);
   for (const [tokensPerLane, rowsPerLane] of blocks) {
     for (const f16 of ctx.f16 ? [false, true] : [false]) {
-      out.push({ variant: 'rows', tokensPerLane, rowsPerLane, workgroupSize: Math.max(sg, 32), f16 });
+      out.push({ variant: 'rows', tokensPerLane, rowsPerLane, workgroupSize, f16 });
     }
+  }
+  // x through a texture: the f32 blocks that can use the registers it frees (f16 math is emulated on CPU adapters).
+  for (const [tokensPerLane, rowsPerLane] of blocks.filter(([t, r]) => t * r >= 8)) {
+    out.push({ variant: 'rows', tokensPerLane, rowsPerLane, workgroupSize, f16: false, xTexture: true });
   }
   return out;
 }
@@ -106,5 +123,7 @@ export function matmulTuningCandidates(ctx: GpuContext): MatmulTuning[] {
 export function describeMatmulTuning(t: MatmulTuning): string {
   return t.variant === 'tiled'
     ? 'tiled 64x64'
-    : `rows ${t.tokensPerLane}tok x ${t.rowsPerLane}row wg${t.workgroupSize}${t.f16 ? ' f16' : ''}`;
+    : `rows ${t.tokensPerLane}tok x ${t.rowsPerLane}row wg${t.workgroupSize}${t.f16 ? ' f16' : ''}${
+        t.xTexture ? ' x-texture' : ''
+      }`;
 }
