@@ -12,6 +12,7 @@ import {
   STATE,
   splitAttentionWgsl,
 } from './decodeAttention.wgsl';
+import { lanesKernelFits, lanesQueryBytes, splitAttentionLanesWgsl } from './decodeAttentionLanes.wgsl';
 
 /** Positions per split the host aims for; the split count is fixed per step from kvLen (an upper bound of the
  * attended list), so a recycled step with a short list gets short chunks rather than idle workgroups. On a GPU short
@@ -77,6 +78,10 @@ export interface SplitAttentionOptions {
   params?: UniformSlot;
   /** Positions per split (default: TARGET_CHUNK on a GPU, CPU_TARGET_CHUNK on a CPU adapter). */
   targetChunk?: number;
+  /** The split kernel: 'tiled' = decodeAttention.wgsl.ts (workgroup tiles; GPUs), 'lanes' =
+   * decodeAttentionLanes.wgsl.ts (each lane owns its positions; CPU adapters). Default: lanes on a CPU adapter where
+   * the shape fits it (lanesKernelFits), else tiled. */
+  kernel?: 'tiled' | 'lanes';
 }
 
 export interface SplitAttention {
@@ -92,6 +97,8 @@ export interface SplitAttention {
   readonly splitCount: GPUBufferBinding;
   /** Positions per split this attention aims for (splitCountFor's second argument). */
   readonly targetChunk: number;
+  /** Which split kernel runs. */
+  readonly kernel: 'tiled' | 'lanes';
 }
 
 export function validateAttentionShape(layout: KvCacheLayout, numHeads: number): void {
@@ -106,6 +113,8 @@ export function validateAttentionShape(layout: KvCacheLayout, numHeads: number):
   if (headDim > 256) throw new Error(`decode attention: headDim ${headDim} > 256 is not supported`);
   if (headDim % 4 !== 0) throw new Error(`decode attention: headDim ${headDim} must be a multiple of 4 (vec4 loads)`);
 }
+
+const UNIFORM_USAGE = 0x40; // GPUBufferUsage.UNIFORM (no globals, as in gpuUtil.ts)
 
 export function splitCountFor(kvLen: number, targetChunk = TARGET_CHUNK): number {
   return Math.min(MAX_SPLITS, Math.max(1, Math.ceil(kvLen / targetChunk)));
@@ -132,7 +141,18 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
     }
   }
   const shape = { kvDtype: layout.dtype, numHeads, ...layout, idxStride: o.idxStride, ropeNewToken: !!rope };
-  const partial = computePipeline(ctx, splitAttentionWgsl(shape), 'attn.split');
+  const maxUniform = ctx.device.limits.maxUniformBufferBindingSize;
+  const kernel = o.kernel ?? (isCpuAdapter(ctx.adapterInfo) && lanesKernelFits(shape, maxUniform) ? 'lanes' : 'tiled');
+  if (kernel === 'lanes' && !lanesKernelFits(shape, maxUniform)) {
+    throw new Error(
+      `decode attention: the lanes kernel does not take ${numHeads}q/${layout.kvHeads}kv d${layout.headDim}`,
+    );
+  }
+  const partial = computePipeline(
+    ctx,
+    kernel === 'lanes' ? splitAttentionLanesWgsl(shape) : splitAttentionWgsl(shape),
+    `attn.split.${kernel}`,
+  );
   const combine = computePipeline(ctx, combineWgsl(shape), 'attn.combine');
   const headStats = computePipeline(ctx, headStatsWgsl(shape), 'attn.headStats');
   const params = new ArrayBuffer(16);
@@ -152,9 +172,12 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
   const partialGroup = (q: GPUBuffer): GPUBindGroup => {
     let group = partialGroups.get(q);
     if (!group) {
+      if (kernel === 'lanes' && (q.usage & UNIFORM_USAGE) === 0) {
+        throw new Error('decode attention: the lanes kernel reads q through a uniform binding; q lacks UNIFORM usage');
+      }
       group = bindGroup(ctx, partial, [
         uniform.binding,
-        q,
+        kernel === 'lanes' ? { buffer: q, size: lanesQueryBytes(shape) } : q,
         o.k,
         o.v,
         o.idx,
@@ -186,6 +209,7 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
   return {
     splitCount: uniform.binding,
     targetChunk,
+    kernel,
     encodeSplits(pass, { kvLen }) {
       encodeSplits(pass, kvLen, o.q);
     },

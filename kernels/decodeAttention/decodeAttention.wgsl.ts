@@ -75,12 +75,10 @@ function kvType(dtype: 'f16' | 'f32'): { enable: string; type: string } {
   return dtype === 'f16' ? { enable: 'enable f16;', type: 'f16' } : { enable: '', type: 'f32' };
 }
 
-/** Rotates the group's queries (from the qkv row, position kvLen - 1) into qs, and in the workgroup whose chunk holds
- * the new token stores its rotated k and its v into the caches. */
-function newTokenWgsl(): string {
-  return /* wgsl */ `
+/** `fn rotated(src, d, pos)`: element d of the head row starting at src in the qkv buffer `q`, rotated for position
+ * pos (the RoPE kernel's math). Needs HALF and the invFreq binding. Shared by both split kernels. */
+export const ROTATED_WGSL = /* wgsl */ `
 ${ROPE_COS_SIN_WGSL}
-// Element d of the head row starting at src in the qkv buffer, rotated for position pos (the RoPE kernel's math).
 fn rotated(src: u32, d: u32, pos: u32) -> f32 {
   if (d < HALF) {
     let cs = cosSin(f32(pos) * invFreq[d]);
@@ -89,6 +87,23 @@ fn rotated(src: u32, d: u32, pos: u32) -> f32 {
   let cs = cosSin(f32(pos) * invFreq[d - HALF]);
   return q[src + d] * cs.x + q[src + d - HALF] * cs.y;
 }
+`;
+
+/** `fn position(kvHead, j, full, nSel, lastFullLen)`: the key position of virtual index j (see the header). Needs
+ * IDX_STRIDE and the idx binding. Shared by both split kernels. */
+export const POSITION_WGSL = /* wgsl */ `
+fn position(kvHead: u32, j: u32, full: bool, nSel: u32, lastFullLen: u32) -> u32 {
+  if (full) { return j; }
+  if (j < nSel) { return idx[kvHead * IDX_STRIDE + j]; }
+  return lastFullLen + (j - nSel);
+}
+`;
+
+/** Rotates the group's queries (from the qkv row, position kvLen - 1) into qs, and in the workgroup whose chunk holds
+ * the new token stores its rotated k and its v into the caches. */
+function newTokenWgsl(): string {
+  return /* wgsl */ `
+${ROTATED_WGSL}
 
 fn loadQuery(kvHead: u32, tid: u32, n: u32, chunk: u32, split: u32) {
   let pos = params.kvLen - 1u;
@@ -166,12 +181,7 @@ var<workgroup> red: array<f32, ${wg}>;
 var<workgroup> headMax: array<f32, ${group}>;
 ${s.ropeNewToken ? newTokenWgsl() : PLAIN_QUERY_WGSL}
 
-fn position(kvHead: u32, j: u32, full: bool, nSel: u32, lastFullLen: u32) -> u32 {
-  if (full) { return j; }
-  if (j < nSel) { return idx[kvHead * IDX_STRIDE + j]; }
-  return lastFullLen + (j - nSel);
-}
-
+${POSITION_WGSL}
 // Tree reduction of red[] (max or sum); every thread gets the result.
 fn reduce(tid: u32, isMax: bool) -> f32 {
   for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {

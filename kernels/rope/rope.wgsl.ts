@@ -14,15 +14,17 @@ export interface RopeShaderShape {
 
 export const ROPE_WORKGROUP = 256;
 
-/** `fn cosSin(a: f32) -> vec2f`, shared with the decode attention (which rotates the decode token itself): both
- * kernels must give the same rotated values bit for bit. */
-export const ROPE_COS_SIN_WGSL = /* wgsl */ `// pi/2 in three parts (Cody-Waite): HI and MID have 8 significant bits, so k * HI and k * MID are exact for
+const TRIG_CONSTANTS_WGSL = /* wgsl */ `// pi/2 in three parts (Cody-Waite): HI and MID have 8 significant bits, so k * HI and k * MID are exact for
 // k < 2^16 (angles up to ~1e5 rad) even where fma is not fused; k * LO is tiny, so its rounding does not matter.
 const PIO2_HI = 1.5703125;
 const PIO2_MID = 0.000484466552734375;
 const PIO2_LO = -6.39757837817001e-7;
 const TWO_OVER_PI = 0.6366197723675814;
+`;
 
+/** `fn cosSin(a: f32) -> vec2f`, shared with the decode attention (which rotates the decode token itself): both
+ * kernels must give the same rotated values bit for bit. */
+export const ROPE_COS_SIN_WGSL = /* wgsl */ `${TRIG_CONSTANTS_WGSL}
 // Driver cos/sin are only specified to ~2^-11 near zero (SwiftShader is that coarse), so rotate with our own:
 // reduce to r in [-pi/4, pi/4] plus a quadrant, then Taylor polynomials (error < 2e-9 on that interval).
 fn cosSin(a: f32) -> vec2f {
@@ -37,6 +39,28 @@ fn cosSin(a: f32) -> vec2f {
     case 2: { return vec2f(-c, -s); }
     default: { return vec2f(s, -c); }
   }
+}
+`;
+
+/** `fn cosSin4(a: vec4f) -> CosSin4`: cosSin of 4 angles, the same operations per component (so the same bits), the
+ * quadrant picked by selects instead of a switch: for the decode attention's lanes kernel, which rotates a whole head
+ * in straight-line code that a CPU driver compiles faster without branches. */
+export const ROPE_COS_SIN4_WGSL = /* wgsl */ `${TRIG_CONSTANTS_WGSL}
+struct CosSin4 { c: vec4f, s: vec4f }
+fn cosSin4(a: vec4f) -> CosSin4 {
+  let k = round(a * TWO_OVER_PI);
+  let r = fma(-k, vec4f(PIO2_LO), fma(-k, vec4f(PIO2_MID), fma(-k, vec4f(PIO2_HI), a)));
+  let r2 = r * r;
+  let s = r + r * r2 * (-1.0 / 6.0 + r2 * (1.0 / 120.0 + r2 * (-1.0 / 5040.0 + r2 * (1.0 / 362880.0))));
+  let c = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24.0 + r2 * (-1.0 / 720.0 + r2 * (1.0 / 40320.0 + r2 * (-1.0 / 3628800.0)))));
+  // Quadrant 0: (c, s), 1: (-s, c), 2: (-c, -s), 3: (s, -c).
+  let quadrant = vec4i(k) & vec4i(3);
+  let odd = (quadrant & vec4i(1)) != vec4i(0);
+  let cosAbs = select(c, s, odd);
+  let sinAbs = select(s, c, odd);
+  let cosNeg = (quadrant == vec4i(1)) | (quadrant == vec4i(2));
+  let sinNeg = quadrant >= vec4i(2);
+  return CosSin4(select(cosAbs, -cosAbs, cosNeg), select(sinAbs, -sinAbs, sinNeg));
 }
 `;
 

@@ -41,6 +41,8 @@ interface Case extends AttentionCase {
   oRows?: number;
   /** Positions per split (default TARGET_CHUNK, a GPU's: many splits even on the CPU drivers). */
   targetChunk?: number;
+  /** The split kernel (default: the adapter's). */
+  kernel?: 'tiled' | 'lanes';
 }
 
 const LLAMA_3_2_ROPE = {
@@ -115,7 +117,9 @@ async function runCase(ctx: GpuContext, c: Case, dtype: 'f16' | 'f32', seed: num
     scratch,
     ropeNewToken: { invFreq },
     targetChunk: c.targetChunk ?? TARGET_CHUNK,
+    kernel: c.kernel,
   });
+  if (c.kernel) expect(attn.kernel).toBe(c.kernel);
 
   // Reference: RoPE of the qkv row at pos, the new k (rounded like the cache) and v stored at pos, attention.
   const rope = ropeReference(qkvHost, {
@@ -308,19 +312,22 @@ describe('decode-step attention: RoPE + KV store in the split kernel, combine in
       { numHeads: 4, kvHeads: 4, headDim: 32, kvLen: 600, capacity: 600, recycled: { nAttend: 100, lastFullLen: 590 } },
     ],
   ];
-  for (const dtype of kvDtypes(ctx)) {
-    for (const [name, c] of cases) {
-      test(`${dtype} ${name}`, async () => {
-        await runCase(ctx, c, dtype, c.kvLen * 3 + c.numHeads);
-      });
+  // Both split kernels on every adapter: 'tiled' is what a GPU runs, 'lanes' what a CPU adapter runs.
+  for (const kernel of ['tiled', 'lanes'] as const) {
+    for (const dtype of kvDtypes(ctx)) {
+      for (const [name, c] of cases) {
+        test(`${kernel} ${dtype} ${name}`, async () => {
+          await runCase(ctx, { ...c, kernel }, dtype, c.kvLen * 3 + c.numHeads);
+        });
+      }
     }
-  }
 
-  test('32K context: the rotation at position 32770 and 129 splits', async () => {
-    const c = { numHeads: 2, kvHeads: 1, headDim: 64, kvLen: 32_771, capacity: 32_800, oRows: 5 };
-    const { numSplits } = await runCase(ctx, c, ctx.f16 ? 'f16' : 'f32', 11);
-    expect(numSplits).toBe(129);
-  });
+    test(`${kernel}: 32K context: the rotation at position 32770 and 129 splits`, async () => {
+      const c = { numHeads: 2, kvHeads: 1, headDim: 64, kvLen: 32_771, capacity: 32_800, oRows: 5, kernel };
+      const { numSplits } = await runCase(ctx, c, ctx.f16 ? 'f16' : 'f32', 11);
+      expect(numSplits).toBe(129);
+    });
+  }
 
   test('ropeNewToken needs a whole qkv row and the inverse frequencies', () => {
     const layout = { dtype: 'f32' as const, kvHeads: 2, headDim: 64, capacity: 8 };
