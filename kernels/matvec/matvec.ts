@@ -7,6 +7,7 @@
 import type { GpuVector } from '../elementwise/gpuVector';
 import type { GpuContext } from '../gpuContext';
 import { computePipeline, dispatch2d, uniformBuffer } from '../gpuUtil';
+import { fixedSubgroupSize } from '../matmul/tuning';
 import type { GpuLinear } from '../types';
 import { matvecUnitCols, matvecWgsl, matvecWorkgroupBytes } from './matvec.wgsl';
 import { matvecRowsWgsl } from './matvecRows.wgsl';
@@ -45,6 +46,9 @@ export interface MatvecOptions {
   kernel?: 'tiled' | 'rows';
   /** Reduce with subgroup shuffles when the adapter allows it (default true); false forces the workgroup-memory tree. */
   subgroups?: boolean;
+  /** Rows kernel: each lane loads a share of x (and gamma) and the subgroup shares it by broadcast (default true where
+   * the adapter has a fixed subgroup size; matvecRows.wgsl.ts says why); false reads all of x in every lane. */
+  xBroadcast?: boolean;
   /** Largest weight binding in bytes (default and cap: the device's maxStorageBufferBindingSize). Tests lower it to
    * exercise row chunks. */
   maxBindingSize?: number;
@@ -188,6 +192,13 @@ export function rowsKernelApplies(ctx: GpuContext, o: MatvecOptions): boolean {
   );
 }
 
+/** The subgroup size the rows kernel broadcasts x within: the adapter's fixed size, where whole subgroups fill the
+ * workgroup (a lane that is not there cannot be broadcast from). */
+function broadcastSubgroupSize(ctx: GpuContext, workgroupSize: number): number | undefined {
+  const sg = fixedSubgroupSize(ctx);
+  return sg !== undefined && workgroupSize % sg === 0 ? sg : undefined;
+}
+
 export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   const inputOffset = o.inputOffset ?? 0;
   const outputOffset = o.outputOffset ?? 0;
@@ -235,6 +246,7 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   if (kernel === 'rows') {
     code = matvecRowsWgsl({
       dtype: w.dtype as 'q4f16' | 'q4f32',
+      subgroupSize: (o.xBroadcast ?? true) ? broadcastSubgroupSize(ctx, workgroupSize) : undefined,
       cols: w.cols,
       workgroupSize,
       rowsPerThread,

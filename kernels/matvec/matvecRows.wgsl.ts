@@ -14,6 +14,13 @@
 // and multiplied by x * 16^-k, staged once per unit and shared by every row. The -7 offset is taken out per unit:
 // sum_c (q_c - 7) x_c = sum_c q_c x_c - 7 sum_c x_c, where the second sum is the same for every row.
 // Word j of a unit holds columns 8j..8j+7, so the staged vec4 k is columns (k, k + 8, k + 16, k + 24).
+//
+// With subgroupSize set, x (and gamma) are not read through the uniform binding by every lane: lavapipe (Mesa 25.0)
+// keeps the loop counter in a SIMD register, so `xin[u * 8u + m]` becomes a gather of 8 identical addresses, and the
+// unit's 8 vec4 cost 256 scalar loads, most of the kernel's time (a probe without them ran 1.8x faster). Instead lane
+// l loads vec4 l of the unit (two per lane on 4-lane subgroups) and the others get it by subgroupBroadcast. A
+// broadcast lane must be a constant, so the code is generated for one subgroup size; the shader checks it at run time
+// and writes NaN if the device ran another or left lanes out (as the rows matmul does).
 
 export interface MatvecRowsShaderOptions {
   dtype: 'q4f16' | 'q4f32';
@@ -25,6 +32,8 @@ export interface MatvecRowsShaderOptions {
   rmsNorm?: 'f32' | 'f16';
   siluMul: boolean;
   accumulate: boolean;
+  /** The adapter's fixed subgroup size (4, 8, 16 or 32): x and gamma are loaded once per lane and broadcast. */
+  subgroupSize?: number;
 }
 
 export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
@@ -48,10 +57,28 @@ export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
 
   // The unit's 32 x values in natural order: 8 vec4 (columns 4m..4m+3), gamma applied.
   const loadX: string[] = [];
-  for (let m = 0; m < 8; m++) {
-    loadX.push(`let h${m} = xin[u * 8u + ${m}u];`);
-    if (o.rmsNorm) loadX.push(`sumSquares += dot(h${m}, h${m});`);
+  const SG = o.subgroupSize;
+  if (SG !== undefined && ![4, 8, 16, 32].includes(SG)) throw new Error(`matvec rows: subgroup size ${SG}`);
+  // Broadcast loads: vec4 m of the unit is loaded by lane m % SG into slot m / SG (lanes past 8 repeat lane % 8).
+  const slots = SG === undefined ? 0 : Math.max(1, 8 / SG);
+  const slotIndex = (slot: number) => (SG !== undefined && SG >= 8 ? '(lane & 7u)' : `${slot * (SG ?? 0)}u + lane`);
+  for (let slot = 0; slot < slots; slot++) {
+    loadX.push(`let hv${slot} = xin[u * 8u + ${slotIndex(slot)}];`);
     if (o.rmsNorm === 'f16') {
+      loadX.push(
+        `let gm${slot} = ${slotIndex(slot)};`,
+        `let gw${slot} = gamma[u * 4u + (gm${slot} >> 1u)];`,
+        `let gh${slot} = select(gw${slot}.zw, gw${slot}.xy, (gm${slot} & 1u) == 0u);`,
+        `let gv${slot} = vec4<f32>(unpack2x16float(gh${slot}.x), unpack2x16float(gh${slot}.y));`,
+      );
+    } else if (o.rmsNorm === 'f32') loadX.push(`let gv${slot} = gamma[u * 8u + ${slotIndex(slot)}];`);
+  }
+  const fromLane = (v: string, m: number) => `subgroupBroadcast(${v}${Math.floor(m / (SG ?? 8))}, ${m % (SG ?? 8)}u)`;
+  for (let m = 0; m < 8; m++) {
+    loadX.push(`let h${m} = ${SG === undefined ? `xin[u * 8u + ${m}u]` : fromLane('hv', m)};`);
+    if (o.rmsNorm) loadX.push(`sumSquares += dot(h${m}, h${m});`);
+    if (SG !== undefined && o.rmsNorm) loadX.push(`let x${m} = h${m} * ${fromLane('gv', m)};`);
+    else if (o.rmsNorm === 'f16') {
       const half = m % 2 === 0 ? 'xy' : 'zw';
       loadX.push(
         `let gw${m} = gamma[u * 4u + ${m >> 1}u].${half};`,
@@ -110,13 +137,14 @@ ${unitDot(w, s)}
       ? `let g${j} = ${g};\n    let v${j} = g${j} / (1.0 + exp(-g${j})) * ${o.rmsNorm ? `acc${j}_1 * invRms` : `acc${j}_1`};`
       : `let v${j} = ${g};`;
     const target = `y[params.outputOffset + base + ${j * wg}u]`;
+    const result = o.accumulate ? `${target} + v${j}` : `v${j}`;
     store.push(`if (base + ${j * wg}u < params.rowCount) {
     ${value}
-    ${target} = ${o.accumulate ? `${target} + v${j}` : `v${j}`};
+    ${target} = ${o.subgroupSize === undefined ? result : `select(${result}, nan, wrongSubgroup)`};
   }`);
   }
 
-  return /* wgsl */ `
+  return /* wgsl */ `${SG === undefined ? '' : 'enable subgroups;'}
 struct Params {
   rowCount: u32,
   inputOffset: u32, // unused: the x binding starts at x
@@ -136,7 +164,12 @@ ${o.siluMul ? dotFn('dotUp', 'weightUp', 'scalesUp') : ''}
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
-        @builtin(local_invocation_index) li: u32) {
+        @builtin(local_invocation_index) li: u32${
+          SG === undefined
+            ? ''
+            : `,
+        @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) subgroupSize: u32`
+        }) {
   let base = (wid.x + wid.y * groups.x) * ${wg * o.rowsPerThread}u + li;
   let last = params.rowCount - 1u;
   let units = params.units;
@@ -148,6 +181,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
     ${body.join('\n    ')}
   }
   ${o.rmsNorm ? 'let invRms = inverseSqrt(sumSquares / f32(params.cols) + params.eps);' : ''}
+  ${
+    SG === undefined
+      ? ''
+      : `let wrongSubgroup = subgroupSize != ${SG}u || subgroupAdd(1u) != ${SG}u; // and every lane is there
+  let nan = bitcast<f32>(0x7fc00000u | u32(wrongSubgroup)); // a runtime NaN (WGSL rejects a constant one)`
+  }
   ${store.join('\n  ')}
 }
 `;

@@ -125,6 +125,8 @@ describe('fused matvec on the GPU', () => {
     ['4 threads x 3 rows, 2 tiles', { threadsPerRow: 4, workgroupSize: 32, rowsPerThread: 3, tileCols: 128 }],
     ['16 threads x 2 rows, no subgroups', { threadsPerRow: 16, workgroupSize: 64, rowsPerThread: 2, subgroups: false }],
     ['rows kernel, 16 x 5 rows', { kernel: 'rows', workgroupSize: 16, rowsPerThread: 5 }],
+    // Where the adapter has no fixed subgroup size the rows kernel reads all of x in every lane.
+    ['rows kernel, x read by every lane', { kernel: 'rows', workgroupSize: 16, rowsPerThread: 5, xBroadcast: false }],
   ];
   // Every fusion on every dtype with the adapter's tuning; the other work splits on the full gate_up fusion and the
   // residual add, for the q4 formats (each pipeline costs seconds to compile on the CPU drivers).
