@@ -99,6 +99,19 @@ fn position(kvHead: u32, j: u32, full: bool, nSel: u32, lastFullLen: u32) -> u32
 }
 `;
 
+/** The start of both split kernels' main (workgroup (split, kvHead)): the mode from the state, the length n of the
+ * virtual list, and this split's chunk [start, end) of it. */
+export const SPLIT_RANGE_WGSL = /* wgsl */ `let split = wid.x;
+  let kvHead = wid.y;
+  let full = state.flag != 0u;
+  let lastFullLen = state.lastFullLen;
+  let nSel = state.nAttend;
+  var n = params.kvLen;
+  if (!full) { n = nSel + (params.kvLen - lastFullLen); }
+  let chunk = (n + params.numSplits - 1u) / params.numSplits;
+  let start = min(n, split * chunk);
+  let end = min(n, start + chunk);`;
+
 /** Rotates the group's queries (from the qkv row, position kvLen - 1) into qs, and in the workgroup whose chunk holds
  * the new token stores its rotated k and its v into the caches. */
 function newTokenWgsl(): string {
@@ -198,16 +211,7 @@ fn reduce(tid: u32, isMax: bool) -> f32 {
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let split = wid.x;
-  let kvHead = wid.y;
-  let full = state.flag != 0u;
-  let lastFullLen = state.lastFullLen;
-  let nSel = state.nAttend;
-  var n = params.kvLen;
-  if (!full) { n = nSel + (params.kvLen - lastFullLen); }
-  let chunk = (n + params.numSplits - 1u) / params.numSplits;
-  let start = min(n, split * chunk);
-  let end = min(n, start + chunk);
+  ${SPLIT_RANGE_WGSL}
 
   loadQuery(kvHead, tid, n, chunk, split);
 

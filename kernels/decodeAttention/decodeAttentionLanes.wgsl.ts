@@ -13,7 +13,7 @@
 
 import { ROPE_COS_SIN4_WGSL } from '../rope/rope.wgsl';
 import type { AttentionShape } from './decodeAttention.wgsl';
-import { ATTENTION_STATE_WGSL, MAX_SPLITS, POSITION_WGSL } from './decodeAttention.wgsl';
+import { ATTENTION_STATE_WGSL, MAX_SPLITS, POSITION_WGSL, SPLIT_RANGE_WGSL } from './decodeAttention.wgsl';
 
 /** Invocations per workgroup: one SIMD register's worth on lavapipe (8 lanes of 256 bits), two on SwiftShader. */
 export const LANES = 8;
@@ -137,16 +137,7 @@ ${s.ropeNewToken ? ROPE_COS_SIN4_WGSL : ''}
 ${POSITION_WGSL}
 @compute @workgroup_size(${LANES})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
-  let split = wid.x;
-  let kvHead = wid.y;
-  let full = state.flag != 0u;
-  let lastFullLen = state.lastFullLen;
-  let nSel = state.nAttend;
-  var n = params.kvLen;
-  if (!full) { n = nSel + (params.kvLen - lastFullLen); }
-  let chunk = (n + params.numSplits - 1u) / params.numSplits;
-  let start = min(n, split * chunk);
-  let end = min(n, start + chunk);
+  ${SPLIT_RANGE_WGSL}
 
   ${query.join('\n  ')}
   ${newToken}

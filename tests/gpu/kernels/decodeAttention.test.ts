@@ -104,46 +104,32 @@ describe('full decode attention (split-K)', async () => {
     });
   }
 
-  test('the default split kernel: lanes on a CPU adapter, where the shape fits it', () => {
-    const layout = { dtype: 'f32' as const, kvHeads: 2, headDim: 64, capacity: 8 };
+  /** A split attention over tiny placeholder buffers: what the wrapper decides and rejects, nothing dispatched. */
+  const placeholder = (kvHeads: number, numHeads: number, kernel?: Kernel) => {
     const b = storageBuffer(ctx, 32 * 64 * 4);
-    const make = (numHeads: number, kernel?: Kernel) =>
-      createSplitAttention(ctx, {
-        layout,
-        numHeads,
-        k: b,
-        v: b,
-        q: b,
-        out: b,
-        idx: b,
-        idxStride: 1,
-        state: b,
-        scratch: createDecodeAttentionScratch(ctx, { numHeads, capacity: 8, headDim: 64 }),
-        kernel,
-      });
-    expect(make(8).kernel).toBe(isCpuAdapter(ctx.adapterInfo) ? 'lanes' : 'tiled');
+    return createSplitAttention(ctx, {
+      layout: { dtype: 'f32', kvHeads, headDim: 64, capacity: 8 },
+      numHeads,
+      k: b,
+      v: b,
+      q: b,
+      out: b,
+      idx: b,
+      idxStride: 1,
+      state: b,
+      scratch: createDecodeAttentionScratch(ctx, { numHeads, capacity: 8, headDim: 64 }),
+      kernel,
+    });
+  };
+
+  test('the default split kernel: lanes on a CPU adapter, where the shape fits it', () => {
+    expect(placeholder(2, 8).kernel).toBe(isCpuAdapter(ctx.adapterInfo) ? 'lanes' : 'tiled');
     // 16 q heads per kv head of 64 dims: 256 vec4 registers per lane, past what the lanes kernel unrolls.
-    expect(make(32).kernel).toBe('tiled');
-    expect(() => make(32, 'lanes')).toThrow(/lanes kernel does not take 32q\/2kv d64/);
+    expect(placeholder(2, 32).kernel).toBe('tiled');
+    expect(() => placeholder(2, 32, 'lanes')).toThrow(/lanes kernel does not take 32q\/2kv d64/);
   });
 
   test('bad input gets a clear error', () => {
-    const layout = { dtype: 'f32' as const, kvHeads: 3, headDim: 64, capacity: 8 };
-    const scratch = createDecodeAttentionScratch(ctx, { numHeads: 8, capacity: 8, headDim: 64 });
-    const b = storageBuffer(ctx, 1024);
-    const make = () =>
-      createSplitAttention(ctx, {
-        layout,
-        numHeads: 8,
-        k: b,
-        v: b,
-        q: b,
-        out: b,
-        idx: b,
-        idxStride: 1,
-        state: b,
-        scratch,
-      });
-    expect(make).toThrow(/multiple of kvHeads/);
+    expect(() => placeholder(3, 8)).toThrow(/multiple of kvHeads/);
   });
 });
