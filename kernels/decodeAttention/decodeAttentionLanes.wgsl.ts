@@ -6,10 +6,11 @@
 // (Mesa 25.0) turns every load from workgroup or storage memory whose address it cannot prove constant into a loop
 // over the lanes with a branch per element. The GPU kernel keeps the queries and each tile's probabilities in
 // workgroup memory and reads them back for every key: on lavapipe those reads, not the K and V rows, were its cost.
-// Here each lane owns positions (j = start + lane, step LANES) from start to finish: the queries live in registers
-// (the code is unrolled over heads and head dims), pass 1 writes the lane's logits, pass 2 reads them back
-// (exp(logit - max)) with the lane's V rows into per-lane accumulators, and one workgroup-memory reduction at the end
-// merges the lanes. Three barriers per workgroup instead of one per tile and reduction step.
+// Here each lane owns positions (j = start + lane, step LANES) from start to finish: the queries come through a
+// uniform binding (a branch-free gather there) into registers (the code is unrolled over heads and head dims), pass 1
+// writes the lane's logits, pass 2 reads them back (exp(logit - max)) with the lane's V rows into per-lane
+// accumulators, and one workgroup-memory reduction at the end merges the lanes. At most three barriers per workgroup
+// instead of one per tile and reduction step, which also makes it quicker for llvmpipe to compile.
 
 import { ROPE_COS_SIN4_WGSL } from '../rope/rope.wgsl';
 import type { AttentionShape } from './decodeAttention.wgsl';
