@@ -21,6 +21,16 @@ export interface AdapterSummary {
   subgroupMaxSize?: number;
 }
 
+/** Subgroup sizes the kernels generated per subgroup size (fully unrolled subgroupBroadcast lanes) are made for. */
+export const SUBGROUP_SIZES: readonly number[] = [4, 8, 16, 32];
+
+/** The subgroup size of the adapter when it is fixed (min = max) and one of SUBGROUP_SIZES, else undefined. */
+export function fixedSubgroupSize(ctx: GpuContext): number | undefined {
+  const { subgroupMinSize, subgroupMaxSize } = ctx.adapterInfo;
+  if (!ctx.subgroups || !subgroupMinSize || subgroupMinSize !== subgroupMaxSize) return undefined;
+  return SUBGROUP_SIZES.includes(subgroupMinSize) ? subgroupMinSize : undefined;
+}
+
 /** SwiftShader and lavapipe (and any adapter that calls itself software) run WebGPU on the CPU: invocations of a
  * workgroup become SIMD lanes. */
 export function isCpuAdapter(a: AdapterSummary): boolean {

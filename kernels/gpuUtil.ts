@@ -4,7 +4,11 @@ import type { GpuContext } from './gpuContext';
 export const STORAGE = 0x80 | 0x8 | 0x4; // STORAGE | COPY_DST | COPY_SRC (GPUBufferUsage values; avoids globals)
 const MAP_READ = 0x1;
 const COPY_DST = 0x8;
-const UNIFORM = 0x40;
+/** GPUBufferUsage.UNIFORM (no globals: kernels run where GPUBufferUsage is absent). */
+export const UNIFORM = 0x40;
+/** GPUTextureUsage values. */
+export const TEXTURE_BINDING = 0x04;
+export const STORAGE_BINDING = 0x08;
 
 /** A storage buffer, optionally filled. Sizes are rounded up to 4 bytes (WebGPU's copy granularity). It may also be
  * bound as a uniform: the CPU-adapter matvec reads its activations that way (kernels/matvec/matvecRows.wgsl.ts). */
@@ -73,16 +77,17 @@ export function computePipeline(ctx: GpuContext, code: string, label?: string): 
   return pipeline;
 }
 
-/** Binding i = buffers[i]: a whole buffer, or a range of one (a UniformSlot's binding, a per-layer state record). */
+/** Binding i = resources[i]: a whole buffer, a range of one (a UniformSlot's binding, a per-layer state record), or
+ * a texture view. */
 export function bindGroup(
   ctx: GpuContext,
   pipeline: GPUComputePipeline,
-  buffers: (GPUBuffer | GPUBufferBinding)[],
+  resources: (GPUBuffer | GPUBufferBinding | GPUTextureView)[],
   label?: string,
 ): GPUBindGroup {
   return ctx.device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((b, binding) => ({ binding, resource: 'buffer' in b ? b : { buffer: b } })),
+    entries: resources.map((r, binding) => ({ binding, resource: 'mapAsync' in r ? { buffer: r } : r })),
     label,
   });
 }

@@ -7,8 +7,8 @@
 // Either way a slot holds one value per submitted command buffer: queue writes are ordered with submits, so the next
 // step's write cannot change what an already submitted step reads.
 import type { GpuContext } from './gpuContext';
+import { UNIFORM } from './gpuUtil';
 
-const UNIFORM = 0x40;
 const COPY_DST = 0x8;
 
 export interface UniformSlot {

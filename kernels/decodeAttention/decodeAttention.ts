@@ -1,7 +1,7 @@
 // Host wrapper of the split-K decode attention: the split kernel, then the combine kernel (or the consumer's
 // combine prologue, with the head-stats kernel where the top-K needs the per-head statistics); bind groups built once.
 import { type GpuContext, isCpuAdapter } from '../gpuContext';
-import { bindGroup, computePipeline, STORAGE, storageBuffer } from '../gpuUtil';
+import { bindGroup, computePipeline, STORAGE, storageBuffer, UNIFORM } from '../gpuUtil';
 import type { KvCacheLayout } from '../types';
 import { ownUniform, type UniformSlot } from '../uniforms';
 import {
@@ -114,8 +114,6 @@ export function validateAttentionShape(layout: KvCacheLayout, numHeads: number):
   if (headDim % 4 !== 0) throw new Error(`decode attention: headDim ${headDim} must be a multiple of 4 (vec4 loads)`);
 }
 
-const UNIFORM_USAGE = 0x40; // GPUBufferUsage.UNIFORM (no globals, as in gpuUtil.ts)
-
 export function splitCountFor(kvLen: number, targetChunk = TARGET_CHUNK): number {
   return Math.min(MAX_SPLITS, Math.max(1, Math.ceil(kvLen / targetChunk)));
 }
@@ -172,7 +170,7 @@ export function createSplitAttention(ctx: GpuContext, o: SplitAttentionOptions):
   const partialGroup = (q: GPUBuffer): GPUBindGroup => {
     let group = partialGroups.get(q);
     if (!group) {
-      if (kernel === 'lanes' && (q.usage & UNIFORM_USAGE) === 0) {
+      if (kernel === 'lanes' && (q.usage & UNIFORM) === 0) {
         throw new Error('decode attention: the lanes kernel reads q through a uniform binding; q lacks UNIFORM usage');
       }
       group = bindGroup(ctx, partial, [

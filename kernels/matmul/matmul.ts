@@ -1,13 +1,13 @@
 // Host wrapper for the prefill matmul Y[tokens][rows] = X[tokens][cols] · W^T (W a GpuLinear of any dtype).
 
 import { assertPositiveInt } from '../elementwise/gpuVector';
-import type { GpuContext } from '../gpuContext';
-import { bindGroup, computePipeline, uniformBuffer, writeBuffer } from '../gpuUtil';
+import { fixedSubgroupSize, type GpuContext } from '../gpuContext';
+import { bindGroup, computePipeline, STORAGE_BINDING, TEXTURE_BINDING, uniformBuffer, writeBuffer } from '../gpuUtil';
 import type { GpuLinear } from '../types';
 import { MATMUL_TILE, matmulWgsl } from './matmul.wgsl';
 import { matmulRowsWgsl } from './matmulRows.wgsl';
 import { STAGE_X_WORKGROUP, stageXWgsl } from './stageX.wgsl';
-import { fixedSubgroupSize, type MatmulTuning, matmulTuningFor, matmulTuningProblem } from './tuning';
+import { type MatmulTuning, matmulTuningFor, matmulTuningProblem } from './tuning';
 import { checkLinear, linearBuffers } from './weightRead.wgsl';
 
 export interface MatmulOptions {
@@ -74,31 +74,12 @@ export class MatmulKernel {
     }
     this.pipeline = computePipeline(ctx, code, 'matmul');
     this.params = uniformBuffer(ctx, new Uint32Array(4), 'matmul params');
-    if (xTexture) {
-      const texture = stagingTexture(ctx, x, this.cols, maxTokens);
-      const view = texture.createView();
-      this.bindGroup = ctx.device.createBindGroup({
-        layout: this.pipeline.getBindGroupLayout(0),
-        entries: [
-          { binding: 0, resource: { buffer: this.params } },
-          { binding: 1, resource: view },
-          ...[...linearBuffers(weight), y].map((buffer, i) => ({ binding: 2 + i, resource: { buffer } })),
-        ],
-        label: 'matmul',
-      });
+    // With xTexture the matmul reads the staged texture where it would read x, and the stage dispatch fills it.
+    const xView = xTexture ? stagingTexture(ctx, x, this.cols, maxTokens).createView() : undefined;
+    this.bindGroup = bindGroup(ctx, this.pipeline, [this.params, xView ?? x, ...linearBuffers(weight), y], 'matmul');
+    if (xView) {
       const pipeline = computePipeline(ctx, stageXWgsl(), 'matmul stage x');
-      const stageGroup = ctx.device.createBindGroup({
-        layout: pipeline.getBindGroupLayout(0),
-        entries: [
-          { binding: 0, resource: { buffer: this.params } },
-          { binding: 1, resource: { buffer: x } },
-          { binding: 2, resource: view },
-        ],
-        label: 'matmul stage x',
-      });
-      this.stage = { pipeline, bindGroup: stageGroup };
-    } else {
-      this.bindGroup = bindGroup(ctx, this.pipeline, [this.params, x, ...linearBuffers(weight), y], 'matmul');
+      this.stage = { pipeline, bindGroup: bindGroup(ctx, pipeline, [this.params, x, xView], 'matmul stage x') };
     }
   }
 
@@ -147,7 +128,3 @@ function stagingTexture(ctx: GpuContext, x: GPUBuffer, cols: number, maxTokens: 
   }
   return texture;
 }
-
-// GPUTextureUsage values (no globals, as in gpuUtil.ts).
-const TEXTURE_BINDING = 0x04;
-const STORAGE_BINDING = 0x08;

@@ -17,6 +17,8 @@
 // through its texture path (vector address arithmetic, then a branch-free gather). The x loads are most of this
 // kernel's loads, so on lavapipe the texture makes it faster (docs/BENCH.md); the bench decides per adapter.
 
+import { SUBGROUP_SIZES } from '../gpuContext';
+
 export interface MatmulRowsShader {
   dtype: 'q4f16' | 'q4f32';
   /** The device's (fixed) subgroup size: 4, 8, 16 or 32. One step covers 4 × subgroupSize columns. */
@@ -30,8 +32,6 @@ export interface MatmulRowsShader {
   xTexture: boolean;
 }
 
-export const MATMUL_ROWS_SUBGROUP_SIZES = [4, 8, 16, 32];
-
 /** Columns one loop step consumes: one vec4 of x per lane. */
 export function matmulRowsKStep(subgroupSize: number): number {
   return 4 * subgroupSize;
@@ -39,7 +39,7 @@ export function matmulRowsKStep(subgroupSize: number): number {
 
 export function matmulRowsWgsl(s: MatmulRowsShader): string {
   const { subgroupSize: SG, tokensPerLane: TB, rowsPerLane: R, workgroupSize: WG } = s;
-  if (!MATMUL_ROWS_SUBGROUP_SIZES.includes(SG)) throw new Error(`matmul rows: subgroup size ${SG} is not supported`);
+  if (!SUBGROUP_SIZES.includes(SG)) throw new Error(`matmul rows: subgroup size ${SG} is not supported`);
   if (WG % SG !== 0) throw new Error(`matmul rows: workgroup size ${WG} is not a multiple of the subgroup size ${SG}`);
   const kStep = matmulRowsKStep(SG);
   const wordsPerStep = kStep / 8; // 2, 4, 8 or 16 u32 words of 8 nibbles

@@ -1,9 +1,9 @@
 // Which prefill matmul variant and tile an adapter runs, and how many tokens a prefill chunk holds: chosen by the
 // bench (`npm run bench -- prefill` sweeps the candidates on the adapter it runs on and records the winners in
 // kernels/matmul/matmulTunings.json, keyed by adapterKey), with built-in defaults for an adapter never tuned.
-import type { AdapterSummary, GpuContext } from '../gpuContext';
+import { type AdapterSummary, fixedSubgroupSize, type GpuContext, isCpuAdapter } from '../gpuContext';
 import type { GpuLinear } from '../types';
-import { MATMUL_ROWS_SUBGROUP_SIZES, matmulRowsKStep } from './matmulRows.wgsl';
+import { matmulRowsKStep } from './matmulRows.wgsl';
 import measured from './matmulTunings.json';
 
 export type MatmulTuning =
@@ -53,13 +53,6 @@ export function prefillChunkTokens(ctx: GpuContext): number {
   return recorded(ctx).chunkTokens ?? DEFAULT_PREFILL_CHUNK;
 }
 
-/** The subgroup size of the adapter when it is fixed (min = max), else undefined. */
-export function fixedSubgroupSize(ctx: GpuContext): number | undefined {
-  const { subgroupMinSize, subgroupMaxSize } = ctx.adapterInfo;
-  if (!ctx.subgroups || !subgroupMinSize || subgroupMinSize !== subgroupMaxSize) return undefined;
-  return MATMUL_ROWS_SUBGROUP_SIZES.includes(subgroupMinSize) ? subgroupMinSize : undefined;
-}
-
 /** Why `tuning` cannot run this weight on this device, or undefined when it can. */
 export function matmulTuningProblem(ctx: GpuContext, w: GpuLinear, tuning: MatmulTuning): string | undefined {
   if (tuning.variant === 'tiled') return undefined;
@@ -79,10 +72,7 @@ export function matmulTuningProblem(ctx: GpuContext, w: GpuLinear, tuning: Matmu
 /** Built-in defaults, from `npm run bench -- prefill` sweeps (docs/BENCH.md): on CPU adapters with fixed subgroups
  * the rows variant (f32 arithmetic: lavapipe and SwiftShader emulate f16 math); elsewhere the tiled one. */
 export function defaultMatmulTuning(ctx: GpuContext): MatmulTuning {
-  const cpu = /swiftshader|llvmpipe|lavapipe/i.test(
-    `${ctx.adapterInfo.vendor} ${ctx.adapterInfo.architecture} ${ctx.adapterInfo.device} ${ctx.adapterInfo.description}`,
-  );
-  if (cpu && fixedSubgroupSize(ctx) !== undefined) {
+  if (isCpuAdapter(ctx.adapterInfo) && fixedSubgroupSize(ctx) !== undefined) {
     return { variant: 'rows', tokensPerLane: 4, rowsPerLane: 2, workgroupSize: 32, f16: false };
   }
   return { variant: 'tiled' };

@@ -5,9 +5,8 @@
 // storage binding (e.g. a 128K-vocab lm_head on a 128 MiB-binding adapter) are bound and dispatched in row chunks.
 
 import type { GpuVector } from '../elementwise/gpuVector';
-import type { GpuContext } from '../gpuContext';
-import { computePipeline, dispatch2d, uniformBuffer } from '../gpuUtil';
-import { fixedSubgroupSize } from '../matmul/tuning';
+import { fixedSubgroupSize, type GpuContext } from '../gpuContext';
+import { computePipeline, dispatch2d, UNIFORM, uniformBuffer } from '../gpuUtil';
 import type { GpuLinear } from '../types';
 import { matvecUnitCols, matvecWgsl, matvecWorkgroupBytes } from './matvec.wgsl';
 import { matvecRowsWgsl } from './matvecRows.wgsl';
@@ -173,15 +172,13 @@ export function matvecFusable(dtype: GpuLinear['dtype'], cols: number): boolean 
   return dtype === 'q4f16' || dtype === 'q4f32' || cols % matvecUnitCols(dtype) === 0;
 }
 
-const UNIFORM_USAGE = 0x40; // GPUBufferUsage.UNIFORM (no globals: the wrapper runs where GPUBufferUsage is absent)
-
 /** Whether the CPU-adapter kernel (matvecRows.wgsl.ts) can run this matvec: q4 weights, x (and gamma) bindable as
  * uniforms (the buffers allow it, x's offset is aligned for a uniform binding, cols * 4 bytes fit one). */
 export function rowsKernelApplies(ctx: GpuContext, o: MatvecOptions): boolean {
   const { dtype, cols } = o.weight;
   const limits = ctx.device.limits;
   const bytes = cols * 4;
-  const uniformOk = (b: GPUBuffer) => (b.usage & UNIFORM_USAGE) !== 0;
+  const uniformOk = (b: GPUBuffer) => (b.usage & UNIFORM) !== 0;
   return (
     (dtype === 'q4f16' || dtype === 'q4f32') &&
     bytes <= limits.maxUniformBufferBindingSize &&

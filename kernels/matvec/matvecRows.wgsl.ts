@@ -22,6 +22,8 @@
 // broadcast lane must be a constant, so the code is generated for one subgroup size; the shader checks it at run time
 // and writes NaN if the device ran another or left lanes out (as the rows matmul does).
 
+import { SUBGROUP_SIZES } from '../gpuContext';
+
 export interface MatvecRowsShaderOptions {
   dtype: 'q4f16' | 'q4f32';
   /** Columns (a multiple of 32): the uniform x array is sized by it. */
@@ -58,7 +60,7 @@ export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
   // The unit's 32 x values in natural order: 8 vec4 (columns 4m..4m+3), gamma applied.
   const loadX: string[] = [];
   const SG = o.subgroupSize;
-  if (SG !== undefined && ![4, 8, 16, 32].includes(SG)) throw new Error(`matvec rows: subgroup size ${SG}`);
+  if (SG !== undefined && !SUBGROUP_SIZES.includes(SG)) throw new Error(`matvec rows: subgroup size ${SG}`);
   // Broadcast loads: vec4 m of the unit is loaded by lane m % SG into slot m / SG (lanes past 8 repeat lane % 8).
   const slots = SG === undefined ? 0 : Math.max(1, 8 / SG);
   const slotIndex = (slot: number) => (SG !== undefined && SG >= 8 ? '(lane & 7u)' : `${slot * (SG ?? 0)}u + lane`);
@@ -73,11 +75,11 @@ export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
       );
     } else if (o.rmsNorm === 'f32') loadX.push(`let gv${slot} = gamma[u * 8u + ${slotIndex(slot)}];`);
   }
-  const fromLane = (v: string, m: number) => `subgroupBroadcast(${v}${Math.floor(m / (SG ?? 8))}, ${m % (SG ?? 8)}u)`;
+  const fromLane = (v: string, m: number, sg: number) => `subgroupBroadcast(${v}${Math.floor(m / sg)}, ${m % sg}u)`;
   for (let m = 0; m < 8; m++) {
-    loadX.push(`let h${m} = ${SG === undefined ? `xin[u * 8u + ${m}u]` : fromLane('hv', m)};`);
+    loadX.push(`let h${m} = ${SG === undefined ? `xin[u * 8u + ${m}u]` : fromLane('hv', m, SG)};`);
     if (o.rmsNorm) loadX.push(`sumSquares += dot(h${m}, h${m});`);
-    if (SG !== undefined && o.rmsNorm) loadX.push(`let x${m} = h${m} * ${fromLane('gv', m)};`);
+    if (SG !== undefined && o.rmsNorm) loadX.push(`let x${m} = h${m} * ${fromLane('gv', m, SG)};`);
     else if (o.rmsNorm === 'f16') {
       const half = m % 2 === 0 ? 'xy' : 'zw';
       loadX.push(

@@ -1,7 +1,7 @@
 // Host wrapper for causal prefill attention (see prefillAttention.wgsl.ts for the algorithm).
-import type { GpuContext } from '../gpuContext';
+import { fixedSubgroupSize, type GpuContext } from '../gpuContext';
 import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
-import { adapterKey, fixedSubgroupSize } from '../matmul/tuning';
+import { adapterKey } from '../matmul/tuning';
 import type { KvCacheLayout } from '../types';
 import {
   type PrefillAttentionTiling,

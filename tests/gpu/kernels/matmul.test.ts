@@ -1,15 +1,11 @@
 import { describe, expect, test } from 'vitest';
+import { fixedSubgroupSize } from '../../../kernels/gpuContext';
 import { readBuffer, runPass, storageBuffer, writeBuffer } from '../../../kernels/gpuUtil';
 import { uploadLinear } from '../../../kernels/linearUpload';
 import { MatmulKernel } from '../../../kernels/matmul/matmul';
 import { matmulReference, type ReferenceLinear } from '../../../kernels/matmul/matmul.reference';
 import { matmulRowsKStep } from '../../../kernels/matmul/matmulRows.wgsl';
-import {
-  describeMatmulTuning,
-  fixedSubgroupSize,
-  type MatmulTuning,
-  matmulTuningCandidates,
-} from '../../../kernels/matmul/tuning';
+import { describeMatmulTuning, type MatmulTuning, matmulTuningCandidates } from '../../../kernels/matmul/tuning';
 import { testGpu } from '../setup';
 import { randomF32, randomLinear, seededRandom, worstError } from './testUpload';
 
