@@ -1,5 +1,5 @@
 // Host wrapper for causal prefill attention (see prefillAttention.wgsl.ts for the algorithm).
-import { fixedSubgroupSize, type GpuContext } from '../gpuContext';
+import { fixedSubgroupSize, type GpuContext, isCpuAdapter } from '../gpuContext';
 import { bindGroup, computePipeline, dispatch2d, uniformBuffer, writeBuffer } from '../gpuUtil';
 import { adapterKey } from '../matmul/tuning';
 import type { KvCacheLayout } from '../types';
@@ -96,8 +96,7 @@ function recordedTiling(ctx: GpuContext, headDim: number): PrefillAttentionTilin
  * (bigger tiles reload K/V fewer times). */
 export function choosePrefillTiling(ctx: GpuContext, headDim: number): PrefillAttentionTiling {
   const fits = prefillTilingCandidates(ctx, headDim);
-  const a = ctx.adapterInfo;
-  const cpu = /swiftshader|llvmpipe|lavapipe/i.test(`${a.vendor} ${a.architecture} ${a.device} ${a.description}`);
+  const cpu = isCpuAdapter(ctx.adapterInfo);
   const preferred = fits.find((t) => (t.variant === 'rows') === cpu) ?? fits[0];
   if (preferred) return preferred;
   const storage = ctx.device.limits.maxComputeWorkgroupStorageSize;
