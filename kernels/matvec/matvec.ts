@@ -173,19 +173,27 @@ export function matvecFusable(dtype: GpuLinear['dtype'], cols: number): boolean 
 }
 
 /** Whether the CPU-adapter kernel (matvecRows.wgsl.ts) can run this matvec: q4 weights, x (and gamma) bindable as
- * uniforms (the buffers allow it, x's offset is aligned for a uniform binding, cols * 4 bytes fit one). */
+ * uniforms (the buffers allow it, x's offset is aligned for a uniform binding, cols * 4 bytes fit one). With
+ * splitCombine x is the attention's partials in storage: each lane combines its share of a unit and broadcasts it,
+ * so the adapter needs a fixed subgroup size that divides the workgroup, and a unit must lie in one head. */
 export function rowsKernelApplies(ctx: GpuContext, o: MatvecOptions): boolean {
   const { dtype, cols } = o.weight;
+  if (dtype !== 'q4f16' && dtype !== 'q4f32') return false;
   const limits = ctx.device.limits;
-  const bytes = cols * 4;
   const uniformOk = (b: GPUBuffer) => (b.usage & UNIFORM) !== 0;
+  if (o.splitCombine) {
+    const workgroupSize = o.workgroupSize ?? matvecTuning(ctx, dtype).workgroupSize;
+    return (
+      (o.xBroadcast ?? true) &&
+      broadcastSubgroupSize(ctx, workgroupSize) !== undefined &&
+      o.splitCombine.headDim % 32 === 0
+    );
+  }
   return (
-    (dtype === 'q4f16' || dtype === 'q4f32') &&
-    bytes <= limits.maxUniformBufferBindingSize &&
+    cols * 4 <= limits.maxUniformBufferBindingSize &&
     ((o.inputOffset ?? 0) * 4) % limits.minUniformBufferOffsetAlignment === 0 &&
     uniformOk(o.input) &&
-    (!o.rmsNorm || uniformOk(o.rmsNorm.weight.buffer)) &&
-    !o.splitCombine // x is the attention's partials, combined in the tiled kernel's prologue
+    (!o.rmsNorm || uniformOk(o.rmsNorm.weight.buffer))
   );
 }
 
@@ -220,7 +228,11 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   const kernel = wanted === 'rows' && rowsKernelApplies(ctx, o) ? 'rows' : 'tiled';
   const threadsPerRow = kernel === 'rows' ? 1 : (o.threadsPerRow ?? tuning.threadsPerRow);
   const workgroupSize = Math.max(o.workgroupSize ?? tuning.workgroupSize, threadsPerRow);
-  const rowsPerThread = vectorized ? (o.rowsPerThread ?? tuning.rowsPerThread) : 1;
+  // The tuning counts the weight rows an invocation streams. A SiLU·mul output row streams two (gate and up), so the
+  // rows kernel takes half as many output rows: at the tuned 8 its 16 accumulators and weight streams made lavapipe's
+  // gate_up 1.6x slower than at 4 (docs/BENCH.md, "gate_up's register budget").
+  const tunedRows = kernel === 'rows' && o.siluMul ? Math.max(1, tuning.rowsPerThread >> 1) : tuning.rowsPerThread;
+  const rowsPerThread = vectorized ? (o.rowsPerThread ?? tunedRows) : 1;
   const maxRowsPerThread = kernel === 'rows' ? 16 : 8;
   if (!Number.isInteger(rowsPerThread) || rowsPerThread < 1 || rowsPerThread > maxRowsPerThread) {
     throw new MatvecError(`matvec: rowsPerThread must be an integer in 1..${maxRowsPerThread}, got ${rowsPerThread}`);
@@ -250,6 +262,11 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
       rmsNorm: o.rmsNorm?.weight.dtype,
       siluMul: o.siluMul ?? false,
       accumulate: o.accumulate ?? false,
+      splitCombine: o.splitCombine && {
+        heads: o.splitCombine.heads,
+        headDim: o.splitCombine.headDim,
+        maxSplits: o.splitCombine.maxSplits,
+      },
     });
   } else if (vectorized) {
     const shader = {
@@ -309,7 +326,9 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   for (let firstRow = 0; firstRow < outRows; firstRow += chunkRows) {
     const rowCount = Math.min(chunkRows, outRows - firstRow);
     const input: GPUBufferBinding =
-      kernel === 'rows' ? { buffer: o.input, offset: inputOffset * 4, size: w.cols * 4 } : { buffer: o.input };
+      kernel === 'rows' && !o.splitCombine
+        ? { buffer: o.input, offset: inputOffset * 4, size: w.cols * 4 }
+        : { buffer: o.input };
     const entries: GPUBindGroupEntry[] = [
       { binding: 2, resource: input },
       { binding: 3, resource: { buffer: o.output } },

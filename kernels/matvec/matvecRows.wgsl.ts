@@ -36,19 +36,33 @@ export interface MatvecRowsShaderOptions {
   accumulate: boolean;
   /** The adapter's fixed subgroup size (4, 8, 16 or 32): x and gamma are loaded once per lane and broadcast. */
   subgroupSize?: number;
+  /** x is split-K decode attention's partials (matvec.wgsl.ts's splitCombine prologue): each lane combines its vec4
+   * of the unit across the splits before the broadcast. Needs subgroupSize and headDim a multiple of 32 (a unit lies
+   * in one head). */
+  splitCombine?: { heads: number; headDim: number; maxSplits: number };
 }
 
 export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
   const matrices = o.siluMul ? 2 : 1;
   const wg = o.workgroupSize;
   const scaleType = o.dtype === 'q4f16' ? 'u32' : 'f32';
+  const sc = o.splitCombine;
+  if (sc && (o.subgroupSize === undefined || sc.headDim % 32 !== 0 || o.rmsNorm || sc.heads * sc.headDim !== o.cols)) {
+    throw new Error('matvec rows: splitCombine needs a subgroup size, whole units per head and no rmsNorm');
+  }
   const bindings = [
     '@group(0) @binding(0) var<uniform> params: Params;',
     '@group(0) @binding(1) var<storage, read> weight: array<vec4<u32>>;',
-    `@group(0) @binding(2) var<uniform> xin: array<vec4<f32>, ${o.cols / 4}>;`,
+    sc
+      ? '@group(0) @binding(2) var<storage, read> xin: array<vec4<f32>>; // [head][split][headDim / 4]'
+      : `@group(0) @binding(2) var<uniform> xin: array<vec4<f32>, ${o.cols / 4}>;`,
     '@group(0) @binding(3) var<storage, read_write> y: array<f32>;',
     `@group(0) @binding(4) var<storage, read> scales: array<${scaleType}>;`,
   ];
+  if (sc) {
+    bindings.push('@group(0) @binding(8) var<storage, read> partMaxSum: array<f32>; // [head][split] (max, sum)');
+    bindings.push('@group(0) @binding(9) var<uniform> splitParams: vec4<u32>; // .y: split count');
+  }
   // gamma through a uniform binding as well (its index is the same in every lane): f16 as 8 halves per vec4<u32>.
   if (o.rmsNorm === 'f16') bindings.push(`@group(0) @binding(5) var<uniform> gamma: array<vec4<u32>, ${o.cols / 8}>;`);
   if (o.rmsNorm === 'f32') bindings.push(`@group(0) @binding(5) var<uniform> gamma: array<vec4<f32>, ${o.cols / 4}>;`);
@@ -64,7 +78,33 @@ export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
   // Broadcast loads: vec4 m of the unit is loaded by lane m % SG into slot m / SG (lanes past 8 repeat lane % 8).
   const slots = SG === undefined ? 0 : Math.max(1, 8 / SG);
   const slotIndex = (slot: number) => (SG !== undefined && SG >= 8 ? '(lane & 7u)' : `${slot * (SG ?? 0)}u + lane`);
+  if (sc) {
+    // Entering a head: its max logit M and total sum_s e^(m_s - M) l_s over the splits (the combine kernel's order).
+    const unitsPerHead = sc.headDim / 32;
+    loadX.push(
+      `let splitBase = (u / ${unitsPerHead}u) * ${sc.maxSplits}u;`,
+      `if (u % ${unitsPerHead}u == 0u) {
+      headMax = -3.0e38;
+      for (var s = 0u; s < splitCount; s++) { headMax = max(headMax, partMaxSum[(splitBase + s) * 2u]); }
+      headTotal = 0.0;
+      for (var s = 0u; s < splitCount; s++) {
+        headTotal += exp(partMaxSum[(splitBase + s) * 2u] - headMax) * partMaxSum[(splitBase + s) * 2u + 1u];
+      }
+    }`,
+    );
+  }
   for (let slot = 0; slot < slots; slot++) {
+    if (sc) {
+      // This lane's vec4 of the unit, summed over the splits as the combine kernel does, then divided by the total.
+      const quarter = sc.headDim / 4;
+      loadX.push(`let hd${slot} = (u * 8u + ${slotIndex(slot)}) % ${quarter}u;
+    var hs${slot} = vec4<f32>(0.0);
+    for (var s = 0u; s < splitCount; s++) {
+      hs${slot} += exp(partMaxSum[(splitBase + s) * 2u] - headMax) * xin[(splitBase + s) * ${quarter}u + hd${slot}];
+    }
+    let hv${slot} = hs${slot} / headTotal;`);
+      continue;
+    }
     loadX.push(`let hv${slot} = xin[u * 8u + ${slotIndex(slot)}];`);
     if (o.rmsNorm === 'f16') {
       loadX.push(
@@ -76,11 +116,21 @@ export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
     } else if (o.rmsNorm === 'f32') loadX.push(`let gv${slot} = gamma[u * 8u + ${slotIndex(slot)}];`);
   }
   const fromLane = (v: string, m: number, sg: number) => `subgroupBroadcast(${v}${Math.floor(m / sg)}, ${m % sg}u)`;
+  if (SG !== undefined && o.rmsNorm) {
+    // Each lane squares and scales its own vec4 and only the product is broadcast; the sum of squares is reduced
+    // across the subgroup once, after the loop (lanes past 8 hold repeats: sumSquaresScale takes them out).
+    for (let slot = 0; slot < slots; slot++) {
+      loadX.push(`sumSquares += dot(hv${slot}, hv${slot});`, `let xg${slot} = hv${slot} * gv${slot};`);
+    }
+  }
   for (let m = 0; m < 8; m++) {
+    if (SG !== undefined && o.rmsNorm) {
+      loadX.push(`let x${m} = ${fromLane('xg', m, SG)};`);
+      continue;
+    }
     loadX.push(`let h${m} = ${SG === undefined ? `xin[u * 8u + ${m}u]` : fromLane('hv', m, SG)};`);
     if (o.rmsNorm) loadX.push(`sumSquares += dot(h${m}, h${m});`);
-    if (SG !== undefined && o.rmsNorm) loadX.push(`let x${m} = h${m} * ${fromLane('gv', m, SG)};`);
-    else if (o.rmsNorm === 'f16') {
+    if (o.rmsNorm === 'f16') {
       const half = m % 2 === 0 ? 'xy' : 'zw';
       loadX.push(
         `let gw${m} = gamma[u * 4u + ${m >> 1}u].${half};`,
@@ -178,11 +228,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
   ${rows.join('\n  ')}
   ${accs.join('\n  ')}
   ${o.rmsNorm ? 'var sumSquares = 0.0;' : ''}
+  ${sc ? 'let splitCount = splitParams.y;\n  var headMax = 0.0;\n  var headTotal = 1.0;' : ''}
   for (var u = 0u; u < units; u++) {
     ${loadX.join('\n    ')}
     ${body.join('\n    ')}
   }
-  ${o.rmsNorm ? 'let invRms = inverseSqrt(sumSquares / f32(params.cols) + params.eps);' : ''}
+  ${o.rmsNorm && SG !== undefined ? `let sumAll = subgroupAdd(sumSquares)${SG > 8 ? ` * ${8 / SG}` : ''};` : ''}
+  ${o.rmsNorm ? `let invRms = inverseSqrt(${SG === undefined ? 'sumSquares' : 'sumAll'} / f32(params.cols) + params.eps);` : ''}
   ${
     SG === undefined
       ? ''

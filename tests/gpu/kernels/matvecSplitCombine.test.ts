@@ -8,7 +8,7 @@
 import { describe, expect, test } from 'vitest';
 import { referenceSplitCombine } from '../../../kernels/decodeAttention/decodeAttention.reference';
 import { dequantizeLinear } from '../../../kernels/dequantize';
-import type { GpuContext } from '../../../kernels/gpuContext';
+import { fixedSubgroupSize, type GpuContext } from '../../../kernels/gpuContext';
 import { readBuffer, runPass, storageBuffer, uniformBuffer } from '../../../kernels/gpuUtil';
 import type { HostLinear } from '../../../kernels/linearUpload';
 import { createMatvec, MatvecError, type MatvecOptions } from '../../../kernels/matvec/matvec';
@@ -17,6 +17,8 @@ import { testGpu } from '../setup';
 import { randomHost, randomVector, rawUpload, rng } from './matvecHelpers';
 
 interface Case {
+  /** The kernel that must run: 'rows' where the adapter broadcasts within fixed-size subgroups (lavapipe). */
+  expectKernel?: (ctx: GpuContext) => 'rows' | 'tiled';
   dtype: HostLinear['dtype'];
   rows: number;
   heads: number;
@@ -27,6 +29,10 @@ interface Case {
   empty?: number;
   tuning?: Partial<MatvecOptions>;
 }
+
+/** The rows kernel combines in its prologue where it broadcasts x within fixed-size subgroups (lavapipe); elsewhere
+ * the wrapper falls back to the tiled kernel. */
+const broadcastsOrTiled = (ctx: GpuContext) => (fixedSubgroupSize(ctx) !== undefined ? 'rows' : 'tiled');
 
 /** Partials as split attention leaves them: acc_s = sum of p v over the split (|acc| <= l), m_s, l_s >= 1. */
 function randomPartials(c: Case, seed: number) {
@@ -73,6 +79,7 @@ async function runCombine(ctx: GpuContext, c: Case, seed: number) {
     },
   });
   runPass(ctx, (pass) => matvec.encode(pass));
+  const kernel = matvec.kernel;
   const got = new Float32Array(await readBuffer(ctx, output));
   for (const b of [input, maxSum, output, splitUniform, weight.weight, weight.scales]) b?.destroy();
   matvec.destroy();
@@ -90,7 +97,7 @@ async function runCombine(ctx: GpuContext, c: Case, seed: number) {
     worst = Math.max(worst, err / bound);
   }
   expect(worst).toBeLessThanOrEqual(1);
-  return x;
+  return { x, kernel };
 }
 
 describe('matvec split-combine prologue', () => {
@@ -113,6 +120,46 @@ describe('matvec split-combine prologue', () => {
         tuning: { threadsPerRow: 4, workgroupSize: 32, rowsPerThread: 3, tileCols: 128 },
       },
     ],
+    [
+      'q4f16, rows kernel, 5 heads x 64, 3 splits, 3 rows per invocation',
+      {
+        dtype: 'q4f16',
+        rows: 131,
+        heads: 5,
+        headDim: 64,
+        maxSplits: 40,
+        numSplits: 3,
+        tuning: { kernel: 'rows', workgroupSize: 16, rowsPerThread: 3 },
+        expectKernel: broadcastsOrTiled,
+      },
+    ],
+    [
+      'q4f32, rows kernel, 3 heads x 96, 37 splits, 4 empty',
+      {
+        dtype: 'q4f32',
+        rows: 77,
+        heads: 3,
+        headDim: 96,
+        maxSplits: 40,
+        numSplits: 37,
+        empty: 4,
+        tuning: { kernel: 'rows', workgroupSize: 8, rowsPerThread: 2 },
+        expectKernel: broadcastsOrTiled,
+      },
+    ],
+    [
+      'q4f16, rows kernel asked, heads of 48 (a unit spans two heads): the tiled kernel',
+      {
+        dtype: 'q4f16',
+        rows: 40,
+        heads: 2,
+        headDim: 48,
+        maxSplits: 4,
+        numSplits: 2,
+        tuning: { kernel: 'rows', workgroupSize: 16 },
+        expectKernel: () => 'tiled',
+      },
+    ],
     ['f16, 6 heads x 32, 2 splits', { dtype: 'f16', rows: 70, heads: 6, headDim: 32, maxSplits: 8, numSplits: 2 }],
     [
       'f32, 70 heads x 4, 256 splits',
@@ -122,7 +169,8 @@ describe('matvec split-combine prologue', () => {
   for (const [name, c] of cases) {
     test(name, async () => {
       const ctx = await testGpu();
-      const x = await runCombine(ctx, c, c.rows + c.numSplits);
+      const { x, kernel } = await runCombine(ctx, c, c.rows + c.numSplits);
+      if (c.expectKernel) expect(kernel).toBe(c.expectKernel(ctx));
       // The combine really mixed the splits (not just split 0's values).
       expect(x.some((v) => Number.isFinite(v) && v !== 0)).toBe(true);
     });
