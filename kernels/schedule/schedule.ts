@@ -1,8 +1,17 @@
 // Host wrappers of the per-layer schedule kernels (decide before the attention, commit after it).
-import type { GpuContext } from '../gpuContext';
+import { type GpuContext, isCpuAdapter } from '../gpuContext';
 import { bindGroup, computePipeline } from '../gpuUtil';
 import { ownUniform, type UniformSlot } from '../uniforms';
-import { commitWgsl, DECIDE_PARAMS, decideWgsl, POLICY_CODE, rankScratchRow, rankSelectionWgsl } from './schedule.wgsl';
+import {
+  commitWgsl,
+  DECIDE_PARAMS,
+  decideWgsl,
+  POLICY_CODE,
+  RANK_WORKGROUP,
+  RANK_WORKGROUP_CPU,
+  rankScratchRow,
+  rankSelectionWgsl,
+} from './schedule.wgsl';
 
 export type PolicyKind = keyof typeof POLICY_CODE;
 
@@ -145,12 +154,18 @@ export function createRankSelection(
     idx: GPUBuffer;
     /** rankScratchBytes(kvHeads, idxStride) bytes or more. */
     scratch: GPUBuffer;
+    /** Invocations per workgroup (default RANK_WORKGROUP_CPU on a CPU adapter, else RANK_WORKGROUP). */
+    workgroupSize?: number;
   },
 ): RankSelectionKernel {
   if (o.scratch.size < rankScratchBytes(o.kvHeads, o.idxStride)) {
     throw new Error(`rank selection: scratch of ${o.scratch.size} B < ${rankScratchBytes(o.kvHeads, o.idxStride)} B`);
   }
-  const pipeline = computePipeline(ctx, rankSelectionWgsl(o), 'recycled.rankSelection');
+  const workgroupSize = o.workgroupSize ?? (isCpuAdapter(ctx.adapterInfo) ? RANK_WORKGROUP_CPU : RANK_WORKGROUP);
+  if (!Number.isInteger(workgroupSize) || workgroupSize < 1 || workgroupSize > 256) {
+    throw new Error(`rank selection: workgroupSize must be an integer in 1..256 (got ${workgroupSize})`);
+  }
+  const pipeline = computePipeline(ctx, rankSelectionWgsl({ ...o, workgroupSize }), 'recycled.rankSelection');
   const group = bindGroup(ctx, pipeline, [o.pooled, o.state, o.idx, o.scratch]);
   return {
     encode(pass) {

@@ -17,13 +17,17 @@ describe('rank selection vs the plain-TS ranking', async () => {
   const ctx = await testGpu();
   const capacity = 700;
 
-  for (const [kvHeads, nSel, idxStride] of [
-    [2, 37, 40],
-    [3, 256, 256],
-    [1, 300, 333],
-    [2, 1, 8],
+  // Workgroup: the adapter's default, and both explicit sizes (the GPU's 256, a CPU adapter's 8; 3 is no power of two).
+  for (const [kvHeads, nSel, idxStride, workgroupSize] of [
+    [2, 37, 40, undefined],
+    [3, 256, 256, undefined],
+    [1, 300, 333, undefined],
+    [2, 1, 8, undefined],
+    [3, 256, 256, 256],
+    [1, 300, 333, 8],
+    [2, 37, 40, 3],
   ] as const) {
-    test(`${kvHeads} KV heads, ${nSel} selected (index row ${idxStride})`, async () => {
+    test(`${kvHeads} KV heads, ${nSel} selected (index row ${idxStride}), workgroup ${workgroupSize ?? 'default'}`, async () => {
       const rand = rng(nSel * 7 + kvHeads);
       // Scores on a coarse grid so that many are equal (plateaus), all >= 0.
       const pooled = Float32Array.from({ length: kvHeads * capacity }, () => Math.floor(rand() * 20) / 64);
@@ -49,6 +53,7 @@ describe('rank selection vs the plain-TS ranking', async () => {
         state: stateBuf,
         idx,
         scratch: storageBuffer(ctx, rankScratchBytes(kvHeads, idxStride)),
+        workgroupSize,
       });
       const enc = ctx.device.createCommandEncoder();
       const pass = enc.beginComputePass();
