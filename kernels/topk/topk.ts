@@ -4,6 +4,7 @@ import { type GpuContext, isCpuAdapter } from '../gpuContext';
 import { bindGroup, computePipeline, storageBuffer } from '../gpuUtil';
 import { ownUniform, type UniformSlot } from '../uniforms';
 import {
+  aggregatePoolLanesWgsl,
   aggregatePoolWgsl,
   POOL_TILE,
   radixSelectWgsl,
@@ -60,11 +61,19 @@ export interface AggregatePoolOptions {
   /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
   params?: UniformSlot;
   pooled: GPUBuffer;
+  /** 'tiled': a workgroup of POOL_TILE with the tile in workgroup memory (GPUs); 'lanes': aggregatePoolLanesWgsl
+   * (default on a CPU adapter). */
+  poolKernel?: 'tiled' | 'lanes';
 }
 
 export function createAggregatePool(ctx: GpuContext, o: AggregatePoolOptions): KernelWithParams {
   if (o.numHeads % o.kvHeads !== 0) throw new Error('top-K: numHeads must be a multiple of kvHeads');
-  const pipeline = computePipeline(ctx, aggregatePoolWgsl(o), 'topk.aggregatePool');
+  const lanes = (o.poolKernel ?? (isCpuAdapter(ctx.adapterInfo) ? 'lanes' : 'tiled')) === 'lanes';
+  const pipeline = computePipeline(
+    ctx,
+    lanes ? aggregatePoolLanesWgsl(o) : aggregatePoolWgsl(o),
+    `topk.aggregatePool${lanes ? '.lanes' : ''}`,
+  );
   const params = paramsWriter(ctx, 'topk.pool.params', o.params);
   const group = bindGroup(ctx, pipeline, [params.binding, o.scores, o.headStats, o.state, o.pooled]);
   return {

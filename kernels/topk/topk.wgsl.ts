@@ -76,6 +76,63 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
 `;
 }
 
+/** Positions each lane of the CPU-adapter pooling walks (POOL_TILE per workgroup of POOL_LANES lanes). */
+export const POOL_LANES = 8;
+const POOL_SEGMENT = POOL_TILE / POOL_LANES;
+
+/** aggregatePool for CPU adapters, same bindings, dispatch and results: a workgroup of one SIMD register's lanes, each
+ * lane walking its own POOL_SEGMENT positions with the last 7 aggregated values in registers, so there is no
+ * workgroup memory and no barrier (lavapipe turns each workgroup-memory read into a per-lane loop and runs a
+ * 256-wide workgroup as coroutines that switch at the barrier). The per-head max and sum are loaded once per lane. */
+export function aggregatePoolLanesWgsl(s: { numHeads: number; kvHeads: number; capacity: number }): string {
+  const group = s.numHeads / s.kvHeads;
+  const heads = Array.from({ length: group }, (_, g) => g);
+  const window = Array.from({ length: 2 * POOL_RADIUS + 1 }, (_, i) => `w${i}`);
+  const maxOf = (xs: string[]): string => (xs.length === 1 ? xs[0] : `max(${maxOf(xs.slice(0, -1))}, ${xs.at(-1)})`);
+  const stats = heads.map(
+    (g) =>
+      `let stat${g} = vec2f(headStats[(kvHead * ${group}u + ${g}u) * 2u], headStats[(kvHead * ${group}u + ${g}u) * 2u + 1u]);`,
+  );
+  const aggregate = heads.map(
+    (g) => `value = max(value, exp(scores[(kvHead * ${group}u + ${g}u) * CAP + u32(p)] - stat${g}.x) / stat${g}.y);`,
+  );
+  const shift = [...window.slice(0, -1).map((w, i) => `${w} = ${window[i + 1]};`), `${window.at(-1)} = value;`];
+  return /* wgsl */ `
+const CAP: u32 = ${s.capacity}u;
+const R: u32 = ${POOL_RADIUS}u;
+const SEG: u32 = ${POOL_SEGMENT}u;
+
+struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> scores: array<f32>;    // [numHeads][CAP] logits
+@group(0) @binding(2) var<storage, read> headStats: array<f32>; // [numHeads][2] (max, sum)
+${ATTENTION_STATE_WGSL}
+@group(0) @binding(3) var<storage, read> state: AttentionState;
+@group(0) @binding(4) var<storage, read_write> pooled: array<f32>; // [kvHeads][CAP]
+
+@compute @workgroup_size(${POOL_LANES})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {
+  if (state.flag == 0u) { return; }
+  let kvHead = wid.y;
+  let L = params.kvLen;
+  let segStart = (wid.x * ${POOL_LANES}u + lane) * SEG;
+  ${stats.join('\n  ')}
+  ${window.map((w) => `var ${w} = -1.0;`).join(' ')}
+  // Step t aggregates position segStart - R + t; from t = 2R on, the window holds pos - R .. pos + R of pos = t - 2R.
+  for (var t = 0u; t < SEG + 2u * R; t++) {
+    let p = i32(segStart + t) - i32(R);
+    var value = -1.0; // outside [0, L): never wins the max (probabilities are >= 0)
+    if (p >= 0 && u32(p) < L) {
+      ${aggregate.join('\n      ')}
+    }
+    ${shift.join(' ')}
+    let pos = segStart + t - 2u * R;
+    if (t >= 2u * R && pos < L) { pooled[kvHead * CAP + pos] = ${maxOf(window)}; }
+  }
+}
+`;
+}
+
 export type SelectPass =
   | { kind: 'histogram'; round: number }
   | { kind: 'count' }

@@ -180,13 +180,19 @@ describe('radix select', async () => {
 
 describe('GQA max-aggregation + max-pool (kernel 7)', async () => {
   const ctx = await testGpu();
-  for (const [numHeads, kvHeads, L] of [
-    [8, 2, 300],
-    [4, 4, 5],
-    [6, 2, 513],
-    [2, 1, 1],
-  ]) {
-    test(`${numHeads}q/${kvHeads}kv L ${L}`, async () => {
+  // Both kernels on every shape: a tile boundary inside the row (300, 513), rows shorter than one lane's segment.
+  for (const [numHeads, kvHeads, L, poolKernel] of [
+    [8, 2, 300, 'tiled'],
+    [4, 4, 5, 'tiled'],
+    [6, 2, 513, 'tiled'],
+    [2, 1, 1, 'tiled'],
+    [8, 2, 300, 'lanes'],
+    [4, 4, 5, 'lanes'],
+    [6, 2, 513, 'lanes'],
+    [2, 1, 1, 'lanes'],
+    [32, 8, 1000, 'lanes'],
+  ] as const) {
+    test(`${numHeads}q/${kvHeads}kv L ${L}, ${poolKernel} kernel`, async () => {
       const capacity = L + 9;
       const rand = rng(L + numHeads);
       const scores = new Float32Array(numHeads * capacity);
@@ -210,6 +216,7 @@ describe('GQA max-aggregation + max-pool (kernel 7)', async () => {
         headStats: storageBuffer(ctx, stats),
         state: stateBuffer(ctx, 1),
         pooled,
+        poolKernel,
       });
       runPass(ctx, (pass) => pool.encode(pass, { kvLen: L, k: 1 }));
       const got = await readF32(ctx, pooled);
