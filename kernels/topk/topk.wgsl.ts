@@ -28,6 +28,17 @@ export const SELECT_ROUNDS = 3;
 /** Fewest positions per chunk of the select passes (the host caps the chunk count at ceil(L / this)). */
 export const SELECT_MIN_CHUNK = 1024;
 
+/** The pooling's bindings, shared by both kernels (the wrapper binds them alike). */
+const POOL_BINDINGS_WGSL = /* wgsl */ `
+struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> scores: array<f32>;    // [numHeads][CAP] logits
+@group(0) @binding(2) var<storage, read> headStats: array<f32>; // [numHeads][2] (max, sum)
+${ATTENTION_STATE_WGSL}
+@group(0) @binding(3) var<storage, read> state: AttentionState;
+@group(0) @binding(4) var<storage, read_write> pooled: array<f32>; // [kvHeads][CAP]
+`;
+
 export function aggregatePoolWgsl(s: { numHeads: number; kvHeads: number; capacity: number }): string {
   const group = s.numHeads / s.kvHeads;
   const halo = POOL_TILE + 2 * POOL_RADIUS;
@@ -38,13 +49,7 @@ const TILE: u32 = ${POOL_TILE}u;
 const R: u32 = ${POOL_RADIUS}u;
 const HALO: u32 = ${halo}u;
 
-struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> scores: array<f32>;    // [numHeads][CAP] logits
-@group(0) @binding(2) var<storage, read> headStats: array<f32>; // [numHeads][2] (max, sum)
-${ATTENTION_STATE_WGSL}
-@group(0) @binding(3) var<storage, read> state: AttentionState;
-@group(0) @binding(4) var<storage, read_write> pooled: array<f32>; // [kvHeads][CAP]
+${POOL_BINDINGS_WGSL}
 
 var<workgroup> agg: array<f32, HALO>;
 
@@ -102,13 +107,7 @@ const CAP: u32 = ${s.capacity}u;
 const R: u32 = ${POOL_RADIUS}u;
 const SEG: u32 = ${POOL_SEGMENT}u;
 
-struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> scores: array<f32>;    // [numHeads][CAP] logits
-@group(0) @binding(2) var<storage, read> headStats: array<f32>; // [numHeads][2] (max, sum)
-${ATTENTION_STATE_WGSL}
-@group(0) @binding(3) var<storage, read> state: AttentionState;
-@group(0) @binding(4) var<storage, read_write> pooled: array<f32>; // [kvHeads][CAP]
+${POOL_BINDINGS_WGSL}
 
 @compute @workgroup_size(${POOL_LANES})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {

@@ -100,35 +100,21 @@ async function runCombine(ctx: GpuContext, c: Case, seed: number) {
   return { x, kernel };
 }
 
+const threeSplits: Case = { dtype: 'q4f16', rows: 131, heads: 5, headDim: 64, maxSplits: 40, numSplits: 3 };
+const manySplits: Case = { dtype: 'q4f32', rows: 77, heads: 3, headDim: 96, maxSplits: 40, numSplits: 37, empty: 4 };
+
 describe('matvec split-combine prologue', () => {
   const cases: [string, Case][] = [
-    [
-      'q4f16, 5 heads x 64, 3 splits',
-      { dtype: 'q4f16', rows: 131, heads: 5, headDim: 64, maxSplits: 40, numSplits: 3 },
-    ],
+    ['q4f16, 5 heads x 64, 3 splits', threeSplits],
     ['q4f32, 1 split', { dtype: 'q4f32', rows: 131, heads: 5, headDim: 64, maxSplits: 40, numSplits: 1 }],
     [
       'q4f32, 37 splits, 4 empty, 2 x tiles',
-      {
-        dtype: 'q4f32',
-        rows: 77,
-        heads: 3,
-        headDim: 96,
-        maxSplits: 40,
-        numSplits: 37,
-        empty: 4,
-        tuning: { threadsPerRow: 4, workgroupSize: 32, rowsPerThread: 3, tileCols: 128 },
-      },
+      { ...manySplits, tuning: { threadsPerRow: 4, workgroupSize: 32, rowsPerThread: 3, tileCols: 128 } },
     ],
     [
       'q4f16, rows kernel, 5 heads x 64, 3 splits, 3 rows per invocation',
       {
-        dtype: 'q4f16',
-        rows: 131,
-        heads: 5,
-        headDim: 64,
-        maxSplits: 40,
-        numSplits: 3,
+        ...threeSplits,
         tuning: { kernel: 'rows', workgroupSize: 16, rowsPerThread: 3 },
         expectKernel: broadcastsOrTiled,
       },
@@ -136,13 +122,7 @@ describe('matvec split-combine prologue', () => {
     [
       'q4f32, rows kernel, 3 heads x 96, 37 splits, 4 empty',
       {
-        dtype: 'q4f32',
-        rows: 77,
-        heads: 3,
-        headDim: 96,
-        maxSplits: 40,
-        numSplits: 37,
-        empty: 4,
+        ...manySplits,
         tuning: { kernel: 'rows', workgroupSize: 8, rowsPerThread: 2 },
         expectKernel: broadcastsOrTiled,
       },
