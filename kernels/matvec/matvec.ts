@@ -230,7 +230,7 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
   const workgroupSize = Math.max(o.workgroupSize ?? tuning.workgroupSize, threadsPerRow);
   // The tuning counts the weight rows an invocation streams. A SiLU·mul output row streams two (gate and up), so the
   // rows kernel takes half as many output rows: at the tuned 8 its 16 accumulators and weight streams made lavapipe's
-  // gate_up 1.6x slower than at 4 (docs/BENCH.md, "gate_up's register budget").
+  // gate_up 1.6x slower than at 4 (docs/BENCH.md, "Where the decode step's time went").
   const tunedRows = kernel === 'rows' && o.siluMul ? Math.max(1, tuning.rowsPerThread >> 1) : tuning.rowsPerThread;
   const rowsPerThread = vectorized ? (o.rowsPerThread ?? tunedRows) : 1;
   const maxRowsPerThread = kernel === 'rows' ? 16 : 8;

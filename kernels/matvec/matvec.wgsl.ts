@@ -30,6 +30,18 @@
 
 export type MatvecDtype = 'f32' | 'f16' | 'q4f16' | 'q4f32';
 
+/** `fn splitStats(base, n) -> vec2<f32>`: over the n splits of a head whose records start at split `base` of
+ * partMaxSum ([head][split] (max logit, sum of exp)), the max M and the total sum_s e^(m_s - M) l_s (the combine
+ * kernel's order). Shared by both kernels' split-combine prologues; needs the partMaxSum binding. */
+export const SPLIT_STATS_WGSL = /* wgsl */ `
+fn splitStats(base: u32, n: u32) -> vec2<f32> {
+  var m = -3.0e38;
+  for (var s = 0u; s < n; s++) { m = max(m, partMaxSum[(base + s) * 2u]); }
+  var total = 0.0;
+  for (var s = 0u; s < n; s++) { total += exp(partMaxSum[(base + s) * 2u] - m) * partMaxSum[(base + s) * 2u + 1u]; }
+  return vec2<f32>(m, total);
+}`;
+
 export interface MatvecShaderOptions {
   dtype: MatvecDtype;
   /** Power of two; threads cooperating on one row. */
@@ -122,16 +134,9 @@ const MAX_SPLITS = ${sc.maxSplits}u;
 var<workgroup> combineStats: array<vec2<f32>, COMBINE_HEADS>; // per head (max logit M, total)
 
 // Per head: M = max_s m_s, total = sum_s e^(m_s - M) l_s (the order and arithmetic of the combine kernel).
+${SPLIT_STATS_WGSL}
 fn combineSplitStats(li: u32) {
-  let n = splitParams.y;
-  for (var h = li; h < COMBINE_HEADS; h += WG) {
-    let base = h * MAX_SPLITS;
-    var m = -3.0e38;
-    for (var s = 0u; s < n; s++) { m = max(m, partMaxSum[(base + s) * 2u]); }
-    var total = 0.0;
-    for (var s = 0u; s < n; s++) { total += exp(partMaxSum[(base + s) * 2u] - m) * partMaxSum[(base + s) * 2u + 1u]; }
-    combineStats[h] = vec2<f32>(m, total);
-  }
+  for (var h = li; h < COMBINE_HEADS; h += WG) { combineStats[h] = splitStats(h * MAX_SPLITS, splitParams.y); }
   workgroupBarrier();
 }
 

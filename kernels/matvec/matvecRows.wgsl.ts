@@ -23,6 +23,7 @@
 // and writes NaN if the device ran another or left lanes out (as the rows matmul does).
 
 import { SUBGROUP_SIZES } from '../gpuContext';
+import { SPLIT_STATS_WGSL } from './matvec.wgsl';
 
 export interface MatvecRowsShaderOptions {
   dtype: 'q4f16' | 'q4f32';
@@ -83,14 +84,7 @@ export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
     const unitsPerHead = sc.headDim / 32;
     loadX.push(
       `let splitBase = (u / ${unitsPerHead}u) * ${sc.maxSplits}u;`,
-      `if (u % ${unitsPerHead}u == 0u) {
-      headMax = -3.0e38;
-      for (var s = 0u; s < splitCount; s++) { headMax = max(headMax, partMaxSum[(splitBase + s) * 2u]); }
-      headTotal = 0.0;
-      for (var s = 0u; s < splitCount; s++) {
-        headTotal += exp(partMaxSum[(splitBase + s) * 2u] - headMax) * partMaxSum[(splitBase + s) * 2u + 1u];
-      }
-    }`,
+      `if (u % ${unitsPerHead}u == 0u) { headStats = splitStats(splitBase, splitCount); }`,
     );
   }
   for (let slot = 0; slot < slots; slot++) {
@@ -100,9 +94,9 @@ export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
       loadX.push(`let hd${slot} = (u * 8u + ${slotIndex(slot)}) % ${quarter}u;
     var hs${slot} = vec4<f32>(0.0);
     for (var s = 0u; s < splitCount; s++) {
-      hs${slot} += exp(partMaxSum[(splitBase + s) * 2u] - headMax) * xin[(splitBase + s) * ${quarter}u + hd${slot}];
+      hs${slot} += exp(partMaxSum[(splitBase + s) * 2u] - headStats.x) * xin[(splitBase + s) * ${quarter}u + hd${slot}];
     }
-    let hv${slot} = hs${slot} / headTotal;`);
+    let hv${slot} = hs${slot} / headStats.y;`);
       continue;
     }
     loadX.push(`let hv${slot} = xin[u * 8u + ${slotIndex(slot)}];`);
@@ -118,7 +112,7 @@ export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
   const fromLane = (v: string, m: number, sg: number) => `subgroupBroadcast(${v}${Math.floor(m / sg)}, ${m % sg}u)`;
   if (SG !== undefined && o.rmsNorm) {
     // Each lane squares and scales its own vec4 and only the product is broadcast; the sum of squares is reduced
-    // across the subgroup once, after the loop (lanes past 8 hold repeats: sumSquaresScale takes them out).
+    // across the subgroup once, after the loop (lanes past 8 hold repeats, so the sum is scaled by 8 / SG).
     for (let slot = 0; slot < slots; slot++) {
       loadX.push(`sumSquares += dot(hv${slot}, hv${slot});`, `let xg${slot} = hv${slot} * gv${slot};`);
     }
@@ -211,6 +205,7 @@ struct Params {
 }
 ${bindings.join('\n')}
 
+${sc ? SPLIT_STATS_WGSL : ''}
 ${dotFn('dotWeight', 'weight', 'scales')}
 ${o.siluMul ? dotFn('dotUp', 'weightUp', 'scalesUp') : ''}
 
@@ -228,7 +223,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
   ${rows.join('\n  ')}
   ${accs.join('\n  ')}
   ${o.rmsNorm ? 'var sumSquares = 0.0;' : ''}
-  ${sc ? 'let splitCount = splitParams.y;\n  var headMax = 0.0;\n  var headTotal = 1.0;' : ''}
+  ${sc ? "let splitCount = splitParams.y;\n  var headStats = vec2<f32>(0.0, 1.0); // (M, total) of the unit's head" : ''}
   for (var u = 0u; u < units; u++) {
     ${loadX.join('\n    ')}
     ${body.join('\n    ')}
