@@ -20,7 +20,7 @@ import {
 import { planJobPrompt, planJobPromptInSlices } from '../../core/host/prompt';
 import { Tokenizer } from '../../core/tokenizer/tokenizer';
 
-const TEXTS = '/work/shared/data/texts';
+const TEXTS = 'tests/fixtures/texts';
 const read = (name: string) => readFileSync(`${TEXTS}/${name}.txt`, 'utf8');
 const emma = read('austen-emma');
 const persuasion = read('austen-persuasion');

@@ -6,7 +6,7 @@ import { chunkPromptText, chunkText } from '../../core/document/chunk.ts';
 // monotone counter.
 const countTokens = (text: string) => (text.match(/[\p{L}\p{N}]+|[^\p{L}\p{N}\s]/gu) ?? []).length;
 
-const persuasion = readFileSync('/work/shared/data/texts/austen-persuasion.txt', 'utf8');
+const persuasion = readFileSync('tests/fixtures/texts/austen-persuasion.txt', 'utf8');
 
 /** Every non-blank character of `text` lies in exactly one chunk, chunks in order. */
 function expectExactCover(text: string, chunks: { start: number; end: number; text: string }[]) {

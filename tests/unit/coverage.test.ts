@@ -7,7 +7,7 @@ import { runMapReduce } from '../../core/document/mapReduceRun.ts';
 import { planDocumentPrompt } from '../../core/document/plan.ts';
 
 const countTokens = (text: string) => (text.match(/[\p{L}\p{N}]+|[^\p{L}\p{N}\s]/gu) ?? []).length;
-const northanger = readFileSync('/work/shared/data/texts/austen-northanger-abbey.txt', 'utf8');
+const northanger = readFileSync('tests/fixtures/texts/austen-northanger-abbey.txt', 'utf8');
 
 describe('coverage', () => {
   it('is tokens used over tokens total', () => {

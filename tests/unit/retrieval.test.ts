@@ -12,7 +12,7 @@ const QUESTION = 'What is the secret code for the Netherfield library?';
 
 /** Pride and Prejudice with the needle planted as its own paragraph in the middle of the book. */
 function hayWithNeedle(): { text: string; needleAt: number } {
-  const book = readFileSync('/work/shared/data/texts/austen-pride-and-prejudice.txt', 'utf8');
+  const book = readFileSync('tests/fixtures/texts/austen-pride-and-prejudice.txt', 'utf8');
   const middle = book.indexOf('\n\n', Math.floor(book.length * 0.55));
   const text = `${book.slice(0, middle)}\n\n${NEEDLE}${book.slice(middle)}`;
   return { text, needleAt: middle + 2 };
