@@ -324,7 +324,7 @@ describe('EngineHost', () => {
 
   test('Stop while a 1M-character page is being planned ends the job stopped, before any generation', async () => {
     // A real novel, repeated past a million characters: the host counts and chunks it in slices (#12 item 6).
-    const novel = readFileSync('/work/shared/data/texts/austen-emma.txt', 'utf8');
+    const novel = readFileSync('tests/fixtures/texts/austen-emma.txt', 'utf8');
     const huge = { title: 'Huge', url: 'https://example.org/huge', text: `${novel}\n\n${novel}`.slice(0, 1_000_000) };
     const { host, engine, events } = setup({ pages: { 1: huge } });
     let jobId: string | null = null;
@@ -332,6 +332,10 @@ describe('EngineHost', () => {
     let countsAtStop = -1;
     engine.countTokens = (text: string) => {
       counts++;
+      // Each count takes at least 10 µs, as a real tokenizer's slice does: the host yields every 16 ms of wall time,
+      // so without a floor a fast machine planned most of the page within the slice that Stop arrived in.
+      const start = performance.now();
+      while (performance.now() - start < 0.01) {}
       // Stop arrives as a message would, once planning is well under way.
       if (counts === 300 && jobId)
         setTimeout(() => {
