@@ -21,7 +21,7 @@ export interface AdapterSummary {
   subgroupMaxSize?: number;
 }
 
-/** Subgroup sizes the kernels generated per subgroup size (fully unrolled subgroupBroadcast lanes) are made for. */
+/** Subgroup sizes the kernels generated per subgroup size (fully unrolled lane reads, subgroupRead.ts) are made for. */
 export const SUBGROUP_SIZES: readonly number[] = [4, 8, 16, 32];
 
 /** The subgroup size of the adapter when it is fixed (min = max) and one of SUBGROUP_SIZES, else undefined. */

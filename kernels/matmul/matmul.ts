@@ -88,6 +88,7 @@ export class MatmulKernel {
     if (!Number.isInteger(tokens) || tokens < 1 || tokens > this.maxTokens) {
       throw new Error(`matmul: tokens ${tokens} is outside 1..${this.maxTokens}.`);
     }
+    // Word 3 is the rows kernel's laneBase: always 0 (subgroupRead.ts).
     writeBuffer(this.ctx, this.params, new Uint32Array([tokens, this.rows, this.cols, 0]));
     if (this.stage) {
       pass.setPipeline(this.stage.pipeline);

@@ -2,13 +2,13 @@
 // Each invocation owns ROWS_PER_LANE weight rows and TOKENS_PER_LANE tokens (a register block of that many
 // accumulators). The weight words of its rows are loaded and dequantised once, in registers; the activations are
 // shared across the subgroup instead: lane l loads x[t][k0 + 4l .. 4l + 3] (one vec4 per lane and token) and every
-// lane reads all of them with subgroupBroadcast. No barrier, no workgroup memory.
+// lane reads all of them from lane l (readLane, a subgroup shuffle). No barrier, no workgroup memory.
 //
 // Why this shape: on lavapipe (WGSL run on the CPU through LLVM, one SIMD lane per invocation) every load an
 // invocation issues is split into one scalar load per lane, so a kernel's speed there is set by how many FMAs each
 // loaded value feeds. Here a weight nibble feeds TOKENS_PER_LANE FMAs and each x value loaded once per subgroup feeds
-// (subgroup size × ROWS_PER_LANE) FMAs through a register broadcast. A broadcast lane must be a constant, so the code
-// is generated fully unrolled for one subgroup size; the shader checks that size at run time and writes NaN if the
+// (subgroup size × ROWS_PER_LANE) FMAs through a register shuffle. The code is generated fully unrolled for one
+// subgroup size (the lane each value comes from is known where the code is written); the shader checks that size at run time and writes NaN if the
 // device ran it with another (a wrong result must not pass silently).
 //
 // With xTexture the activations are read from an rgba32float texture [tokens][cols / 4] instead of the storage
@@ -18,6 +18,7 @@
 // kernel's loads, so on lavapipe the texture makes it faster (docs/BENCH.md); the bench decides per adapter.
 
 import { SUBGROUP_SIZES } from '../gpuContext';
+import { readLane } from '../subgroupRead';
 
 export interface MatmulRowsShader {
   dtype: 'q4f16' | 'q4f32';
@@ -82,7 +83,7 @@ export function matmulRowsWgsl(s: MatmulRowsShader): string {
           );
         }
         for (const t of tokens) {
-          step.push(`let x${t}_${k} = subgroupBroadcast(xv${t}[${k % 4}], ${Math.floor(k / 4)}u);`);
+          step.push(`let x${t}_${k} = ${readLane(`xv${t}[${k % 4}]`, Math.floor(k / 4))};`);
           for (const r of rowsIdx) {
             step.push(
               s.f16
@@ -98,7 +99,7 @@ export function matmulRowsWgsl(s: MatmulRowsShader): string {
 
   const wVecType = wordVec === 4 ? 'vec4u' : wordVec === 2 ? 'vec2u' : 'u32';
   return /* wgsl */ `${s.f16 || s.dtype === 'q4f16' ? 'enable f16;\n' : ''}enable subgroups;
-struct Params { tokens: u32, rows: u32, cols: u32, pad0: u32 }
+struct Params { tokens: u32, rows: u32, cols: u32, laneBase: u32 } // laneBase: always 0 (subgroupRead.ts)
 @group(0) @binding(0) var<uniform> params: Params;
 ${
   s.xTexture
@@ -113,6 +114,7 @@ ${
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32,
         @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) subgroupSize: u32) {
   let tokens = params.tokens;
+  let laneBase = params.laneBase;
   let rows = params.rows;
   let cols = params.cols;
   let rowBase = wg.x * ${WG * R}u + li;

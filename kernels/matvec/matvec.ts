@@ -358,6 +358,7 @@ export function createMatvec(ctx: GpuContext, o: MatvecOptions): Matvec {
     if (vectorized) {
       params.set([rowCount, inputOffset, outputOffset + firstRow, w.cols, units, ...shifts]);
       new Float32Array(params.buffer)[9] = o.rmsNorm?.eps ?? 0;
+      // Word 10 stays 0: the rows kernel's laneBase (subgroupRead.ts).
     } else {
       params.set([rowCount, inputOffset, outputOffset + firstRow, w.cols, shifts[0]]);
     }

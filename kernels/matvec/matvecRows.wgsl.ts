@@ -18,11 +18,12 @@
 // With subgroupSize set, x (and gamma) are not read through the uniform binding by every lane: lavapipe (Mesa 25.0)
 // keeps the loop counter in a SIMD register, so `xin[u * 8u + m]` becomes a gather of 8 identical addresses, and the
 // unit's 8 vec4 cost 256 scalar loads, most of the kernel's time (a probe without them ran 1.8x faster). Instead lane
-// l loads vec4 l of the unit (two per lane on 4-lane subgroups) and the others get it by subgroupBroadcast. A
-// broadcast lane must be a constant, so the code is generated for one subgroup size; the shader checks it at run time
+// l loads vec4 l of the unit (two per lane on 4-lane subgroups) and the others read it from lane l (readLane). The
+// code is generated for one subgroup size; the shader checks it at run time
 // and writes NaN if the device ran another or left lanes out (as the rows matmul does).
 
 import { SUBGROUP_SIZES } from '../gpuContext';
+import { readLane } from '../subgroupRead';
 import { SPLIT_STATS_WGSL } from './matvec.wgsl';
 
 export interface MatvecRowsShaderOptions {
@@ -109,7 +110,7 @@ export function matvecRowsWgsl(o: MatvecRowsShaderOptions): string {
       );
     } else if (o.rmsNorm === 'f32') loadX.push(`let gv${slot} = gamma[u * 8u + ${slotIndex(slot)}];`);
   }
-  const fromLane = (v: string, m: number, sg: number) => `subgroupBroadcast(${v}${Math.floor(m / sg)}, ${m % sg}u)`;
+  const fromLane = (v: string, m: number, sg: number) => readLane(`${v}${Math.floor(m / sg)}`, m % sg);
   if (SG !== undefined && o.rmsNorm) {
     // Each lane squares and scales its own vec4 and only the product is broadcast; the sum of squares is reduced
     // across the subgroup once, after the loop (lanes past 8 hold repeats, so the sum is scaled by 8 / SG).
@@ -202,6 +203,7 @@ struct Params {
   weightShiftUp: u32,
   scaleShiftUp: u32,
   eps: f32,
+  laneBase: u32, // always 0 (subgroupRead.ts)
 }
 ${bindings.join('\n')}
 
@@ -220,6 +222,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
   let base = (wid.x + wid.y * groups.x) * ${wg * o.rowsPerThread}u + li;
   let last = params.rowCount - 1u;
   let units = params.units;
+  ${SG === undefined ? '' : 'let laneBase = params.laneBase;'}
   ${rows.join('\n  ')}
   ${accs.join('\n  ')}
   ${o.rmsNorm ? 'var sumSquares = 0.0;' : ''}

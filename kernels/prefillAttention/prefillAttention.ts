@@ -151,6 +151,7 @@ export function createPrefillAttention(ctx: GpuContext, cfg: PrefillAttentionCon
   const params = uniformBuffer(ctx, new Uint32Array(12), `${name} params`);
   const group = bindGroup(ctx, pipeline, [params, cfg.q, cfg.k, cfg.v, cfg.out], name);
   const groupSize = numHeads / kvHeads;
+  // Word 7: the rows kernel's laneBase, always 0 (subgroupRead.ts); the tiled kernel's loop bounds.
   const loopBounds =
     tiling.variant === 'rows' ? [0] : [headDim, tiling.keys, Math.ceil((tiling.rows * headDim) / tiling.workgroupSize)];
 

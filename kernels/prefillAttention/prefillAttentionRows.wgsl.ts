@@ -1,11 +1,13 @@
 // Causal prefill attention without workgroup memory, for adapters with a fixed subgroup size (CPU drivers above all):
 // one invocation owns one query row (a query position and head of a GQA group, rows of one KV head side by side, as
 // in the tiled kernel) and keeps its query and output vector in registers. The keys are walked KEYS at a time; each
-// lane loads a slice of a key (or value) vector and every lane reads all of it through subgroupBroadcast, so a key
+// lane loads a slice of a key (or value) vector and every lane reads all of it from its lane (readLane), so a key
 // element loaded once feeds one FMA in every lane. Online softmax per row, one rescale of the output per key block.
 // On lavapipe each load an invocation issues becomes one scalar load per lane, so this replaces the tiled kernel's
-// two workgroup-memory loads per FMA with one register broadcast per FMA. The code is generated unrolled (broadcast
-// lanes must be constants) for one subgroup size, checked at run time (NaN output on a mismatch).
+// two workgroup-memory loads per FMA with one register shuffle per FMA. The code is generated unrolled (the lane of
+// each element is known where it is written) for one subgroup size, checked at run time (NaN output on a mismatch).
+
+import { readLane } from '../subgroupRead';
 
 export interface PrefillAttentionRowsShader {
   kvDtype: 'f16' | 'f32';
@@ -32,7 +34,7 @@ export function prefillAttentionRowsWgsl(s: PrefillAttentionRowsShader): string 
   const kvType = s.kvDtype;
   // Element d of a key/value vector sits in lane (d / 4) % SG, slot floor(d / (4 * SG)), component d % 4.
   const bcast = (vec: string, d: number) =>
-    `subgroupBroadcast(${vec}${Math.floor(d / (4 * SG))}[${d % 4}], ${Math.floor(d / 4) % SG}u)`;
+    readLane(`${vec}${Math.floor(d / (4 * SG))}[${d % 4}]`, Math.floor(d / 4) % SG);
   const loadVec = (cache: string, name: string, key: string) =>
     [...Array(perLane).keys()]
       .map((i) => `let ${name}${i} = vec4f(${cache}[(cacheBase + ${key} * ${D}u) / 4u + lane + ${i * SG}u]);`)
@@ -67,7 +69,8 @@ export function prefillAttentionRowsWgsl(s: PrefillAttentionRowsShader): string 
 
   return /* wgsl */ `${kvType === 'f16' ? 'enable f16;\n' : ''}enable subgroups;
 struct Params {
-  tokens: u32, startPos: u32, blocksPerHead: u32, numHeads: u32, kvHeads: u32, group: u32, capacity: u32, _pad: u32,
+  tokens: u32, startPos: u32, blocksPerHead: u32, numHeads: u32, kvHeads: u32, group: u32, capacity: u32,
+  laneBase: u32, // always 0 (subgroupRead.ts)
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;                // [tokens][numHeads][HEAD_DIM / 4]
@@ -82,6 +85,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let block = wid.x + wid.y * nwg.x; // dispatch2d folds wide dispatches into y
   if (block >= params.blocksPerHead * params.kvHeads) { return; }
   let group = params.group;
+  let laneBase = params.laneBase;
   let kvHead = block / params.blocksPerHead;
   let rowStart = (block % params.blocksPerHead) * ${WG}u;
   let numRows = params.tokens * group;
