@@ -4,6 +4,7 @@
 import type { Engine, GenerationStats } from '../engine/types';
 import type { HostEvent, PreReadView } from '../protocol/messages';
 import type { Settings } from '../protocol/settings';
+import { fastModePolicy } from './generation';
 import type { Models } from './models';
 import type { PageReads } from './pageReads';
 import { planJobPromptInSlices, SUMMARY_REQUEST } from './prompt';
@@ -55,7 +56,9 @@ export async function preReadPage(
   let stats: GenerationStats | null = null;
   for await (const ev of engine.generate(
     { messages: [...turns.messages, { role: 'user', content: '' }], system: prompt.system, document: prompt.document },
-    { maxTokens: 0, signal },
+    // Under the policy Ask will run: where fast mode pays off at this length, the engine builds its decode kernels now
+    // (their pipelines compile during the pre-read, not in the first answer: 5.3 s for the small model on SwiftShader).
+    { maxTokens: 0, signal, attention: fastModePolicy(settings), fastModeBreakEven: !settings.fastModeAlways },
   )) {
     if (ev.type === 'prefill-progress')
       deps.emit({

@@ -845,6 +845,33 @@ describe('threads, citations and history in the host', () => {
     release();
   });
 
+  test('pre-read: prefills under the policy Ask will run (fast mode and its break-even setting), or full', async () => {
+    const h = setup();
+    await ask(h, 'q1');
+    const preRead = async () => {
+      const before = h.engine.generations.length;
+      expect(await h.host.handle({ type: 'preRead', tabId: 1, userAction: true })).toEqual({ started: true });
+      for (let i = 0; i < 100 && h.host.state().preRead?.status === 'running'; i++)
+        await new Promise((r) => setTimeout(r, 1));
+      expect(h.host.state().preRead).toMatchObject({ tabId: 1, status: 'done' });
+      expect(h.engine.generations.length).toBe(before + 1);
+      return h.engine.generations[before].opts;
+    };
+    // Fast mode on (the default): the engine builds the recycled kernels during the pre-read where they pay off.
+    expect(await preRead()).toMatchObject({
+      maxTokens: 0,
+      attention: { kind: 'recycled', k: { fraction: 0.125 }, dynamic: { qc: 1 } },
+      fastModeBreakEven: true,
+    });
+    await h.host.handle({ type: 'setSettings', settings: { fastModeAlways: true, fastSchedule: 'fixed' } });
+    expect(await preRead()).toMatchObject({
+      attention: { kind: 'recycled', k: { fraction: 0.125 }, stride: 10 },
+      fastModeBreakEven: false,
+    });
+    await h.host.handle({ type: 'setSettings', settings: { fastMode: false } });
+    expect((await preRead())?.attention).toEqual({ kind: 'full' });
+  });
+
   test('opening the popup: the pre-read and the suggested questions share one read of the page', async () => {
     const h = setup({ tabUrls: { 1: ARTICLE.url } });
     await ask(h, 'q1');
