@@ -97,7 +97,11 @@ export class MatmulKernel {
     }
     pass.setPipeline(this.pipeline);
     pass.setBindGroup(0, this.bindGroup);
-    pass.dispatchWorkgroups(Math.ceil(this.rows / this.block[0]), Math.ceil(tokens / this.block[1]));
+    const rowTiles = Math.ceil(this.rows / this.block[0]);
+    const tokenTiles = Math.ceil(tokens / this.block[1]);
+    // The rows kernel walks token tiles first (matmulRows.wgsl.ts says why); the tiled kernel row tiles first.
+    if (this.tuning.variant === 'rows') pass.dispatchWorkgroups(tokenTiles, rowTiles);
+    else pass.dispatchWorkgroups(rowTiles, tokenTiles);
   }
 }
 

@@ -117,8 +117,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let laneBase = params.laneBase;
   let rows = params.rows;
   let cols = params.cols;
-  let rowBase = wg.x * ${WG * R}u + li;
-  let tokenBase = wg.y * ${TB}u;
+  // Dispatched as (token tiles, row tiles): workgroups run in x order, so the token tiles of one block of rows run back
+  // to back while its weights are still in the core's caches (lavapipe: up to 1.2x faster than rows first).
+  let tokenBase = wg.x * ${TB}u;
+  let rowBase = wg.y * ${WG * R}u + li;
   // Rows and tokens past the end are clamped to the last one (valid memory, uniform control flow) and not stored.
 ${rowsIdx
   .map(
