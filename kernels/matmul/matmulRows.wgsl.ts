@@ -8,8 +8,8 @@
 // invocation issues is split into one scalar load per lane, so a kernel's speed there is set by how many FMAs each
 // loaded value feeds. Here a weight nibble feeds TOKENS_PER_LANE FMAs and each x value loaded once per subgroup feeds
 // (subgroup size × ROWS_PER_LANE) FMAs through a register shuffle. The code is generated fully unrolled for one
-// subgroup size (the lane each value comes from is known where the code is written); the shader checks that size at run time and writes NaN if the
-// device ran it with another (a wrong result must not pass silently).
+// subgroup size (the lane each value comes from is known where the code is written); the shader checks that size at
+// run time and writes NaN if the device ran it with another (a wrong result must not pass silently).
 //
 // With xTexture the activations are read from an rgba32float texture [tokens][cols / 4] instead of the storage
 // buffer (the wrapper stages them there first, stageX.wgsl.ts). Why: lavapipe (Mesa 25.0) turns a storage load whose

@@ -19,8 +19,8 @@
 // keeps the loop counter in a SIMD register, so `xin[u * 8u + m]` becomes a gather of 8 identical addresses, and the
 // unit's 8 vec4 cost 256 scalar loads, most of the kernel's time (a probe without them ran 1.8x faster). Instead lane
 // l loads vec4 l of the unit (two per lane on 4-lane subgroups) and the others read it from lane l (readLane). The
-// code is generated for one subgroup size; the shader checks it at run time
-// and writes NaN if the device ran another or left lanes out (as the rows matmul does).
+// code is generated for one subgroup size; the shader checks it at run time and writes NaN if the device ran another
+// or left lanes out (as the rows matmul does).
 
 import { SUBGROUP_SIZES } from '../gpuContext';
 import { readLane } from '../subgroupRead';

@@ -240,16 +240,15 @@ const section: BenchSection = {
       const w = fakeWeight(ctx.device, dtype, s.rows, s.cols);
       const T = chunkTokens;
       const flops = 2 * T * s.rows * s.cols;
-      const rounds: { ms: number; peak: number }[] = [];
+      const rounds: { ms: number; peak: number; frac: number }[] = [];
       for (let r = 0; r < ADJACENT_ROUNDS; r++) {
         const peakMs = (await bench.time((pass) => peakKernel.kernel.encode(pass), { samples: heavySamples })).medianMs;
         const ms = await timeMatmul(bench, w, T, tuning, heavySamples);
-        rounds.push({ ms, peak: gflops(peakKernel.kernel.flops(), peakMs) });
+        const roundPeak = gflops(peakKernel.kernel.flops(), peakMs);
+        rounds.push({ ms, peak: roundPeak, frac: gflops(flops, ms) / roundPeak });
       }
-      const byFrac = [...rounds].sort((a, b) => gflops(flops, a.ms) / a.peak - gflops(flops, b.ms) / b.peak);
-      const mid = byFrac[Math.floor(byFrac.length / 2)];
-      const frac = gflops(flops, mid.ms) / mid.peak;
-      const ms = mid.ms;
+      const mid = rounds.sort((a, b) => a.frac - b.frac)[Math.floor(rounds.length / 2)];
+      const { ms, frac } = mid;
       const bytes = linearBytes({ dtype, rows: s.rows, cols: s.cols }) + 4 * T * (s.rows + s.cols);
       matmulFracPeakMin = Math.min(matmulFracPeakMin, frac);
       rows.push({
