@@ -13,6 +13,8 @@
 //     K is fixed here for the whole generation: a fraction is taken of the prompt length.
 //   (any policy; the engine may instead run the last prompt token as "step 0" of the decode loop and call
 //   seedFromPrefill there in place of encodeStep.)
+//   (With a model `selection` (selection.ts) the layers only pool and ask: call selection.encodePending(pass) after
+//   the last layer, in the same pass, after the seed and after every step.)
 //   -- submit that command buffer BEFORE the first encodeStep (the kernels' uniforms are rewritten per call).
 //      (Skipping the seed is safe: each layer's first decode step is then full and makes the first selection.)
 //   -- decode step s = 1, 2, 3, ... (the token at position kvLen-1 was just written into K/V; kvLen = promptLen + s):
@@ -38,14 +40,8 @@ import {
 import { STATE } from '../../kernels/decodeAttention/decodeAttention.wgsl';
 import type { GpuContext } from '../../kernels/gpuContext';
 import { readBuffer, storageBuffer, writeBuffer } from '../../kernels/gpuUtil';
-import {
-  createCommit,
-  createDecide,
-  createRankSelection,
-  type DecideArgs,
-  rankScratchBytes,
-} from '../../kernels/schedule/schedule';
-import { createTopK } from '../../kernels/topk/topk';
+import { createCommit, createDecide, type DecideArgs } from '../../kernels/schedule/schedule';
+import { createAggregatePool } from '../../kernels/topk/topk';
 import type { KvCacheLayout } from '../../kernels/types';
 import type { UniformSlot } from '../../kernels/uniforms';
 import type { AttentionPolicy } from './policy';
@@ -60,6 +56,7 @@ import {
   selectsTopK,
   validateAttentionPolicy,
 } from './policy';
+import { createModelSelection, type ModelSelection } from './selection';
 
 export interface DecodeAttentionOptions {
   layout: KvCacheLayout;
@@ -89,6 +86,9 @@ export interface DecodeAttentionOptions {
   /** This layer's state record (STATE.words u32) in a buffer the engine shares between layers (so one copy saves
    * every layer's state); a buffer of its own when absent. */
   state?: GPUBufferBinding;
+  /** Top-K policies: the model's selection, which this layer pools into (its rows `layer`) and asks to run; the
+   * engine encodes it once after the last layer (selection.ts). When absent the layer selects on its own, at once. */
+  selection?: { shared: ModelSelection; layer: number };
 }
 
 /** Uniform slots for one step's scalars: the same values for every layer. */
@@ -116,7 +116,7 @@ export interface LayerAttentionStats {
 export interface LayerDecodeAttention {
   readonly policy: AttentionPolicy;
   /** u32 [kvHeads][idxStride] selected positions (top-K policies) or the sinks (streaming). */
-  readonly indices: GPUBuffer;
+  readonly indices: GPUBufferBinding;
   readonly idxStride: number;
   /** The buffer holding this layer's u32 [STATE.words] state words (see STATE), at byte offset stateOffset. */
   readonly state: GPUBuffer;
@@ -144,11 +144,37 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   const { kvHeads, headDim, capacity } = layout;
   const scratch = o.scratch ?? createDecodeAttentionScratch(ctx, { numHeads, capacity, headDim });
   const sinks = policy.kind === 'streaming' ? (policy.sinks ?? DEFAULT_SINKS) : 0;
-  const idxStride = selectsTopK(policy) ? maxK(policy.k, capacity) : Math.max(1, sinks);
-  const indices = storageBuffer(ctx, kvHeads * idxStride * 4, 'attn.indices');
+  const selecting = selectsTopK(policy);
+  const idxStride = selecting ? maxK(policy.k, capacity) : Math.max(1, sinks);
   const ownState = o.state ? undefined : storageBuffer(ctx, STATE.words * 4, 'attn.state');
   const state: GPUBufferBinding = o.state ?? { buffer: ownState as GPUBuffer, offset: 0, size: STATE.words * 4 };
   const stateOffset = state.offset ?? 0;
+  if (o.selection && !selecting) throw new Error(`decode attention: a ${policy.kind} policy selects nothing`);
+  if (o.selection && o.selection.shared.idxStride !== idxStride) {
+    throw new Error(
+      `decode attention: the model selection's rows hold ${o.selection.shared.idxStride}, not ${idxStride}`,
+    );
+  }
+  const displaces = displacesSelection(policy);
+  // A layer used on its own (tests, the attention bench) selects with a selection of one layer.
+  const ownSelection =
+    selecting && !o.selection
+      ? createModelSelection(ctx, {
+          layers: 1,
+          kvHeads,
+          capacity,
+          idxStride,
+          states: state,
+          stateStride: 0,
+          rank: displaces,
+          params: o.params?.topK,
+        })
+      : null;
+  const selection = o.selection ?? (ownSelection && { shared: ownSelection, layer: 0 });
+  const ownIndices = selection ? null : storageBuffer(ctx, kvHeads * idxStride * 4, 'attn.indices');
+  const indices: GPUBufferBinding = selection
+    ? selection.shared.indices(selection.layer)
+    : { buffer: ownIndices as GPUBuffer, offset: 0, size: kvHeads * idxStride * 4 };
   const savedQuery = storageBuffer(ctx, headDim * 4, 'attn.savedQuery');
   const attention = createSplitAttention(ctx, {
     ...o,
@@ -184,30 +210,17 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
       headStats: scratch.headStats,
       params: o.params?.topK,
     });
-  const topK = createTopK(ctx, {
-    numHeads,
-    kvHeads,
-    capacity,
-    scores: scratch.scores,
-    headStats: scratch.headStats,
-    state,
-    pooled: scratch.pooled,
-    idx: indices,
-    idxStride,
-    params: o.params?.topK,
-  });
-  const displaces = displacesSelection(policy);
-  const rankScratch = displaces ? storageBuffer(ctx, rankScratchBytes(kvHeads, idxStride), 'attn.rankScratch') : null;
-  const rank =
-    rankScratch &&
-    createRankSelection(ctx, {
+  const pool =
+    selection &&
+    createAggregatePool(ctx, {
+      numHeads,
       kvHeads,
       capacity,
-      idxStride,
-      pooled: scratch.pooled,
+      scores: scratch.scores,
+      headStats: scratch.headStats,
       state,
-      idx: indices,
-      scratch: rankScratch,
+      pooled: selection.shared.pooled(selection.layer),
+      params: o.params?.topK,
     });
   /** K of this generation, fixed at its first step (the prompt length); 0 = not yet. */
   let generationK = 0;
@@ -235,8 +248,9 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     // The top-K reads the per-head softmax statistics, which the combine kernel writes when it runs.
     if (o.combineInConsumer) attention.encodeHeadStats(pass);
     if (commit) commit.encode(pass, { kvLen, k, displaces });
-    topK.encode(pass, { kvLen, k });
-    rank?.encode(pass);
+    pool?.encode(pass, { kvLen, k });
+    selection?.shared.request(kvLen, k);
+    ownSelection?.encodePending(pass);
   };
 
   const reset = () => {
@@ -248,7 +262,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
       // The sinks are the fixed part of the streaming list; the recent window is the "appended" range.
       const sinkRows = new Uint32Array(kvHeads * idxStride);
       for (let h = 0; h < kvHeads; h++) for (let i = 0; i < sinks; i++) sinkRows[h * idxStride + i] = i;
-      writeBuffer(ctx, indices, sinkRows);
+      writeBuffer(ctx, indices.buffer, sinkRows, indices.offset);
     }
     seeded = false;
     positionsFull = 0;
@@ -282,7 +296,6 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     seedFromPrefill(pass, { kvLen, q, scheduleQuery }) {
       checkKvLen(kvLen);
       seeded = true;
-      const selecting = selectsTopK(policy);
       const k = kFor(kvLen);
       // Non-selecting policies run the decide kernel as 'full': the prompt is always attended in full.
       const base = { ...baseDecide(kvLen), policy: selecting ? policy.kind : ('full' as const) };
@@ -306,7 +319,7 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
       attend(pass, kvLen);
       // Selection kernels exit on recycled steps; skip encoding them when the host already knows the answer.
       const maybeFull = !seeded || forceFull || checkDynamic;
-      if (selectsTopK(policy) && maybeFull) encodeSelection(pass, kvLen, k);
+      if (selecting && maybeFull) encodeSelection(pass, kvLen, k);
       positionsFull += kvLen;
       hostSteps++;
     },
@@ -331,10 +344,9 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
     },
     reset,
     destroy() {
-      topK.destroy();
-      indices.destroy();
+      ownSelection?.destroy();
+      ownIndices?.destroy();
       ownState?.destroy();
-      rankScratch?.destroy();
       savedQuery.destroy();
       if (!o.scratch) destroyScratch(scratch);
     },
@@ -373,5 +385,5 @@ export function summarizeAttentionStats(policy: AttentionPolicy, layers: LayerAt
 }
 
 function destroyScratch(s: DecodeAttentionScratch): void {
-  for (const b of [s.scores, s.headStats, s.partAcc, s.partMaxSum, s.pooled]) b.destroy();
+  for (const b of [s.scores, s.headStats, s.partAcc, s.partMaxSum]) b.destroy();
 }

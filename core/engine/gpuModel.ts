@@ -31,6 +31,7 @@ import {
   summarizeAttentionStats,
 } from '../attention/decodeAttention';
 import { isStrideFullStep, resolveAttentionPolicy } from '../attention/policy';
+import { createPolicySelection, type ModelSelection } from '../attention/selection';
 import type { ModelConfig } from '../model/config';
 import { ropeInverseFrequencies } from '../model/rope';
 import type { HostLinear, HostVector, ModelWeights } from '../model/weights';
@@ -139,6 +140,8 @@ export class GpuModel implements ModelRunner {
   private readonly scratch: DecodeAttentionScratch;
   private readonly invFreq: GPUBuffer;
   private attention: LayerDecodeAttention[] = [];
+  /** The top-K selection of every layer, encoded once after the last layer of a step (top-K policies). */
+  private selection: ModelSelection | null = null;
   private policy: AttentionPolicy = { kind: 'full' };
   private stepTimes = { full: 0, fullCount: 0, other: 0, otherCount: 0 };
   /** Every kernel's per-step scalars: one queue write per submitted command buffer. */
@@ -489,6 +492,16 @@ export class GpuModel implements ModelRunner {
     const policy = resolveAttentionPolicy(requested, this.config.architecture);
     if (this.attention.length === 0 || JSON.stringify(policy) !== JSON.stringify(this.policy)) {
       for (const a of this.attention) a.destroy();
+      this.selection?.destroy();
+      this.selection = createPolicySelection(this.ctx, policy, {
+        layers: this.kv.layers.length,
+        kvHeads: this.kv.layout.kvHeads,
+        capacity: this.kv.layout.capacity,
+        states: { buffer: this.attentionStates, offset: 0 },
+        stateStride: this.stateRecordBytes,
+        params: this.attentionParams.topK,
+      });
+      const selection = this.selection;
       this.attention = this.kv.layers.map((kv, i) =>
         createDecodeAttention(this.ctx, {
           layout: this.kv.layout,
@@ -505,6 +518,7 @@ export class GpuModel implements ModelRunner {
           scratch: this.scratch,
           params: this.attentionParams,
           state: { buffer: this.attentionStates, offset: i * this.stateRecordBytes, size: STATE.words * 4 },
+          selection: selection ? { shared: selection, layer: i } : undefined,
         }),
       );
       this.policy = policy;
@@ -552,6 +566,9 @@ export class GpuModel implements ModelRunner {
     const pass = counting.asEncoder();
     (input === 'sampled' ? this.embedSampled : this.embedding).encode(pass, 1);
     for (let i = 0; i < this.layers.length; i++) this.encodeLayer(pass, i, { kind: 'decode', pos, step });
+    // The layers that may refresh on this step pooled their scores; every layer's top-K runs here, in one set of
+    // dispatches (selection.ts), ready for the next step's attention.
+    this.selection?.encodePending(pass);
     this.finalNorm?.encode(pass, 1);
     this.lmHead.encode(pass);
     this.sampler.encode(pass, { ...sampling, step });
@@ -682,6 +699,8 @@ export class GpuModel implements ModelRunner {
   dispose(): void {
     for (const a of this.attention) a.destroy();
     this.attention = [];
+    this.selection?.destroy();
+    this.selection = null;
     const own = [this.attentionStates, ...this.stateBackups, ...this.staging, this.uniforms.buffer];
     for (const buf of [...Object.values(this.buffers), ...this.weightBuffers, ...own]) buf.destroy();
     this.kv.destroy();

@@ -34,8 +34,6 @@ export interface DecodeAttentionScratch {
   headStats: GPUBuffer;
   partAcc: GPUBuffer;
   partMaxSum: GPUBuffer;
-  /** f32 [numHeads >= kvHeads][capacity]: the top-K input (aggregated, max-pooled probabilities per KV head). */
-  pooled: GPUBuffer;
 }
 
 export function createDecodeAttentionScratch(
@@ -49,7 +47,6 @@ export function createDecodeAttentionScratch(
     headStats: storageBuffer(ctx, numHeads * 2 * 4, 'attn.headStats'),
     partAcc: storageBuffer(ctx, numHeads * MAX_SPLITS * headDim * 4, 'attn.partAcc'),
     partMaxSum: storageBuffer(ctx, numHeads * MAX_SPLITS * 2 * 4, 'attn.partMaxSum'),
-    pooled: storageBuffer(ctx, numHeads * capacity * 4, 'attn.pooled'),
   };
 }
 
@@ -68,7 +65,7 @@ export interface SplitAttentionOptions {
   /** f32 [numHeads][headDim]. */
   out: GPUBuffer;
   /** u32 [kvHeads][idxStride]: selected positions (read on recycled steps only). */
-  idx: GPUBuffer;
+  idx: GPUBuffer | GPUBufferBinding;
   idxStride: number;
   /** u32 state words (STATE): flag, lastFullLen, nSel... (a whole buffer or this layer's record in a shared one) */
   state: GPUBuffer | GPUBufferBinding;

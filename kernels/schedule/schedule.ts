@@ -1,6 +1,8 @@
 // Host wrappers of the per-layer schedule kernels (decide before the attention, commit after it).
 import { type GpuContext, isCpuAdapter } from '../gpuContext';
 import { bindGroup, computePipeline } from '../gpuUtil';
+import { ONE_LAYER } from '../topk/topk';
+import type { SelectLayers } from '../topk/topk.wgsl';
 import { ownUniform, type UniformSlot } from '../uniforms';
 import {
   commitWgsl,
@@ -105,7 +107,7 @@ export function createCommit(
     idxStride: number;
     scores: GPUBuffer;
     headStats: GPUBuffer;
-    idx: GPUBuffer;
+    idx: GPUBuffer | GPUBufferBinding;
     state: GPUBuffer | GPUBufferBinding;
     /** (kvLen, k) scalars; its own buffer when absent (may be shared with the top-K kernels of every layer). */
     params?: UniformSlot;
@@ -136,9 +138,9 @@ export interface RankSelectionKernel {
   encode(pass: GPUComputePassEncoder): void;
 }
 
-/** Sort scratch for rankSelection: u32 pairs [kvHeads][pow2 >= idxStride]; shareable by the layers of a model. */
-export function rankScratchBytes(kvHeads: number, idxStride: number): number {
-  return kvHeads * rankScratchRow(idxStride) * 8;
+/** Sort scratch for rankSelection: u32 pairs [layers × kvHeads][pow2 >= idxStride]. */
+export function rankScratchBytes(kvHeads: number, idxStride: number, layers = 1): number {
+  return layers * kvHeads * rankScratchRow(idxStride) * 8;
 }
 
 /** Orders each KV head's selection strongest first (runs on full steps only; exits on recycled steps). */
@@ -148,30 +150,36 @@ export function createRankSelection(
     kvHeads: number;
     capacity: number;
     idxStride: number;
-    /** f32 [kvHeads][capacity]: the pooled scores the top-K selected from (still in place after the select). */
-    pooled: GPUBuffer;
+    /** f32 [kvHeads][capacity] per layer: the pooled scores the top-K selected from (still in place after it). */
+    pooled: GPUBuffer | GPUBufferBinding;
+    /** The layers' state records (one record for one layer). */
     state: GPUBuffer | GPUBufferBinding;
-    idx: GPUBuffer;
-    /** rankScratchBytes(kvHeads, idxStride) bytes or more. */
+    idx: GPUBuffer | GPUBufferBinding;
+    /** rankScratchBytes(kvHeads, idxStride, layers) bytes or more. */
     scratch: GPUBuffer;
     /** Invocations per workgroup (default RANK_WORKGROUP_CPU on a CPU adapter, else RANK_WORKGROUP). */
     workgroupSize?: number;
+    /** Rank several layers' selections in one dispatch (as the radix select does); one layer when absent. */
+    layers?: SelectLayers;
   },
 ): RankSelectionKernel {
-  if (o.scratch.size < rankScratchBytes(o.kvHeads, o.idxStride)) {
-    throw new Error(`rank selection: scratch of ${o.scratch.size} B < ${rankScratchBytes(o.kvHeads, o.idxStride)} B`);
+  const layers = o.layers ?? ONE_LAYER;
+  const scratchBytes = rankScratchBytes(o.kvHeads, o.idxStride, layers.layers);
+  if (o.scratch.size < scratchBytes) {
+    throw new Error(`rank selection: scratch of ${o.scratch.size} B < ${scratchBytes} B`);
   }
   const workgroupSize = o.workgroupSize ?? (isCpuAdapter(ctx.adapterInfo) ? RANK_WORKGROUP_CPU : RANK_WORKGROUP);
   if (!Number.isInteger(workgroupSize) || workgroupSize < 1 || workgroupSize > 256) {
     throw new Error(`rank selection: workgroupSize must be an integer in 1..256 (got ${workgroupSize})`);
   }
-  const pipeline = computePipeline(ctx, rankSelectionWgsl({ ...o, workgroupSize }), 'recycled.rankSelection');
+  const wgsl = rankSelectionWgsl({ ...o, ...layers, workgroupSize });
+  const pipeline = computePipeline(ctx, wgsl, 'recycled.rankSelection');
   const group = bindGroup(ctx, pipeline, [o.pooled, o.state, o.idx, o.scratch]);
   return {
     encode(pass) {
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(o.kvHeads);
+      pass.dispatchWorkgroups(layers.layers * o.kvHeads);
     },
   };
 }

@@ -20,10 +20,11 @@
 //   to the recall accumulators the probability mass that the previous selection captured (per q head, mean over
 //   heads), and the mass on what a recycled step at this position would attend (selection after displacement + the
 //   positions appended since), then records lastFullLen and nSel as above.
-// rankSelection (after the top-K, 1 workgroup per KV head, recycled only): orders the selected positions strongest
+// rankSelection (after the top-K, 1 workgroup per KV head of each layer it ranks, recycled only): orders the selected positions strongest
 //   first by pooled score (ties: lower position first), a bitonic sort in the sort scratch, so that displacement
 //   drops the weakest from the end.
 import { ATTENTION_STATE_WGSL } from '../decodeAttention/decodeAttention.wgsl';
+import { type SelectLayers, selectRowsWgsl } from '../topk/topk.wgsl';
 
 export const POLICY_CODE = { full: 0, recycled: 1, streaming: 2, snapkv: 3 } as const;
 export const SCHEDULE_WORKGROUP = 64;
@@ -212,19 +213,18 @@ export function rankScratchRow(idxStride: number): number {
   return n;
 }
 
-export function rankSelectionWgsl(s: { capacity: number; idxStride: number; workgroupSize?: number }): string {
+export function rankSelectionWgsl(
+  s: { kvHeads: number; capacity: number; idxStride: number; workgroupSize?: number } & SelectLayers,
+): string {
   const wg = s.workgroupSize ?? RANK_WORKGROUP;
-  return /* wgsl */ `
-const CAP: u32 = ${s.capacity}u;
-const IDX_STRIDE: u32 = ${s.idxStride}u;
+  return /* wgsl */ `${selectRowsWgsl(s)}
 const ROW: u32 = ${rankScratchRow(s.idxStride)}u;
 const WG: u32 = ${wg}u;
 
-@group(0) @binding(0) var<storage, read> pooled: array<f32>;          // [kvHeads][CAP], >= 0: the top-K's input
-${ATTENTION_STATE_WGSL}
-@group(0) @binding(1) var<storage, read> state: AttentionState;
-@group(0) @binding(2) var<storage, read_write> idx: array<u32>;       // [kvHeads][IDX_STRIDE]
-@group(0) @binding(3) var<storage, read_write> keys: array<vec2u>;    // [kvHeads][ROW] (score bits, position)
+@group(0) @binding(0) var<storage, read> values: array<f32>;         // pooled [layers][kvHeads][CAP]: the top-K's input
+@group(0) @binding(1) var<storage, read> states: array<u32>;         // the layers' state records, STATE_LAYER apart
+@group(0) @binding(2) var<storage, read_write> idx: array<u32>;      // [layers][kvHeads][IDX_STRIDE] (IDX_LAYER apart)
+@group(0) @binding(3) var<storage, read_write> keys: array<vec2u>;   // [layers × kvHeads][ROW] (score bits, position)
 
 var<workgroup> header: vec2u; // flag, nSel
 
@@ -233,19 +233,21 @@ fn before(a: vec2u, b: vec2u) -> bool { return a.x > b.x || (a.x == b.x && a.y <
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
-  if (tid == 0u) { header = vec2u(state.flag, state.nSel); }
+  let row = wid.x; // KV head row % KVH of layer row / KVH
+  if (tid == 0u) { header = vec2u(stateWord(row, STATE_FLAG), stateWord(row, STATE_N_SEL)); }
   let h = workgroupUniformLoad(&header);
   if (h.x == 0u) { return; }
   let n = h.y;
   var size = 1u;
   while (size < n) { size = size * 2u; }
-  let kvHead = wid.x;
-  let base = kvHead * ROW;
+  let base = row * ROW;
+  let idxRow = idxBase(row);
+  let valuesRow = valuesBase(row);
   for (var i = tid; i < size; i += WG) {
     var key = vec2u(0u, 0xffffffffu); // padding sorts last
     if (i < n) {
-      let p = idx[kvHead * IDX_STRIDE + i];
-      key = vec2u(bitcast<u32>(pooled[kvHead * CAP + p]), p);
+      let p = idx[idxRow + i];
+      key = vec2u(bitcast<u32>(values[valuesRow + p]), p);
     }
     keys[base + i] = key;
   }
@@ -269,7 +271,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
       workgroupBarrier();
     }
   }
-  for (var i = tid; i < n; i += WG) { idx[kvHead * IDX_STRIDE + i] = keys[base + i].y; }
+  for (var i = tid; i < n; i += WG) { idx[idxRow + i] = keys[base + i].y; }
 }
 `;
 }

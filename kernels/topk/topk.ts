@@ -1,5 +1,5 @@
-// Host wrappers of the top-K kernels: GQA max-aggregation + max-pool, then a radix select parallel over chunks of the
-// context and KV heads (three histogram passes, count, write; a row in one chunk skips the count).
+// Host wrappers of the top-K kernels: GQA max-aggregation + max-pool (per layer), then a radix select parallel over
+// chunks of the context, KV heads and layers (three histogram passes, count, write; a row in one chunk skips the count).
 import { type GpuContext, isCpuAdapter } from '../gpuContext';
 import { bindGroup, computePipeline, storageBuffer } from '../gpuUtil';
 import { ownUniform, type UniformSlot } from '../uniforms';
@@ -12,6 +12,7 @@ import {
   SELECT_MIN_CHUNK,
   SELECT_ROUNDS,
   SELECT_WORKGROUP,
+  type SelectLayers,
   type SelectPass,
 } from './topk.wgsl';
 
@@ -60,7 +61,8 @@ export interface AggregatePoolOptions {
   state: GPUBuffer | GPUBufferBinding;
   /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
   params?: UniformSlot;
-  pooled: GPUBuffer;
+  /** f32 [kvHeads][capacity]: the layer's rows of the model's pooled values. */
+  pooled: GPUBuffer | GPUBufferBinding;
   /** 'tiled': a workgroup of POOL_TILE with the tile in workgroup memory (GPUs); 'lanes': aggregatePoolLanesWgsl
    * (default on a CPU adapter). */
   poolKernel?: 'tiled' | 'lanes';
@@ -90,14 +92,18 @@ export function createAggregatePool(ctx: GpuContext, o: AggregatePoolOptions): K
 export interface RadixSelectOptions {
   kvHeads: number;
   capacity: number;
-  /** f32 [kvHeads][capacity], every value >= 0. */
-  values: GPUBuffer;
+  /** f32 [kvHeads][capacity] per layer, every value >= 0. */
+  values: GPUBuffer | GPUBufferBinding;
+  /** The layers' state records (one record for one layer). */
   state: GPUBuffer | GPUBufferBinding;
   /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
   params?: UniformSlot;
-  /** u32 [kvHeads][idxStride]; idxStride >= the largest k used. */
-  idx: GPUBuffer;
+  /** u32 [kvHeads][idxStride] per layer; idxStride >= the largest k used. */
+  idx: GPUBuffer | GPUBufferBinding;
   idxStride: number;
+  /** Select for several layers in each dispatch (their rows at these strides in values, idx and state); one layer
+   * when absent. */
+  layers?: SelectLayers;
   /** Fewest positions per chunk (a multiple of SELECT_WORKGROUP; default SELECT_MIN_CHUNK). Tests lower it to get
    * many chunks on short rows. */
   minChunk?: number;
@@ -115,14 +121,17 @@ export function createRadixSelect(ctx: GpuContext, o: RadixSelectOptions): Ownin
   if (!Number.isInteger(maxChunks) || maxChunks < 1) {
     throw new Error(`top-K: maxChunks must be a positive integer (got ${maxChunks})`);
   }
+  const layers = o.layers ?? ONE_LAYER;
+  const rows = layers.layers * o.kvHeads; // one row per KV head of each layer
   // Zero at creation; the write pass clears the histograms again after each selection.
-  const hist = storageBuffer(ctx, o.kvHeads * SELECT_ROUNDS * SELECT_BINS * 4, 'topk.select.hist');
-  const chunkCounts = storageBuffer(ctx, o.kvHeads * maxChunks * 8, 'topk.select.chunkCounts');
-  const selected = storageBuffer(ctx, o.kvHeads * 8, 'topk.select.selected');
+  const hist = storageBuffer(ctx, rows * SELECT_ROUNDS * SELECT_BINS * 4, 'topk.select.hist');
+  const chunkCounts = storageBuffer(ctx, rows * maxChunks * 8, 'topk.select.chunkCounts');
+  const selected = storageBuffer(ctx, rows * 8, 'topk.select.selected');
   const params = paramsWriter(ctx, 'topk.select.params', o.params);
   const common = [params.binding, o.values, o.state, hist];
   const pass = (sp: SelectPass, buffers: (GPUBuffer | GPUBufferBinding)[]) => {
-    const pipeline = computePipeline(ctx, radixSelectWgsl({ ...o, maxChunks, pass: sp }), `topk.select.${sp.kind}`);
+    const wgsl = radixSelectWgsl({ ...o, ...layers, maxChunks, pass: sp });
+    const pipeline = computePipeline(ctx, wgsl, `topk.select.${sp.kind}`);
     return { pipeline, group: bindGroup(ctx, pipeline, buffers) };
   };
   const histograms = Array.from({ length: SELECT_ROUNDS }, (_, round) => pass({ kind: 'histogram', round }, common));
@@ -143,7 +152,7 @@ export function createRadixSelect(ctx: GpuContext, o: RadixSelectOptions): Ownin
       for (const p of chunked && chunks > 1 ? chunked : oneChunk) {
         computePass.setPipeline(p.pipeline);
         computePass.setBindGroup(0, p.group);
-        computePass.dispatchWorkgroups(chunks, o.kvHeads);
+        computePass.dispatchWorkgroups(chunks, rows);
       }
     },
     destroy() {
@@ -151,6 +160,9 @@ export function createRadixSelect(ctx: GpuContext, o: RadixSelectOptions): Ownin
     },
   };
 }
+
+/** The strides of a single layer's rows (unused: every row is in layer 0). */
+export const ONE_LAYER: SelectLayers = { layers: 1, valuesStride: 0, idxLayerStride: 0, stateStride: 0 };
 
 /** Aggregate + pool + select, for one layer. Runs only when the layer's state flag says "full step". */
 export function createTopK(

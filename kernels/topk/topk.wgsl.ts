@@ -1,10 +1,10 @@
-// Top-K selection for Recycled Attention, per layer and per KV head, entirely on the GPU.
+// Top-K selection for Recycled Attention, per KV head, entirely on the GPU.
 //
-// 1. aggregatePool: p_h(pos) = exp(score_h(pos) - max_h) / sum_h   (softmax per q head)
+// 1. aggregatePool (per layer, right after its attention): p_h(pos) = exp(score_h(pos) - max_h) / sum_h   (softmax per q head)
 //                   agg(pos) = max over the q heads of the GQA group
 //                   pooled(pos) = max of agg over [pos-3, pos+3] ∩ [0, L)   (max-pool, kernel 7, stride 1, same)
-// 2. radix select, parallel over chunks of the row x KV heads: every pass is one dispatch of (chunks, kvHeads)
-//    workgroups, each chunk ceil(L / chunks) positions rounded up to a multiple of the workgroup (the host picks the
+// 2. radix select, parallel over chunks of the row x rows (the KV heads of one layer, or of all layers of a model at
+//    once: SelectLayers): every pass is one dispatch of (chunks, layers × kvHeads) workgroups, each chunk ceil(L / chunks) positions rounded up to a multiple of the workgroup (the host picks the
 //    chunk count: many on a GPU, so a long context keeps the whole device busy; one on a CPU adapter, where every
 //    extra workgroup only adds its histogram's clear and merge). Pooled values are >= 0, so
 //    their f32 bits order like u32. Three histogram passes (digits of bits 31..21, 20..10, 9..0, MSB first) add each
@@ -16,8 +16,9 @@
 //    and writes, in ascending position order, every position with value > T and the first `need` positions with
 //    value == T over the whole row (ties: lower position wins); it also clears the histograms for the next selection.
 //    A row in one chunk (a CPU adapter, a short context) needs no count pass: its write derives T itself.
-// Every kernel reads the layer's state flag and exits at once on recycled steps, so they can be encoded every step.
-import { ATTENTION_STATE_WGSL } from '../decodeAttention/decodeAttention.wgsl';
+// Every workgroup reads its layer's state flag and exits at once on a recycled step, so the passes can be encoded every
+// step, and layers on recycled steps cost a model-wide pass nothing but the exit.
+import { ATTENTION_STATE_WGSL, STATE } from '../decodeAttention/decodeAttention.wgsl';
 
 export const POOL_TILE = 256;
 export const POOL_RADIUS = 3; // kernel 7
@@ -143,17 +144,47 @@ export type SelectPass =
 const DIGIT_SHIFT = [21, 10, 0];
 const DIGIT_BITS = [11, 11, 10];
 
-/** One pass of the parallel radix select: dispatched as (ceil(kvLen / chunk), kvHeads) workgroups. */
-export function radixSelectWgsl(s: {
-  capacity: number;
-  idxStride: number;
-  maxChunks: number;
-  pass: SelectPass;
-}): string {
-  const p = s.pass;
-  const header = /* wgsl */ `
+/** Where the rows of several layers lie when one dispatch selects for all of them (a model's layers share one
+ * buffer each of pooled values, index rows and state records). One layer: every stride is unused. */
+export interface SelectLayers {
+  layers: number;
+  /** f32 from one layer's pooled rows [kvHeads][CAP] to the next's. */
+  valuesStride: number;
+  /** u32 from one layer's index rows [kvHeads][idxStride] to the next's. */
+  idxLayerStride: number;
+  /** u32 from one layer's state record to the next's. */
+  stateStride: number;
+}
+
+/** WGSL of a select pass's row addressing: row `row` of a dispatch is KV head row % KVH of layer row / KVH. */
+export function selectRowsWgsl(s: { kvHeads: number; capacity: number; idxStride: number } & SelectLayers): string {
+  return /* wgsl */ `
+const KVH: u32 = ${s.kvHeads}u;
 const CAP: u32 = ${s.capacity}u;
 const IDX_STRIDE: u32 = ${s.idxStride}u;
+const VALUES_LAYER: u32 = ${s.valuesStride}u;
+const IDX_LAYER: u32 = ${s.idxLayerStride}u;
+const STATE_LAYER: u32 = ${s.stateStride}u;
+fn valuesBase(row: u32) -> u32 { return (row / KVH) * VALUES_LAYER + (row % KVH) * CAP; }
+fn idxBase(row: u32) -> u32 { return (row / KVH) * IDX_LAYER + (row % KVH) * IDX_STRIDE; }
+// The layer's state record, by field (the layers' records are STATE_LAYER words apart).
+fn stateWord(row: u32, field: u32) -> u32 { return states[(row / KVH) * STATE_LAYER + field]; }
+const STATE_FLAG: u32 = ${STATE.flag}u;
+const STATE_N_SEL: u32 = ${STATE.nSel}u;`;
+}
+
+/** One pass of the parallel radix select: dispatched as (ceil(kvLen / chunk), layers × kvHeads) workgroups. */
+export function radixSelectWgsl(
+  s: {
+    kvHeads: number;
+    capacity: number;
+    idxStride: number;
+    maxChunks: number;
+    pass: SelectPass;
+  } & SelectLayers,
+): string {
+  const p = s.pass;
+  const header = /* wgsl */ `${selectRowsWgsl(s)}
 const WG: u32 = ${SELECT_WORKGROUP}u;
 const BINS: u32 = ${SELECT_BINS}u;
 const ROUNDS: u32 = ${SELECT_ROUNDS}u;
@@ -161,9 +192,8 @@ const MAX_CHUNKS: u32 = ${s.maxChunks}u;
 
 struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> values: array<f32>; // [kvHeads][CAP], >= 0
-${ATTENTION_STATE_WGSL}
-@group(0) @binding(2) var<storage, read> state: AttentionState;
+@group(0) @binding(1) var<storage, read> values: array<f32>; // [layers][kvHeads][CAP] (VALUES_LAYER apart), >= 0
+@group(0) @binding(2) var<storage, read> states: array<u32>; // the layers' state records, STATE_LAYER words apart
 
 // Positions per chunk for a row of L split in \`chunks\` (the dispatch width): every pass derives the same value.
 fn chunkSize(L: u32, chunks: u32) -> u32 { return ((L + chunks - 1u) / chunks + WG - 1u) / WG * WG; }`;
@@ -219,7 +249,7 @@ function histogramBody(round: number): string {
   // Values that match the digits of the earlier rounds (the bits above this round's digit).
   const mask = round === 0 ? 0 : (0xffffffff << (DIGIT_SHIFT[round] + DIGIT_BITS[round])) >>> 0;
   return /* wgsl */ `
-@group(0) @binding(3) var<storage, read_write> hist: array<atomic<u32>>; // [kvHeads][ROUNDS][BINS]
+@group(0) @binding(3) var<storage, read_write> hist: array<atomic<u32>>; // [layers × kvHeads][ROUNDS][BINS]
 
 var<workgroup> local: array<atomic<u32>, BINS>;
 ${round === 0 ? '' : resolveWgsl(round)}
@@ -227,7 +257,7 @@ ${round === 0 ? '' : resolveWgsl(round)}
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
         @builtin(local_invocation_index) tid: u32) {
-  if (state.flag == 0u) { return; }
+  if (stateWord(wid.y, STATE_FLAG) == 0u) { return; }
   let head = wid.y;
   let L = params.kvLen;
   let chunk = chunkSize(L, groups.x);
@@ -237,7 +267,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
   let start = min(L, wid.x * chunk);
   let end = min(L, start + chunk);
   for (var p = start + tid; p < end; p += WG) {
-    let bits = bitcast<u32>(values[head * CAP + p]);
+    let bits = bitcast<u32>(values[valuesBase(head) + p]);
     if ((bits & 0x${mask.toString(16)}u) == prefix) {
       atomicAdd(&local[(bits >> ${DIGIT_SHIFT[round]}u) & ${2 ** DIGIT_BITS[round] - 1}u], 1u);
     }
@@ -255,8 +285,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
 function countBody(): string {
   return /* wgsl */ `
 @group(0) @binding(3) var<storage, read_write> hist: array<atomic<u32>>;
-@group(0) @binding(4) var<storage, read_write> chunkCounts: array<vec2u>; // [kvHeads][MAX_CHUNKS] (> T, == T)
-@group(0) @binding(5) var<storage, read_write> selected: array<vec2u>;    // [kvHeads] (T, need)
+@group(0) @binding(4) var<storage, read_write> chunkCounts: array<vec2u>; // [layers × kvHeads][MAX_CHUNKS] (> T, == T)
+@group(0) @binding(5) var<storage, read_write> selected: array<vec2u>;    // [layers × kvHeads] (T, need)
 
 var<workgroup> partial: array<vec2u, WG>;
 ${resolveWgsl(SELECT_ROUNDS)}
@@ -264,7 +294,7 @@ ${resolveWgsl(SELECT_ROUNDS)}
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
         @builtin(local_invocation_index) tid: u32) {
-  if (state.flag == 0u) { return; }
+  if (stateWord(wid.y, STATE_FLAG) == 0u) { return; }
   let head = wid.y;
   let L = params.kvLen;
   let chunk = chunkSize(L, groups.x);
@@ -273,7 +303,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
   let end = min(L, start + chunk);
   var counts = vec2u(0u);
   for (var p = start + tid; p < end; p += WG) {
-    let bits = bitcast<u32>(values[head * CAP + p]);
+    let bits = bitcast<u32>(values[valuesBase(head) + p]);
     counts += vec2u(select(0u, 1u, bits > sel.x), select(0u, 1u, bits == sel.x));
   }
   partial[tid] = counts;
@@ -295,12 +325,12 @@ function writeBody(oneChunk: boolean): string {
   const bindings = oneChunk
     ? `
 @group(0) @binding(3) var<storage, read_write> hist: array<atomic<u32>>;
-@group(0) @binding(4) var<storage, read_write> idx: array<u32>; // [kvHeads][IDX_STRIDE]`
+@group(0) @binding(4) var<storage, read_write> idx: array<u32>; // [layers][kvHeads][IDX_STRIDE] (IDX_LAYER apart)`
     : `
 @group(0) @binding(3) var<storage, read_write> hist: array<u32>;
 @group(0) @binding(4) var<storage, read> chunkCounts: array<vec2u>;
 @group(0) @binding(5) var<storage, read> selected: array<vec2u>;
-@group(0) @binding(6) var<storage, read_write> idx: array<u32>; // [kvHeads][IDX_STRIDE]`;
+@group(0) @binding(6) var<storage, read_write> idx: array<u32>; // [layers][kvHeads][IDX_STRIDE] (IDX_LAYER apart)`;
   const threshold = oneChunk
     ? `
   let sel = resolve(head, min(params.k, L), tid); // (T, need)
@@ -322,7 +352,7 @@ ${oneChunk ? resolveWgsl(SELECT_ROUNDS) : ''}
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3u,
         @builtin(local_invocation_index) tid: u32) {
-  if (state.flag == 0u) { return; }
+  if (stateWord(wid.y, STATE_FLAG) == 0u) { return; }
   let head = wid.y;
   let L = params.kvLen;
   let chunk = chunkSize(L, groups.x);
@@ -337,7 +367,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
   let segEnd = min(end, segStart + seg);
   var counts = vec2u(0u);
   for (var p = segStart; p < segEnd; p++) {
-    let bits = bitcast<u32>(values[head * CAP + p]);
+    let bits = bitcast<u32>(values[valuesBase(head) + p]);
     counts += vec2u(select(0u, 1u, bits > threshold), select(0u, 1u, bits == threshold));
   }
   scan[tid] = counts;
@@ -353,11 +383,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) groups: vec3
   var slot = mine.x + min(mine.y, need);
   var eqRank = mine.y;
   for (var p = segStart; p < segEnd; p++) {
-    let bits = bitcast<u32>(values[head * CAP + p]);
+    let bits = bitcast<u32>(values[valuesBase(head) + p]);
     let take = bits > threshold || (bits == threshold && eqRank < need);
     if (bits == threshold) { eqRank++; }
     if (take) {
-      idx[head * IDX_STRIDE + slot] = p;
+      idx[idxBase(head) + slot] = p;
       slot++;
     }
   }

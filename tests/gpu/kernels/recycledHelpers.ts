@@ -74,8 +74,14 @@ export async function readF32(ctx: GpuContext, buffer: GPUBuffer, count?: number
   return new Float32Array(await readBuffer(ctx, buffer, count === undefined ? buffer.size : count * 4));
 }
 
-export async function readU32(ctx: GpuContext, buffer: GPUBuffer, count?: number): Promise<Uint32Array> {
-  return new Uint32Array(await readBuffer(ctx, buffer, count === undefined ? buffer.size : count * 4));
+export async function readU32(
+  ctx: GpuContext,
+  buffer: GPUBuffer | GPUBufferBinding,
+  count?: number,
+): Promise<Uint32Array> {
+  const b = 'mapAsync' in buffer ? { buffer, offset: 0 } : { buffer: buffer.buffer, offset: buffer.offset ?? 0 };
+  const bytes = count === undefined ? b.buffer.size - b.offset : count * 4;
+  return new Uint32Array(await readBuffer(ctx, b.buffer, bytes, b.offset));
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
