@@ -28,8 +28,10 @@
 // selection a recycled step still attends; counters; on full steps lastFullLen/nSel of the coming selection) ->
 // split-K attention over the virtual key list (all positions, or the selection minus the displaced + appended; with
 // ropeNewToken it also rotates q and stores the new k, v) + combine (or none: combineInConsumer) -> [full steps of
-// top-K policies] (head statistics, when no combine ran) [measureRecall only: commit (recall statistic,
-// lastFullLen/nSel)] -> aggregate/pool -> radix select -> [recycled] rank the selection strongest first.
+// top-K policies] [measureRecall only: (head statistics, when no combine ran), commit (recall statistic,
+// lastFullLen/nSel)] -> aggregate/pool (from the combine's head statistics, or reducing the split partials itself)
+// -> radix select -> [recycled] rank the selection strongest first (these two once for all layers with a model
+// selection).
 // Kernels not selected by the flag exit at once.
 
 import {
@@ -217,7 +219,10 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
       kvHeads,
       capacity,
       scores: scratch.scores,
-      headStats: scratch.headStats,
+      // With the combine in the o matvec no kernel writes the head statistics: the pooling reduces the splits.
+      ...(o.combineInConsumer
+        ? { splits: { partMaxSum: scratch.partMaxSum, attentionParams: attention.splitCount } }
+        : { headStats: scratch.headStats }),
       state,
       pooled: selection.shared.pooled(selection.layer),
       params: o.params?.topK,
@@ -245,8 +250,8 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   };
 
   const encodeSelection = (pass: GPUComputePassEncoder, kvLen: number, k: number) => {
-    // The top-K reads the per-head softmax statistics, which the combine kernel writes when it runs.
-    if (o.combineInConsumer) attention.encodeHeadStats(pass);
+    // The recall statistic reads the per-head softmax statistics, which the combine kernel writes when it runs.
+    if (o.combineInConsumer && commit) attention.encodeHeadStats(pass);
     if (commit) commit.encode(pass, { kvLen, k, displaces });
     pool?.encode(pass, { kvLen, k });
     selection?.shared.request(kvLen, k);

@@ -1,5 +1,6 @@
 // Host wrapper of the split-K decode attention: the split kernel, then the combine kernel (or the consumer's
-// combine prologue, with the head-stats kernel where the top-K needs the per-head statistics); bind groups built once.
+// combine prologue, with the head-stats kernel where the recall statistic needs the per-head statistics); bind groups
+// built once.
 import { type GpuContext, isCpuAdapter } from '../gpuContext';
 import { bindGroup, computePipeline, STORAGE, storageBuffer, UNIFORM } from '../gpuUtil';
 import type { KvCacheLayout } from '../types';

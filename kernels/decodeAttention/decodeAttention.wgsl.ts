@@ -287,30 +287,42 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
 
 /** Per q head (max logit, sum of exp) of the splits, as the combine kernel computes them, into headStats: the top-K's
  * input when the output itself is combined by its consumer. One thread per head. */
+/** `fn headStatFromSplits(h, numSplits) -> vec2f`: q head h's (max logit, sum of exp(logit - max)) over the split
+ * partials, for a shader that declares `partMaxSum: array<f32>` ([numHeads][MAX_SPLITS][2]). The head-stats kernel and
+ * the top-K pooling (which derives them itself, saving this kernel's dispatch) share it. */
+export const HEAD_STAT_FROM_SPLITS_WGSL = /* wgsl */ `
+fn headStatFromSplits(h: u32, numSplits: u32) -> vec2f {
+  let base = h * ${MAX_SPLITS}u;
+  var m = -3.0e38;
+  for (var s = 0u; s < numSplits; s++) { m = max(m, partMaxSum[(base + s) * 2u]); }
+  var total = 0.0;
+  for (var s = 0u; s < numSplits; s++) {
+    total += exp(partMaxSum[(base + s) * 2u] - m) * partMaxSum[(base + s) * 2u + 1u];
+  }
+  return vec2f(m, total);
+}`;
+
+/** The split attention's uniform, as the kernels after it read it (numSplits is word 1). */
+export const ATTENTION_PARAMS_WGSL = 'struct AttentionParams { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }';
+
 export function headStatsWgsl(s: { numHeads: number }): string {
   const wg = ATTENTION_WORKGROUP;
   return /* wgsl */ `
 const NQ: u32 = ${s.numHeads}u;
-const MAX_SPLITS: u32 = ${MAX_SPLITS}u;
 
-struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
+${ATTENTION_PARAMS_WGSL}
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> partMaxSum: array<f32>;
 @group(0) @binding(2) var<storage, read_write> headStats: array<f32>; // [numHeads][2] = (max logit, sum of exp)
+${HEAD_STAT_FROM_SPLITS_WGSL}
 
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let h = gid.x;
   if (h >= NQ) { return; }
-  let base = h * MAX_SPLITS;
-  var m = -3.0e38;
-  for (var s = 0u; s < params.numSplits; s++) { m = max(m, partMaxSum[(base + s) * 2u]); }
-  var total = 0.0;
-  for (var s = 0u; s < params.numSplits; s++) {
-    total += exp(partMaxSum[(base + s) * 2u] - m) * partMaxSum[(base + s) * 2u + 1u];
-  }
-  headStats[h * 2u] = m;
-  headStats[h * 2u + 1u] = total;
+  let stat = headStatFromSplits(h, params.numSplits);
+  headStats[h * 2u] = stat.x;
+  headStats[h * 2u + 1u] = stat.y;
 }
 `;
 }

@@ -57,7 +57,11 @@ export interface AggregatePoolOptions {
   kvHeads: number;
   capacity: number;
   scores: GPUBuffer;
-  headStats: GPUBuffer;
+  /** Each q head's (max logit, sum of exp) as the combine kernel writes them ... */
+  headStats?: GPUBuffer;
+  /** ... or the attention's split partials and its uniform (numSplits), which the pooling reduces itself (when the
+   * combine runs in the o matvec's prologue: no head-stats dispatch). Exactly one of the two. */
+  splits?: { partMaxSum: GPUBuffer; attentionParams: GPUBufferBinding };
   state: GPUBuffer | GPUBufferBinding;
   /** (kvLen, k) scalars; own buffer when absent (may be shared by every layer). */
   params?: UniformSlot;
@@ -70,14 +74,20 @@ export interface AggregatePoolOptions {
 
 export function createAggregatePool(ctx: GpuContext, o: AggregatePoolOptions): KernelWithParams {
   if (o.numHeads % o.kvHeads !== 0) throw new Error('top-K: numHeads must be a multiple of kvHeads');
+  if ((o.headStats === undefined) === (o.splits === undefined)) {
+    throw new Error('top-K pooling: give either headStats or the split partials, not both or neither');
+  }
   const lanes = (o.poolKernel ?? (isCpuAdapter(ctx.adapterInfo) ? 'lanes' : 'tiled')) === 'lanes';
+  const shape = { ...o, stats: o.splits ? ('splits' as const) : ('headStats' as const) };
   const pipeline = computePipeline(
     ctx,
-    lanes ? aggregatePoolLanesWgsl(o) : aggregatePoolWgsl(o),
+    lanes ? aggregatePoolLanesWgsl(shape) : aggregatePoolWgsl(shape),
     `topk.aggregatePool${lanes ? '.lanes' : ''}`,
   );
   const params = paramsWriter(ctx, 'topk.pool.params', o.params);
-  const group = bindGroup(ctx, pipeline, [params.binding, o.scores, o.headStats, o.state, o.pooled]);
+  const stats = o.splits ? [o.splits.partMaxSum] : [o.headStats as GPUBuffer];
+  const after = o.splits ? [o.splits.attentionParams] : [];
+  const group = bindGroup(ctx, pipeline, [params.binding, o.scores, ...stats, o.state, o.pooled, ...after]);
   return {
     encode(pass, args) {
       params.write(args, o.capacity);

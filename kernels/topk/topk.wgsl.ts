@@ -18,7 +18,12 @@
 //    A row in one chunk (a CPU adapter, a short context) needs no count pass: its write derives T itself.
 // Every workgroup reads its layer's state flag and exits at once on a recycled step, so the passes can be encoded every
 // step, and layers on recycled steps cost a model-wide pass nothing but the exit.
-import { ATTENTION_STATE_WGSL, STATE } from '../decodeAttention/decodeAttention.wgsl';
+import {
+  ATTENTION_PARAMS_WGSL,
+  ATTENTION_STATE_WGSL,
+  HEAD_STAT_FROM_SPLITS_WGSL,
+  STATE,
+} from '../decodeAttention/decodeAttention.wgsl';
 
 export const POOL_TILE = 256;
 export const POOL_RADIUS = 3; // kernel 7
@@ -29,18 +34,41 @@ export const SELECT_ROUNDS = 3;
 /** Fewest positions per chunk of the select passes (the host caps the chunk count at ceil(L / this)). */
 export const SELECT_MIN_CHUNK = 1024;
 
-/** The pooling's bindings, shared by both kernels (the wrapper binds them alike). */
-const POOL_BINDINGS_WGSL = /* wgsl */ `
+/** Where the pooling gets each q head's softmax (max logit, sum of exp): the head-stats buffer the combine kernel
+ * writes, or the attention's split partials, reduced by the pooling itself (when the combine runs in the o matvec,
+ * this saves the head-stats kernel's dispatch). */
+export type PoolStats = 'headStats' | 'splits';
+
+export interface PoolShape {
+  numHeads: number;
+  kvHeads: number;
+  capacity: number;
+  stats: PoolStats;
+}
+
+/** The pooling's bindings and `fn headStat(h) -> vec2f`, shared by both kernels (the wrapper binds them alike). */
+function poolBindingsWgsl(stats: PoolStats): string {
+  const statsWgsl =
+    stats === 'headStats'
+      ? `@group(0) @binding(2) var<storage, read> headStats: array<f32>; // [numHeads][2] (max, sum)
+fn headStat(h: u32) -> vec2f { return vec2f(headStats[h * 2u], headStats[h * 2u + 1u]); }`
+      : `@group(0) @binding(2) var<storage, read> partMaxSum: array<f32>; // [numHeads][MAX_SPLITS][2] split partials
+${ATTENTION_PARAMS_WGSL}
+@group(0) @binding(5) var<uniform> split: AttentionParams; // the attention's: numSplits of this step
+${HEAD_STAT_FROM_SPLITS_WGSL}
+fn headStat(h: u32) -> vec2f { return headStatFromSplits(h, split.numSplits); }`;
+  return /* wgsl */ `
 struct Params { kvLen: u32, k: u32, _a: u32, _b: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;    // [numHeads][CAP] logits
-@group(0) @binding(2) var<storage, read> headStats: array<f32>; // [numHeads][2] (max, sum)
 ${ATTENTION_STATE_WGSL}
 @group(0) @binding(3) var<storage, read> state: AttentionState;
 @group(0) @binding(4) var<storage, read_write> pooled: array<f32>; // [kvHeads][CAP]
+${statsWgsl}
 `;
+}
 
-export function aggregatePoolWgsl(s: { numHeads: number; kvHeads: number; capacity: number }): string {
+export function aggregatePoolWgsl(s: PoolShape): string {
   const group = s.numHeads / s.kvHeads;
   const halo = POOL_TILE + 2 * POOL_RADIUS;
   return /* wgsl */ `
@@ -50,14 +78,17 @@ const TILE: u32 = ${POOL_TILE}u;
 const R: u32 = ${POOL_RADIUS}u;
 const HALO: u32 = ${halo}u;
 
-${POOL_BINDINGS_WGSL}
+${poolBindingsWgsl(s.stats)}
 
 var<workgroup> agg: array<f32, HALO>;
+var<workgroup> stats: array<vec2f, G>;
 
 @compute @workgroup_size(${POOL_TILE})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid: u32) {
   if (state.flag == 0u) { return; }
   let kvHead = wid.y;
+  for (var g = tid; g < G; g += TILE) { stats[g] = headStat(kvHead * G + g); }
+  workgroupBarrier();
   let tileStart = wid.x * TILE;
   let L = params.kvLen;
   for (var i = tid; i < HALO; i += TILE) {
@@ -65,8 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) tid:
     var value = -1.0; // outside [0, L): never wins the max (probabilities are >= 0)
     if (p >= 0 && u32(p) < L) {
       for (var g = 0u; g < G; g++) {
-        let h = kvHead * G + g;
-        value = max(value, exp(scores[h * CAP + u32(p)] - headStats[h * 2u]) / headStats[h * 2u + 1u]);
+        value = max(value, exp(scores[(kvHead * G + g) * CAP + u32(p)] - stats[g].x) / stats[g].y);
       }
     }
     agg[i] = value;
@@ -89,16 +119,13 @@ const POOL_SEGMENT = POOL_TILE / POOL_LANES;
 /** aggregatePool for CPU adapters, same bindings, dispatch and results: a workgroup of one SIMD register's lanes, each
  * lane walking its own POOL_SEGMENT positions with the last 7 aggregated values in registers, so there is no
  * workgroup memory and no barrier (lavapipe turns each workgroup-memory read into a per-lane loop and runs a
- * 256-wide workgroup as coroutines that switch at the barrier). The per-head max and sum are loaded once per lane. */
-export function aggregatePoolLanesWgsl(s: { numHeads: number; kvHeads: number; capacity: number }): string {
+ * 256-wide workgroup as coroutines that switch at the barrier). The per-head max and sum are loaded (or reduced from the split partials) once per lane. */
+export function aggregatePoolLanesWgsl(s: PoolShape): string {
   const group = s.numHeads / s.kvHeads;
   const heads = Array.from({ length: group }, (_, g) => g);
   const window = Array.from({ length: 2 * POOL_RADIUS + 1 }, (_, i) => `w${i}`);
   const maxOf = (xs: string[]): string => (xs.length === 1 ? xs[0] : `max(${maxOf(xs.slice(0, -1))}, ${xs.at(-1)})`);
-  const stats = heads.map(
-    (g) =>
-      `let stat${g} = vec2f(headStats[(kvHead * ${group}u + ${g}u) * 2u], headStats[(kvHead * ${group}u + ${g}u) * 2u + 1u]);`,
-  );
+  const stats = heads.map((g) => `let stat${g} = headStat(kvHead * ${group}u + ${g}u);`);
   const aggregate = heads.map(
     (g) => `value = max(value, exp(scores[(kvHead * ${group}u + ${g}u) * CAP + u32(p)] - stat${g}.x) / stat${g}.y);`,
   );
@@ -108,7 +135,7 @@ const CAP: u32 = ${s.capacity}u;
 const R: u32 = ${POOL_RADIUS}u;
 const SEG: u32 = ${POOL_SEGMENT}u;
 
-${POOL_BINDINGS_WGSL}
+${poolBindingsWgsl(s.stats)}
 
 @compute @workgroup_size(${POOL_LANES})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lane: u32) {

@@ -166,16 +166,16 @@ describe('pipelined decode loop (stories260k)', () => {
       expect(model.runtimeStats().dispatchesPerToken).toBe(5 * layers + 3);
       expect(model.runtimeStats().uniformWritesPerToken).toBeLessThanOrEqual(1);
       // Recycled: the schedule's decide kernel per layer (6, #9's bound for a step without refresh; decide also
-      // records the coming selection's length); a refresh adds the head statistics and the pooling per layer, then
-      // once for all layers the radix select (three histogram passes and the write: rows this short are one chunk,
+      // records the coming selection's length); a refresh adds the pooling per layer (it reduces the attention's
+      // split partials itself: no head-statistics kernel), then once for all layers the radix select (three histogram passes and the write: rows this short are one chunk,
       // no count pass) and the ranking of the selection (displacement order).
       await generate(model, { maxTokens: 12, attention: RECYCLED });
       expect(model.runtimeStats().dispatchesPerToken).toBe(6 * layers + 3);
-      expect(model.runtimeStats().dispatchesPerRefreshToken).toBe(8 * layers + 3 + 5);
+      expect(model.runtimeStats().dispatchesPerRefreshToken).toBe(7 * layers + 3 + 5);
       expect(model.runtimeStats().uniformWritesPerToken).toBeLessThanOrEqual(1);
       // The dynamic schedule decides on the GPU, so every step is encoded as a possible refresh: the same count.
       await generate(model, { maxTokens: 12, attention: { kind: 'recycled', k: { count: 8 }, dynamic: { qc: 1 } } });
-      expect(model.runtimeStats().dispatchesPerRefreshToken).toBe(8 * layers + 3 + 5);
+      expect(model.runtimeStats().dispatchesPerRefreshToken).toBe(7 * layers + 3 + 5);
     });
   });
 });

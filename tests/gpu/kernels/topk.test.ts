@@ -8,9 +8,9 @@ import {
   emptyIndexBuffer,
   fullAttentionState,
 } from '../../../kernels/decodeAttention/decodeAttention';
-import { STATE } from '../../../kernels/decodeAttention/decodeAttention.wgsl';
+import { MAX_SPLITS, STATE } from '../../../kernels/decodeAttention/decodeAttention.wgsl';
 import type { GpuContext } from '../../../kernels/gpuContext';
-import { runPass, storageBuffer, writeBuffer } from '../../../kernels/gpuUtil';
+import { runPass, storageBuffer, uniformBuffer, writeBuffer } from '../../../kernels/gpuUtil';
 import { createAggregatePool, createRadixSelect, createTopK } from '../../../kernels/topk/topk';
 import { referenceGroupMax, referenceMaxPool, referenceTopK } from '../../../kernels/topk/topk.reference';
 import { testGpu } from '../setup';
@@ -207,28 +207,70 @@ describe('GQA max-aggregation + max-pool (kernel 7)', async () => {
         stats[h * 2 + 1] = sum;
         probs.push(Float64Array.from(row, (x) => Math.exp(x - m) / Math.fround(sum)));
       }
+      const agg = referenceGroupMax(probs, kvHeads);
+      const expectPooled = (got: Float32Array, tolerance: number) => {
+        for (let kvh = 0; kvh < kvHeads; kvh++) {
+          const want = referenceMaxPool(agg[kvh]);
+          for (let p = 0; p < L; p++) {
+            expect(Math.abs(got[kvh * capacity + p] - want[p])).toBeLessThanOrEqual(tolerance * want[p] + 1e-12);
+          }
+        }
+      };
       const pooled = storageBuffer(ctx, kvHeads * capacity * 4);
+      const scoresBuffer = storageBuffer(ctx, scores);
       const pool = createAggregatePool(ctx, {
         numHeads,
         kvHeads,
         capacity,
-        scores: storageBuffer(ctx, scores),
+        scores: scoresBuffer,
         headStats: storageBuffer(ctx, stats),
         state: stateBuffer(ctx, 1),
         pooled,
         poolKernel,
       });
       runPass(ctx, (pass) => pool.encode(pass, { kvLen: L, k: 1 }));
-      const got = await readF32(ctx, pooled);
-      const agg = referenceGroupMax(probs, kvHeads);
-      for (let kvh = 0; kvh < kvHeads; kvh++) {
-        const want = referenceMaxPool(agg[kvh]);
-        for (let p = 0; p < L; p++) {
-          expect(Math.abs(got[kvh * capacity + p] - want[p])).toBeLessThanOrEqual(2e-6 * want[p] + 1e-12);
+      expectPooled(await readF32(ctx, pooled), 2e-6);
+
+      // The same from the attention's split partials (the pooling reduces them itself): each head's row cut into
+      // numSplits chunks of (chunk max, sum of exp(x - chunk max)), the last ones empty where L is short.
+      const numSplits = 5;
+      const chunk = Math.ceil(L / numSplits);
+      const partMaxSum = new Float32Array(numHeads * MAX_SPLITS * 2);
+      for (let h = 0; h < numHeads; h++) {
+        for (let s = 0; s < numSplits; s++) {
+          const part = scores.subarray(
+            h * capacity + Math.min(L, s * chunk),
+            h * capacity + Math.min(L, (s + 1) * chunk),
+          );
+          const m = part.length ? Math.max(...part) : -3e38; // an empty split: what the attention kernel writes
+          partMaxSum[(h * MAX_SPLITS + s) * 2] = m;
+          partMaxSum[(h * MAX_SPLITS + s) * 2 + 1] = part.reduce((acc, x) => acc + Math.exp(x - m), 0);
         }
       }
+      const attentionParams = uniformBuffer(ctx, Uint32Array.from([L, numSplits, 0, 0]));
+      const fromSplits = storageBuffer(ctx, kvHeads * capacity * 4);
+      const splitPool = createAggregatePool(ctx, {
+        numHeads,
+        kvHeads,
+        capacity,
+        scores: scoresBuffer,
+        splits: { partMaxSum: storageBuffer(ctx, partMaxSum), attentionParams: { buffer: attentionParams } },
+        state: stateBuffer(ctx, 1),
+        pooled: fromSplits,
+        poolKernel,
+      });
+      runPass(ctx, (pass) => splitPool.encode(pass, { kvLen: L, k: 1 }));
+      expectPooled(await readF32(ctx, fromSplits), 1e-5);
     });
   }
+
+  test('the pooling takes head statistics or split partials, not both or neither', async () => {
+    const b = storageBuffer(ctx, 64);
+    const base = { numHeads: 2, kvHeads: 1, capacity: 4, scores: b, state: stateBuffer(ctx, 1), pooled: b };
+    expect(() => createAggregatePool(ctx, base)).toThrow(/either headStats or the split partials/);
+    const splits = { partMaxSum: b, attentionParams: { buffer: uniformBuffer(ctx, new Uint32Array(4)) } };
+    expect(() => createAggregatePool(ctx, { ...base, headStats: b, splits })).toThrow(/not both/);
+  });
 });
 
 describe('top-K chain from the full decode attention scores', async () => {
