@@ -173,19 +173,3 @@ export function createRadixSelect(ctx: GpuContext, o: RadixSelectOptions): Ownin
 
 /** The strides of a single layer's rows (unused: every row is in layer 0). */
 export const ONE_LAYER: SelectLayers = { layers: 1, valuesStride: 0, idxLayerStride: 0, stateStride: 0 };
-
-/** Aggregate + pool + select, for one layer. Runs only when the layer's state flag says "full step". */
-export function createTopK(
-  ctx: GpuContext,
-  o: AggregatePoolOptions & { idx: GPUBuffer; idxStride: number },
-): OwningKernel {
-  const pool = createAggregatePool(ctx, o);
-  const selectTop = createRadixSelect(ctx, { ...o, values: o.pooled });
-  return {
-    encode(pass, args) {
-      pool.encode(pass, args);
-      selectTop.encode(pass, args);
-    },
-    destroy: () => selectTop.destroy(),
-  };
-}

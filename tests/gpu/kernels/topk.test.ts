@@ -11,7 +11,7 @@ import {
 import { MAX_SPLITS, STATE } from '../../../kernels/decodeAttention/decodeAttention.wgsl';
 import type { GpuContext } from '../../../kernels/gpuContext';
 import { runPass, storageBuffer, uniformBuffer, writeBuffer } from '../../../kernels/gpuUtil';
-import { createAggregatePool, createRadixSelect, createTopK } from '../../../kernels/topk/topk';
+import { createAggregatePool, createRadixSelect } from '../../../kernels/topk/topk';
 import { referenceGroupMax, referenceMaxPool, referenceTopK } from '../../../kernels/topk/topk.reference';
 import { testGpu } from '../setup';
 import { makeKv, randomArray, readF32, readU32, rng } from './recycledHelpers';
@@ -301,7 +301,7 @@ describe('top-K chain from the full decode attention scores', async () => {
           state,
           scratch,
         });
-        const topk = createTopK(ctx, {
+        const pool = createAggregatePool(ctx, {
           numHeads,
           kvHeads,
           capacity: layout.capacity,
@@ -309,12 +309,19 @@ describe('top-K chain from the full decode attention scores', async () => {
           headStats: scratch.headStats,
           state,
           pooled,
+        });
+        const select = createRadixSelect(ctx, {
+          kvHeads,
+          capacity: layout.capacity,
+          values: pooled,
+          state,
           idx,
           idxStride: K,
         });
         runPass(ctx, (pass) => {
           attn.encode(pass, { kvLen: L });
-          topk.encode(pass, { kvLen: L, k: K });
+          pool.encode(pass, { kvLen: L, k: K });
+          select.encode(pass, { kvLen: L, k: K });
         });
         const scores = await readF32(ctx, scratch.scores);
         const stats = await readF32(ctx, scratch.headStats);
@@ -333,7 +340,7 @@ describe('top-K chain from the full decode attention scores', async () => {
           for (let p = 0; p < L; p++) expect(Math.abs(row[p] - want[p])).toBeLessThanOrEqual(2e-6 * want[p]);
           expect(Array.from(gotIdx.subarray(kvh * K, kvh * K + K))).toEqual(referenceTopK(row, K));
         }
-        topk.destroy();
+        select.destroy();
       });
     }
   }
