@@ -58,7 +58,7 @@ import {
   selectsTopK,
   validateAttentionPolicy,
 } from './policy';
-import { createModelSelection, type ModelSelection } from './selection';
+import { createPolicySelection, type ModelSelection } from './selection';
 
 export interface DecodeAttentionOptions {
   layout: KvCacheLayout;
@@ -159,19 +159,16 @@ export function createDecodeAttention(ctx: GpuContext, o: DecodeAttentionOptions
   }
   const displaces = displacesSelection(policy);
   // A layer used on its own (tests, the attention bench) selects with a selection of one layer.
-  const ownSelection =
-    selecting && !o.selection
-      ? createModelSelection(ctx, {
-          layers: 1,
-          kvHeads,
-          capacity,
-          idxStride,
-          states: state,
-          stateStride: 0,
-          rank: displaces,
-          params: o.params?.topK,
-        })
-      : null;
+  const ownSelection = o.selection
+    ? null
+    : createPolicySelection(ctx, policy, {
+        layers: 1,
+        kvHeads,
+        capacity,
+        states: state,
+        stateStride: 0,
+        params: o.params?.topK,
+      });
   const selection = o.selection ?? (ownSelection && { shared: ownSelection, layer: 0 });
   const ownIndices = selection ? null : storageBuffer(ctx, kvHeads * idxStride * 4, 'attn.indices');
   const indices: GPUBufferBinding = selection

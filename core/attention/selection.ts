@@ -10,7 +10,7 @@
 // here it is 5 per step.
 import { STATE } from '../../kernels/decodeAttention/decodeAttention.wgsl';
 import type { GpuContext } from '../../kernels/gpuContext';
-import { storageBuffer } from '../../kernels/gpuUtil';
+import { align, storageBuffer } from '../../kernels/gpuUtil';
 import { createRankSelection, rankScratchBytes } from '../../kernels/schedule/schedule';
 import { createRadixSelect } from '../../kernels/topk/topk';
 import type { SelectLayers } from '../../kernels/topk/topk.wgsl';
@@ -18,7 +18,6 @@ import type { UniformSlot } from '../../kernels/uniforms';
 import { type AttentionPolicy, displacesSelection, maxK, selectsTopK } from './policy';
 
 export interface ModelSelection {
-  readonly layers: number;
   readonly idxStride: number;
   /** Layer `layer`'s pooled rows, f32 [kvHeads][capacity] (the top-K's input; the rank reads them after it). */
   pooled(layer: number): GPUBufferBinding;
@@ -48,15 +47,15 @@ export interface ModelSelectionOptions {
 export function createModelSelection(ctx: GpuContext, o: ModelSelectionOptions): ModelSelection {
   const { layers, kvHeads, capacity, idxStride } = o;
   if (!Number.isInteger(layers) || layers < 1) throw new Error(`selection: layers must be >= 1 (got ${layers})`);
-  const align = ctx.device.limits.minStorageBufferOffsetAlignment;
-  if (layers > 1 && o.stateStride % align !== 0) {
-    throw new Error(`selection: state records ${o.stateStride} B apart are not ${align}-byte aligned`);
+  const offsetAlign = ctx.device.limits.minStorageBufferOffsetAlignment;
+  if (layers > 1 && o.stateStride % offsetAlign !== 0) {
+    throw new Error(`selection: state records ${o.stateStride} B apart are not ${offsetAlign}-byte aligned`);
   }
   // Each layer's rows start at an offset a layer's kernels can bind.
   const pooledBytes = kvHeads * capacity * 4;
   const idxBytes = kvHeads * idxStride * 4;
-  const pooledStride = alignUp(pooledBytes, align);
-  const idxLayerStride = alignUp(idxBytes, align);
+  const pooledStride = align(pooledBytes, offsetAlign);
+  const idxLayerStride = align(idxBytes, offsetAlign);
   const pooled = storageBuffer(ctx, pooledStride * (layers - 1) + pooledBytes, 'selection.pooled');
   const indices = storageBuffer(ctx, idxLayerStride * (layers - 1) + idxBytes, 'selection.indices');
   const strides: SelectLayers = {
@@ -102,7 +101,6 @@ export function createModelSelection(ctx: GpuContext, o: ModelSelectionOptions):
     }
   };
   return {
-    layers,
     idxStride,
     pooled(layer) {
       checkLayer(layer);
@@ -148,8 +146,4 @@ export function createPolicySelection(
     idxStride: maxK(policy.k, o.capacity),
     rank: displacesSelection(policy),
   });
-}
-
-function alignUp(bytes: number, align: number): number {
-  return Math.ceil(bytes / align) * align;
 }

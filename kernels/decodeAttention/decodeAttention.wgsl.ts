@@ -174,8 +174,8 @@ const DPT: u32 = ${Math.ceil(s.headDim / wg)}u;  // head dims per thread in the 
 const MAX_SPLITS: u32 = ${MAX_SPLITS}u;
 const NEG: f32 = -3.0e38;
 
-struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
+${ATTENTION_PARAMS_WGSL}
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> q: array<f32>; // ropeNewToken: the qkv row before RoPE
 @group(0) @binding(2) var<storage, ${cacheAccess}> kc: array<vec4<${type}>>; // rows of D/4 vec4s
 @group(0) @binding(3) var<storage, ${cacheAccess}> vc: array<${type}>;
@@ -302,7 +302,8 @@ fn headStatFromSplits(h: u32, numSplits: u32) -> vec2f {
   return vec2f(m, total);
 }`;
 
-/** The split attention's uniform, as the kernels after it read it (numSplits is word 1). */
+/** The split attention's uniform (the wrapper writes these four words), declared once for every kernel that binds it:
+ * the split, combine and head-stats kernels and the top-K pooling (numSplits). */
 export const ATTENTION_PARAMS_WGSL = 'struct AttentionParams { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }';
 
 export function headStatsWgsl(s: { numHeads: number }): string {
@@ -335,8 +336,8 @@ const D: u32 = ${s.headDim}u;
 const WG: u32 = ${wg}u;
 const MAX_SPLITS: u32 = ${MAX_SPLITS}u;
 
-struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
+${ATTENTION_PARAMS_WGSL}
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<storage, read> partAcc: array<f32>;
 @group(0) @binding(2) var<storage, read> partMaxSum: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;       // [numHeads][D]

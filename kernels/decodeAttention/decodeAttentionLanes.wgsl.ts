@@ -14,7 +14,13 @@
 
 import { ROPE_COS_SIN4_WGSL } from '../rope/rope.wgsl';
 import type { AttentionShape } from './decodeAttention.wgsl';
-import { ATTENTION_STATE_WGSL, MAX_SPLITS, POSITION_WGSL, SPLIT_RANGE_WGSL } from './decodeAttention.wgsl';
+import {
+  ATTENTION_PARAMS_WGSL,
+  ATTENTION_STATE_WGSL,
+  MAX_SPLITS,
+  POSITION_WGSL,
+  SPLIT_RANGE_WGSL,
+} from './decodeAttention.wgsl';
 
 /** Invocations per workgroup: one SIMD register's worth on lavapipe (8 lanes of 256 bits), two on SwiftShader. */
 export const LANES = 8;
@@ -118,8 +124,8 @@ const LANES: u32 = ${LANES}u;
 const MAX_SPLITS: u32 = ${MAX_SPLITS}u;
 const NEG: f32 = -3.0e38;
 
-struct Params { kvLen: u32, numSplits: u32, scale: f32, _pad: u32 }
-@group(0) @binding(0) var<uniform> params: Params;
+${ATTENTION_PARAMS_WGSL}
+@group(0) @binding(0) var<uniform> params: AttentionParams;
 @group(0) @binding(1) var<uniform> qu: array<vec4f, ${lanesQueryBytes(s) / 16}>; // with ropeNewToken: the qkv row
 @group(0) @binding(2) var<storage, ${cacheAccess}> kc: array<vec4<KV>>; // rows of D/4 vec4s
 @group(0) @binding(3) var<storage, ${cacheAccess}> vc: array<vec4<KV>>;

@@ -20,9 +20,9 @@
 //   to the recall accumulators the probability mass that the previous selection captured (per q head, mean over
 //   heads), and the mass on what a recycled step at this position would attend (selection after displacement + the
 //   positions appended since), then records lastFullLen and nSel as above.
-// rankSelection (after the top-K, 1 workgroup per KV head of each layer it ranks, recycled only): orders the selected positions strongest
-//   first by pooled score (ties: lower position first), a bitonic sort in the sort scratch, so that displacement
-//   drops the weakest from the end.
+// rankSelection (after the top-K, 1 workgroup per KV head of each layer it ranks, recycled only): orders the
+//   selected positions strongest first by pooled score (ties: lower position first), a bitonic sort in the sort
+//   scratch, so that displacement drops the weakest from the end.
 import { ATTENTION_STATE_WGSL } from '../decodeAttention/decodeAttention.wgsl';
 import { type SelectLayers, selectRowsWgsl } from '../topk/topk.wgsl';
 

@@ -1,5 +1,6 @@
 // Host wrappers of the top-K kernels: GQA max-aggregation + max-pool (per layer), then a radix select parallel over
-// chunks of the context, KV heads and layers (three histogram passes, count, write; a row in one chunk skips the count).
+// chunks of the context, KV heads and layers (three histogram passes, count, write; a row in one chunk skips the
+// count).
 import { type GpuContext, isCpuAdapter } from '../gpuContext';
 import { bindGroup, computePipeline, storageBuffer } from '../gpuUtil';
 import { ownUniform, type UniformSlot } from '../uniforms';

@@ -1,13 +1,14 @@
 // Top-K selection for Recycled Attention, per KV head, entirely on the GPU.
 //
-// 1. aggregatePool (per layer, right after its attention): p_h(pos) = exp(score_h(pos) - max_h) / sum_h   (softmax per q head)
+// 1. aggregatePool (per layer, right after its attention):
+//                   p_h(pos) = exp(score_h(pos) - max_h) / sum_h   (softmax per q head)
 //                   agg(pos) = max over the q heads of the GQA group
 //                   pooled(pos) = max of agg over [pos-3, pos+3] ∩ [0, L)   (max-pool, kernel 7, stride 1, same)
 // 2. radix select, parallel over chunks of the row x rows (the KV heads of one layer, or of all layers of a model at
-//    once: SelectLayers): every pass is one dispatch of (chunks, layers × kvHeads) workgroups, each chunk ceil(L / chunks) positions rounded up to a multiple of the workgroup (the host picks the
-//    chunk count: many on a GPU, so a long context keeps the whole device busy; one on a CPU adapter, where every
-//    extra workgroup only adds its histogram's clear and merge). Pooled values are >= 0, so
-//    their f32 bits order like u32. Three histogram passes (digits of bits 31..21, 20..10, 9..0, MSB first) add each
+//    once: SelectLayers): every pass is one dispatch of (chunks, layers × kvHeads) workgroups, each chunk
+//    ceil(L / chunks) positions rounded up to a multiple of the workgroup (the host picks the chunk count: many on a
+//    GPU, so a long context keeps the whole device busy; one on a CPU adapter, where every extra workgroup only adds
+//    its histogram's clear and merge). Pooled values are >= 0, so their f32 bits order like u32. Three histogram passes (digits of bits 31..21, 20..10, 9..0, MSB first) add each
 //    chunk's histogram of the values that match the digits found so far into a global histogram per head and round;
 //    every workgroup of a later pass re-derives those digits from the global histograms (a short scan, the same
 //    result in every workgroup), which saves a dispatch per round. That gives the bits T of the K-th largest value
@@ -119,7 +120,8 @@ const POOL_SEGMENT = POOL_TILE / POOL_LANES;
 /** aggregatePool for CPU adapters, same bindings, dispatch and results: a workgroup of one SIMD register's lanes, each
  * lane walking its own POOL_SEGMENT positions with the last 7 aggregated values in registers, so there is no
  * workgroup memory and no barrier (lavapipe turns each workgroup-memory read into a per-lane loop and runs a
- * 256-wide workgroup as coroutines that switch at the barrier). The per-head max and sum are loaded (or reduced from the split partials) once per lane. */
+ * 256-wide workgroup as coroutines that switch at the barrier). The per-head max and sum are loaded (or reduced from
+ * the split partials) once per lane. */
 export function aggregatePoolLanesWgsl(s: PoolShape): string {
   const group = s.numHeads / s.kvHeads;
   const heads = Array.from({ length: group }, (_, g) => g);
